@@ -1,0 +1,5 @@
+"""No-network guard (placeholder until the guard lands)."""
+
+
+def install():
+    return None
