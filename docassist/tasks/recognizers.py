@@ -1,0 +1,708 @@
+"""Deterministic recognizers for personal data that has a shape (the rules layer of redaction).
+
+Each recognizer is a function ``text -> Iterator[Span]`` registered in ``RECOGNIZERS``. They cover
+the HIPAA Safe Harbor identifiers that can be found by shape: e-mail, phone/fax, SSN, payment
+cards (Luhn), IBAN (mod 97), IPv4/IPv6, MAC, URLs, dates, ZIP/postcodes and street addresses,
+and identifiers recognised by their label (MRN, member ID, account, licence, passport, VIN,
+serials). Where a shape is ambiguous the checksum or a nearby label decides; labelled cases
+lean towards redacting (a missed identifier is a leak, an extra placeholder is not).
+
+A few deterministic name/organisation heuristics (titles, ``Patient:``/``Dear`` labels, company
+suffixes) also live here; the model layer in ``redact.py`` finds the rest.
+
+Cost: a few dozen compiled regular expressions, linear in the text; no imports beyond stdlib.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    type: str
+    detector: str
+
+
+# Types that have a shape: the rules layer must find every one of them.
+SHAPED_TYPES = (
+    "EMAIL", "PHONE", "SSN", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "URL", "DATE", "ZIP",
+    "MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "PASSPORT", "VEHICLE", "DEVICE", "ID", "AGE",
+)
+# Types without a shape (model layer, plus the heuristics below).
+FREE_TYPES = ("PERSON", "ADDRESS", "ORGANIZATION", "LOCATION")
+ALL_TYPES = SHAPED_TYPES + FREE_TYPES
+
+# When two spans overlap they are merged; the merged span takes the type of the most specific
+# detector (checksummed shapes first, heuristics last).
+PRIORITY = {t: i for i, t in enumerate((
+    "CREDIT_CARD", "IBAN", "SSN", "EMAIL", "URL", "IP_ADDRESS", "VEHICLE", "MRN", "HEALTH_PLAN",
+    "PASSPORT", "LICENSE", "ACCOUNT", "DEVICE", "DATE", "PHONE", "ID", "AGE", "ADDRESS", "ZIP",
+    "PERSON", "ORGANIZATION", "LOCATION",
+))}
+
+
+def _m(pattern: str, flags: int = 0) -> re.Pattern:
+    return re.compile(pattern, flags)
+
+
+# --------------------------------------------------------------------------------------------
+# Checksums
+# --------------------------------------------------------------------------------------------
+
+def luhn_ok(digits: str) -> bool:
+    if not digits.isdigit():
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+# ISO 13616 lengths per country (the registry's published table).
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32,
+    "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
+    "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24, "SC": 31,
+    "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28, "TL": 23,
+    "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}
+
+
+def iban_ok(compact: str) -> bool:
+    s = compact.upper()
+    if len(s) < 15 or len(s) > 34 or not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", s):
+        return False
+    want = IBAN_LENGTHS.get(s[:2])
+    if want is not None and len(s) != want:
+        return False
+    moved = s[4:] + s[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+_VIN_VALUES = {**{str(d): d for d in range(10)},
+               **dict(zip("ABCDEFGH", range(1, 9))), **dict(zip("JKLMN", range(1, 6))),
+               "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10)))}
+_VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
+
+
+def vin_ok(vin: str) -> bool:
+    """North American VIN check digit (position 9)."""
+    v = vin.upper()
+    if len(v) != 17 or any(c not in _VIN_VALUES for c in v):
+        return False
+    total = sum(_VIN_VALUES[c] * w for c, w in zip(v, _VIN_WEIGHTS))
+    check = total % 11
+    return v[8] == ("X" if check == 10 else str(check))
+
+
+# --------------------------------------------------------------------------------------------
+# E-mail, URL, IP, MAC
+# --------------------------------------------------------------------------------------------
+
+_EMAIL = _m(r"(?<![\w.+-])[\w.+'%-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b")
+# Obfuscated forms: "jane dot doe at example dot com", "jane[at]example.com".
+_EMAIL_OBF = _m(r"(?i)\b[\w.+-]+\s*(?:\[at\]|\(at\)|\{at\}|\s+at\s+)\s*[\w-]+(?:\s*(?:\.|\[dot\]|\(dot\)|\s+dot\s+)\s*[\w-]+)*\s*(?:\.|\[dot\]|\(dot\)|\s+dot\s+)\s*(?:com|org|net|edu|gov|io|co|uk|de|fr|info|biz)\b")
+
+
+def find_emails(text: str) -> Iterator[Span]:
+    for m in _EMAIL.finditer(text):
+        yield Span(m.start(), m.end(), "EMAIL", "email")
+    for m in _EMAIL_OBF.finditer(text):
+        if "@" not in m.group():
+            if re.search(r"(?i)\[at\]|\(at\)|\{at\}|\bat\b.*\bdot\b", m.group()):
+                yield Span(m.start(), m.end(), "EMAIL", "email")
+
+
+_TLDS = ("com|org|net|edu|gov|mil|int|info|biz|io|co|us|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|"
+         "ie|pl|pt|ca|au|nz|in|jp|cn|ru|br|mx|eu|me|tv|ly|app|dev|health|bank|law|name|online|"
+         "site|tech|xyz|ai")
+_URL_SCHEME = _m(r"(?i)\b(?:https?|ftp|sftp|file|ssh)://[^\s<>\"'`]+|\b(?:mailto|tel):[^\s<>\"'`]+")
+_URL_WWW = _m(r"(?i)(?<![\w@./-])www\d?\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?(?:[/?#][^\s<>\"'`]*)?")
+_URL_BARE = _m(r"(?i)(?<![\w@./-])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:" + _TLDS +
+               r")(?::\d+)?(?:/[^\s<>\"'`]*)?(?![\w@-])")
+
+
+def _trim_url(text: str, start: int, end: int) -> int:
+    # Sentence punctuation and unbalanced closing brackets are not part of the URL.
+    while end > start and text[end - 1] in ".,;:!?'\"":
+        end -= 1
+    for o, c in ("()", "[]", "{}"):
+        while end > start and text[end - 1] == c and text[start:end].count(c) > text[start:end].count(o):
+            end -= 1
+            while end > start and text[end - 1] in ".,;:!?'\"":
+                end -= 1
+    return end
+
+
+def find_urls(text: str) -> Iterator[Span]:
+    for rx in (_URL_SCHEME, _URL_WWW, _URL_BARE):
+        for m in rx.finditer(text):
+            end = _trim_url(text, m.start(), m.end())
+            if rx is _URL_BARE:
+                host = m.group().split("/")[0]
+                # "e.g", "i.e", file names such as report.pdf never reach here (TLD list); a bare
+                # host needs a dot-separated label of at least 2 letters before the TLD.
+                if len(host.split(".")[0]) < 2 or host[0].isdigit() and host.replace(".", "").isdigit():
+                    continue
+            if end - m.start() > 4:
+                yield Span(m.start(), end, "URL", "url")
+
+
+_IPV4 = _m(r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:/\d{1,2})?(?![\w]|\.\d)")
+_IPV6 = _m(r"(?<![\w:.])(?=[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*:)[0-9A-Fa-f:.]{2,45}(?:%[0-9A-Za-z]+)?(?:/\d{1,3})?(?![\w:])")
+_VERSION_BEFORE = _m(r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\brev\.?|\bno\.|§)\s*$")
+
+
+def find_ips(text: str) -> Iterator[Span]:
+    for m in _IPV4.finditer(text):
+        if _VERSION_BEFORE.search(text[max(0, m.start() - 10):m.start()]):
+            continue
+        yield Span(m.start(), m.end(), "IP_ADDRESS", "ipv4")
+    for m in _IPV6.finditer(text):
+        raw = m.group()
+        addr = raw.split("%")[0].split("/")[0].rstrip(".")
+        if addr.count(":") < 2:
+            continue
+        try:
+            ipaddress.IPv6Address(addr)
+        except ValueError:
+            continue
+        yield Span(m.start(), m.start() + len(raw.rstrip(".")), "IP_ADDRESS", "ipv6")
+
+
+_MAC = _m(r"(?<![\w:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])|(?<![\w.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![\w.])")
+
+
+def find_macs(text: str) -> Iterator[Span]:
+    for m in _MAC.finditer(text):
+        yield Span(m.start(), m.end(), "DEVICE", "mac")
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers with checksums: payment cards, IBAN, SSN
+# --------------------------------------------------------------------------------------------
+
+# Runs of digit groups separated by one space or dash; windows of the run are tried so a card
+# next to another number is still found.
+_DIGIT_RUN = _m(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w]|[.,]\d)")
+
+
+def _group_windows(run: str, base: int) -> Iterator[tuple[int, int, str]]:
+    groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
+    for i in range(len(groups)):
+        for j in range(len(groups) - 1, i - 1, -1):
+            s, e = groups[i][0], groups[j][1]
+            yield base + s, base + e, re.sub(r"\D", "", run[s:e])
+
+
+def find_cards(text: str) -> Iterator[Span]:
+    for m in _DIGIT_RUN.finditer(text):
+        run = m.group()
+        if sum(c.isdigit() for c in run) < 12:
+            continue
+        taken_until = -1
+        for s, e, digits in _group_windows(run, m.start()):
+            if s < taken_until:
+                continue
+            n = len(digits)
+            if not (13 <= n <= 19 or (n == 12 and digits[0] in "56")):
+                continue
+            if digits[0] == "0" or not luhn_ok(digits):
+                continue
+            seps = set(re.findall(r"[ -]", text[s:e]))
+            if len(seps) > 1:
+                continue
+            yield Span(s, e, "CREDIT_CARD", "card")
+            taken_until = e
+
+
+_IBAN = _m(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}")
+
+
+def find_ibans(text: str) -> Iterator[Span]:
+    for m in _IBAN.finditer(text):
+        cand = m.group()
+        # Take the longest prefix (ending on a character) that validates.
+        chars = [i for i, c in enumerate(cand) if c.isalnum()]
+        for k in range(len(chars), 14, -1):
+            end = chars[k - 1] + 1
+            compact = re.sub(r"[ -]", "", cand[:end])
+            if iban_ok(compact):
+                after = m.start() + end
+                if after < len(text) and text[after].isalnum() and k == len(chars):
+                    break
+                yield Span(m.start(), after, "IBAN", "iban")
+                break
+
+
+_SSN_DASHED = _m(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w]|-\d)")
+_SSN_LABEL = (r"(?:SSN|SS#|S\.S\.N\.?|Social\s+Security(?:\s+(?:Number|No\.?|#|Num\.?))?|Soc\.?\s*Sec\.?"
+              r"(?:\s*(?:No\.?|#|Number))?|ITIN|TIN|Tax\s*(?:payer)?\s*ID(?:\s*(?:No\.?|Number))?|EIN|"
+              r"National\s+Insurance(?:\s+(?:Number|No\.?))?|NI\s+(?:Number|No\.?)|NINO|SIN|"
+              r"Social\s+Insurance(?:\s+(?:Number|No\.?))?)")
+_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"\s*(?:is|was|of|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    # Numbers the SSA never issues; anything else in this shape is treated as an SSN.
+    return area != "000" and group != "00" and serial != "0000"
+
+
+def find_ssns(text: str) -> Iterator[Span]:
+    for m in _SSN_DASHED.finditer(text):
+        a, sep, g, s = m.groups()
+        if not ssn_ok(a, g, s):
+            continue
+        if sep == " " and (a == "666" or a[0] == "9"):
+            continue
+        yield Span(m.start(), m.end(), "SSN", "ssn")
+    for m in _SSN_LABELLED.finditer(text):
+        yield Span(m.start(1), m.end(1), "SSN", "ssn-label")
+
+
+# --------------------------------------------------------------------------------------------
+# Phone and fax numbers
+# --------------------------------------------------------------------------------------------
+
+_EXT = r"(?:\s*(?:ext\.?|extn\.?|extension|x|#)\s*\d{1,6})?"
+_PHONE = _m(
+    r"(?<![\w+@/.$€£])"
+    r"(?:\+|00)?\d{0,4}[ .-]?"                       # country code
+    r"(?:\(\s*\d{1,5}\s*\)[ .-]?|\(0\)[ .-]?)*"         # (area) or (0)
+    r"\d{1,13}(?:[ .\-/]{1,2}\(?\d{1,8}\)?){0,6}"      # groups
+    r"(?:\s*(?:ext\.?|extn\.?|extension|x)\s*\d{1,6})?"
+    r"(?![\w@]|[.,]\d)", re.I)
+_PHONE_LABEL = _m(
+    r"(?i)(?:\b(?:tel(?:ephone)?|phone|ph|mobile|mob|cell(?:ular)?|fax|facsimile|pager|beeper|"
+    r"landline|contact(?:\s+number)?|call(?:\s+me)?(?:\s+(?:at|on))?|direct(?:\s+line)?|"
+    r"home|work|office|emergency\s+contact)|\b[TFMHW])\.?(?:\s*(?:no\.?|number|#|nr\.?))?\s*[:.]?\s*$")
+_CURRENCY_NEAR = _m(r"(?i)^\s*(?:%|percent|€|\$|£|eur\b|euros?\b|usd\b|dollars?\b|gbp\b|pounds?\b|chf\b|mg\b|ml\b|kg\b|km\b|units?\b|patients?\b|people\b|cases\b|years?\b|hours?\b|minutes?\b)")
+_CURRENCY_BEFORE = _m(r"(?i)(?:[$€£¥]|\b(?:usd|eur|gbp|chf|rs\.?))\s*$")
+
+
+def _phone_ok(cand: str, labelled: bool) -> bool:
+    core = re.sub(r"(?i)\s*(?:ext\.?|extn\.?|extension|x|#)\s*\d{1,6}$", "", cand)
+    digits = re.sub(r"\D", "", core)
+    n = len(digits)
+    if labelled:
+        return 6 <= n <= 16
+    if n < 7 or n > 15:
+        return False
+    groups = re.findall(r"\d+", core)
+    seps = re.findall(r"[ .\-/]+", core.strip())
+    if core.startswith("+"):
+        return n >= 8
+    if "(" in core:
+        return n >= 8
+    if re.fullmatch(r"1?[ .-]?\d{3}[ .-]\d{3}[ .-]\d{4}", core):
+        return True
+    if core.startswith("00") and n >= 9:
+        return True
+    if "." in core and len(groups) < 3:
+        return False   # decimals
+    if "/" in core and len(groups) == 3 and all(len(g) <= 4 for g in groups):
+        return False   # dates, fractions
+    if len(groups) == 1:
+        return 10 <= n <= 13 and not (n == 10 and digits.startswith(("19", "20")) and False)
+    if digits[0] == "0" and n >= 9:
+        return True
+    if len(groups) >= 3 and n >= 9 and min(len(g) for g in groups[1:]) >= 2:
+        return True
+    if len(groups) == 2 and n >= 9 and min(len(g) for g in groups) >= 3:
+        return True
+    return False
+
+
+def find_phones(text: str) -> Iterator[Span]:
+    for m in _PHONE.finditer(text):
+        s, e = m.start(), m.end()
+        cand = m.group()
+        # Trim trailing separators / unbalanced brackets the greedy pattern took.
+        while e > s and text[e - 1] in " .-/(":
+            e -= 1
+        while s < e and text[s] in " .-/)":
+            s += 1
+        cand = text[s:e]
+        if cand.count("(") != cand.count(")"):
+            if cand.endswith(")") and cand.count(")") > cand.count("("):
+                e -= 1
+                cand = text[s:e]
+            elif cand.startswith("(") and cand.count("(") > cand.count(")"):
+                s += 1
+                cand = text[s:e]
+        if not cand or not any(c.isdigit() for c in cand):
+            continue
+        before = text[max(0, s - 40):s]
+        labelled = bool(_PHONE_LABEL.search(before))
+        if not labelled and (_CURRENCY_BEFORE.search(before) or _CURRENCY_NEAR.match(text[e:e + 10])):
+            continue
+        if not labelled and _VERSION_BEFORE.search(before[-10:]):
+            continue
+        if _phone_ok(cand, labelled):
+            yield Span(s, e, "PHONE", "phone-label" if labelled else "phone")
+
+
+# --------------------------------------------------------------------------------------------
+# Dates and ages
+# --------------------------------------------------------------------------------------------
+
+_MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|"
+          r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)\.?")
+_WEEKDAY = r"(?:(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?\.?,?\s+)?"
+_ORD = r"(?:st|nd|rd|th)?"
+_YEAR = r"(?:\d{4}|'\d{2})"
+_DATE_WORDS = [
+    # Monday, March 14th, 1962 / Mar. 14 1962 / March 14
+    _m(r"\b" + _WEEKDAY + _MONTH + r"\s+\d{1,2}" + _ORD + r"(?:,?\s+" + _YEAR + r")?(?!\d)", re.I),
+    # 14 March 1962 / 14th of March, 1962 / 14 Mar
+    _m(r"\b" + _WEEKDAY + r"\d{1,2}" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r"(?:,?\s+" + _YEAR + r")?(?![\w])", re.I),
+    # 14-Mar-1962 / 14-MAR-62 / 14/Mar/1962
+    _m(r"\b\d{1,2}([-/ ])" + _MONTH + r"\1(?:\d{4}|\d{2})\b", re.I),
+    # March 1962 / Mar 1962
+    _m(r"\b" + _MONTH + r",?\s+\d{4}\b", re.I),
+]
+_DATE_NUM = _m(r"(?<![\w./-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w]|[./-]\d)")
+_DATE_ISO = _m(r"(?<![\w./-])(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?![\w]|[./-]\d)")
+_DOB_LABEL = _m(r"(?i)\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|birthday|born(?:\s+on)?|"
+                r"date\s+of\s+death|DOD|date\s+of\s+(?:admission|discharge|service|visit|surgery)|"
+                r"(?:admission|discharge|admit|visit|service|procedure)\s+date)\s*[:#=-]?\s*"
+                r"(\d{1,4}[/.-]\d{1,2}(?:[/.-]\d{1,4})?|\d{8})(?!\d)")
+_AGE = _m(r"(?i)\b(?:(?:9\d|1[0-4]\d)(?:[- ](?:year|yr)s?[- ]old|\s*y/?o\b|\s*yrs?\b)|"
+          r"(?:age[ds]?|aged)\s*[:]?\s*(?:9\d|1[0-4]\d))\b")
+
+
+def _ymd_ok(d1: int, d2: int) -> bool:
+    return (1 <= d1 <= 12 and 1 <= d2 <= 31) or (1 <= d1 <= 31 and 1 <= d2 <= 12)
+
+
+def find_dates(text: str) -> Iterator[Span]:
+    for rx in _DATE_WORDS:
+        for m in rx.finditer(text):
+            word = re.search(r"[A-Za-z]+", m.group())
+            if word and not word.group()[0].isupper():
+                continue    # "may 12": a lowercase month name is a verb more often than a date
+            yield Span(m.start(), m.end(), "DATE", "date")
+    for m in _DATE_NUM.finditer(text):
+        a, _, b, y = m.groups()
+        if not _ymd_ok(int(a), int(b)):
+            continue
+        if len(y) == 4 and not 1800 <= int(y) <= 2199:
+            continue
+        if _VERSION_BEFORE.search(text[max(0, m.start() - 10):m.start()]):
+            continue
+        yield Span(m.start(), m.end(), "DATE", "date")
+    for m in _DATE_ISO.finditer(text):
+        y, _, a, b = m.groups()
+        if 1800 <= int(y) <= 2199 and 1 <= int(a) <= 12 and 1 <= int(b) <= 31:
+            yield Span(m.start(), m.end(), "DATE", "date")
+    for m in _DOB_LABEL.finditer(text):
+        yield Span(m.start(1), m.end(1), "DATE", "date-label")
+
+
+def find_ages(text: str) -> Iterator[Span]:
+    # Safe Harbor: ages over 89 are identifying.
+    for m in _AGE.finditer(text):
+        yield Span(m.start(), m.end(), "AGE", "age")
+
+
+# --------------------------------------------------------------------------------------------
+# Geography: ZIP / postcodes, street addresses, city in "City, ST 12345"
+# --------------------------------------------------------------------------------------------
+
+_STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+           "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC|PR|VI|GU|AS|MP|"
+           "AA|AE|AP")
+_STATE_NAMES = ("Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
+                "Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|"
+                "Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|"
+                "Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|"
+                "Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|"
+                "Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|"
+                "District of Columbia|Puerto Rico")
+_CAP_WORD = r"[A-Z][A-Za-z'.\-]*"
+_ZIP_STATE = _m(r"\b(?:" + _STATES + "|" + _STATE_NAMES + r")\.?,?\s+(\d{5}(?:-\d{4})?)(?![\w-])")
+_CITY_STATE = _m(r"(?<![\w])((?:" + _CAP_WORD + r"[ \t]){0,3}" + _CAP_WORD + r"),[ \t]*(?:"
+                 + _STATES + "|" + _STATE_NAMES + r")\.?,?[ \t]+\d{5}(?:-\d{4})?(?![\w-])")
+_ZIP_LABEL = _m(r"(?i)\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode|PLZ)\s*[:#]?\s*([A-Z0-9]{2,5}(?:[ -][A-Z0-9]{3,4})?)\b")
+_UK_POSTCODE = _m(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b")
+_CA_POSTCODE = _m(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b")
+# "16756 Hannoversch Münden" / "75008 Paris" at the start of a line (continental layout).
+_ZIP_CITY_LINE = _m(r"(?m)^[ \t]*(\d{4,5})[ \t]+([A-ZÄÖÜÉ][\wäöüßéèà'\-]+(?:[ \t][A-ZÄÖÜÉ][\wäöüßéèà'\-]+){0,2})[ \t]*$")
+
+_SUFFIXES = (
+    "Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Square|Sq|"
+    "Terrace|Ter|Terr|Way|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Trl|Path|Pike|Alley|Aly|Plaza|"
+    "Plz|Crescent|Cres|Close|Grove|Gardens|Gdns|Garden|Mews|Row|Walk|Hill|Hills|Heights|Hts|Park|"
+    "Loop|Run|Pass|Passage|Crossing|Xing|Point|Pt|Points|Ridge|Ridges|View|Views|Trace|Lodge|"
+    "Springs|Spring|Station|Sta|Village|Vlg|Villages|Ville|Vista|Valley|Valleys|Vly|Expressway|"
+    "Expy|Freeway|Fwy|Turnpike|Tpke|Route|Rte|Causeway|Cswy|Bypass|Byp|Bridge|Brg|Branch|Br|Brook|"
+    "Brooks|Burg|Burgs|Camp|Canyon|Cape|Center|Centre|Ctr|Centers|Circles|Cliff|Cliffs|Club|"
+    "Common|Commons|Corner|Corners|Course|Courts|Cove|Coves|Creek|Crest|Crossroad|Curve|Dale|Dam|"
+    "Divide|Drives|Estate|Estates|Extension|Extensions|Ext|Fall|Falls|Ferry|Field|Fields|Flat|"
+    "Flats|Ford|Fords|Forest|Forge|Forges|Fork|Forks|Fort|Ft|Gateway|Glen|Glens|Green|Greens|"
+    "Groves|Harbor|Harbour|Harbors|Haven|Hollow|Inlet|Island|Islands|Isle|Junction|Jct|Junctions|"
+    "Key|Keys|Knoll|Knolls|Lake|Lakes|Land|Landing|Light|Lights|Loaf|Lock|Locks|Mall|Manor|"
+    "Manors|Meadow|Meadows|Mill|Mills|Mission|Motorway|Mount|Mountain|Mountains|Neck|Orchard|"
+    "Oval|Overpass|Parks|Parkways|Pine|Pines|Plain|Plains|Port|Ports|Prairie|Radial|Ramp|Ranch|"
+    "Rapid|Rapids|Rest|River|Roads|Rue|Shoal|Shoals|Shore|Shores|Skyway|Spur|Spurs|Squares|"
+    "Stravenue|Stream|Streets|Summit|Throughway|Track|Trafficway|Tunnel|Underpass|Union|Unions|"
+    "Via|Viaduct|Walks|Wall|Ways|Well|Wells|Quay|Wharf|Embankment|Broadway|Parade|Esplanade|"
+    "Promenade|Chase|Rise|Yard|Wynd|Gate|End|Hall|Side")
+_SECONDARY = (r"(?:,?[ \t]+(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Fl\.?|Floor|Room|Rm\.?|Bldg\.?|"
+              r"Building|Dept\.?|#)[ \t]*#?[ \t]*[A-Za-z0-9][A-Za-z0-9\-]*)?")
+_STREET = _m(r"(?<![\w/.-])\d{1,6}[A-Za-z]?(?:-\d{1,5}[A-Za-z]?)?,?[ \t]+"
+             r"(?:(?:[NSEW]|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?"
+             r"(?:(?:\d{1,3}(?:st|nd|rd|th)|" + _CAP_WORD + r")[ \t]+){0,4}"
+             r"(?:" + _SUFFIXES + r")\.?(?![\w])"
+             r"(?:[ \t]+(?:[NSEW]|NE|NW|SE|SW)\.?(?![\w]))?" + _SECONDARY)
+_PO_BOX = _m(r"(?i)\b(?:P\.?\s?O\.?\s*Box|Post\s+Office\s+Box|Postfach|PMB)\s*#?\s*\d+\b")
+_STREET_EU = _m(r"(?<![\w])[A-ZÄÖÜ][\wäöüß\-]*(?:stra(?:ß|ss)e|str\.|gasse|weg|allee|platz|ring|"
+                r"damm|ufer|steig|pfad|chaussee)(?:[ \t]+\d{1,5}[a-z]?(?:[-/]\d{1,5}[a-z]?)?)", re.I)
+_STREET_FR = _m(r"(?<![\w])\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:rue|avenue|av\.|boulevard|bd|"
+                r"place|allée|allee|chemin|impasse|quai|route|cours|passage|square|via|viale|"
+                r"piazza|calle|carrer|plaza|avenida)[ \t]+(?:(?:de|du|des|la|le|l'|d')[ \t]*)*"
+                r"(?:[A-ZÉ][\w'\-éèêàç]*[ \t]?){1,4}", re.I)
+
+
+def find_geography(text: str) -> Iterator[Span]:
+    for m in _ZIP_STATE.finditer(text):
+        yield Span(m.start(1), m.end(1), "ZIP", "zip")
+    for m in _CITY_STATE.finditer(text):
+        city = m.group(1)
+        # Drop a leading street-suffix word that belongs to the line before on one-line addresses.
+        yield Span(m.start(1), m.start(1) + len(city), "LOCATION", "city-state")
+    for m in _ZIP_LABEL.finditer(text):
+        if any(c.isdigit() for c in m.group(1)):
+            yield Span(m.start(1), m.end(1), "ZIP", "zip-label")
+    for rx in (_UK_POSTCODE, _CA_POSTCODE):
+        for m in rx.finditer(text):
+            yield Span(m.start(), m.end(), "ZIP", "postcode")
+    for m in _ZIP_CITY_LINE.finditer(text):
+        yield Span(m.start(1), m.end(1), "ZIP", "zip-city")
+        yield Span(m.start(2), m.end(2), "LOCATION", "zip-city")
+    for rx in (_STREET, _PO_BOX, _STREET_EU, _STREET_FR):
+        for m in rx.finditer(text):
+            end = m.end()
+            while end > m.start() and text[end - 1] in " \t,":
+                end -= 1
+            yield Span(m.start(), end, "ADDRESS", "street")
+
+
+# --------------------------------------------------------------------------------------------
+# Labelled identifiers: the label says what it is, the value has a loose shape
+# --------------------------------------------------------------------------------------------
+
+_NO = r"(?:\s*(?:No\.?|Nr\.?|Num\.?|Number|#|ID|Identifier|Code))?"
+_LABELS = [
+    ("MRN", r"MRN|MR#|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?" + _NO + r"|Medical\s+Record" + _NO +
+            r"|Patient\s*(?:ID|No\.?|Number|#|Identifier)|Chart" + _NO + r"|Hospital\s*(?:No\.?|Number|#|ID)"
+            r"|Unit\s+(?:No\.?|Number)|Record\s*(?:No\.?|Number|#)|Case\s*(?:No\.?|Number|#|ID)|"
+            r"Encounter\s*(?:No\.?|Number|#|ID)|Admission\s*(?:No\.?|Number|#|ID)|Accession" + _NO +
+            r"|Specimen\s*(?:No\.?|Number|#|ID)|Visit\s*(?:No\.?|Number|#|ID)|NHS" + _NO),
+    ("HEALTH_PLAN", r"Member" + _NO + r"|Subscriber" + _NO + r"|(?:Health\s*)?Plan\s*(?:ID|No\.?|Number|#)|"
+                    r"Health\s+Plan(?:\s+Beneficiary)?" + _NO + r"|Beneficiary" + _NO +
+                    r"|Medicaid" + _NO + r"|Medicare" + _NO + r"|MBI|HICN|"
+                    r"Insurance" + _NO + r"|Insured\s*ID|Policy" + _NO + r"|Group" + r"\s*(?:No\.?|Number|#|ID)"
+                    r"|Claim\s*(?:No\.?|Number|#|ID)|Coverage\s*ID|Enrollee\s*ID|Payer\s*ID"),
+    ("ACCOUNT", r"Account" + _NO + r"|Acct\.?" + _NO + r"|A/C" + _NO + r"|Bank\s+Account" + _NO +
+                r"|Card\s*(?:No\.?|Number|#)|Sort\s*Code|Routing" + _NO + r"|ABA" + _NO +
+                r"|Customer" + _NO + r"|Client" + _NO + r"|Loan" + _NO + r"|Mortgage" + _NO +
+                r"|Reference\s*(?:No\.?|Number|#)|Ref\.?\s*(?:No\.?|#)?|Billing\s*(?:ID|No\.?|Number|#)|"
+                r"Invoice\s*(?:No\.?|Number|#)|Contract\s*(?:No\.?|Number|#|ID)|BIC|SWIFT" + _NO +
+                r"|Transit\s*(?:No\.?|Number)|Checking" + _NO + r"|Savings" + _NO + r"|Portfolio" + _NO),
+    ("LICENSE", r"Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|DL" + _NO +
+                r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|DEA" + _NO + r"|NPI" + _NO +
+                r"|Certificate" + _NO + r"|Cert\.?" + _NO + r"|Registration\s*(?:No\.?|Number|#)|"
+                r"Permit" + _NO + r"|Badge" + _NO + r"|Bar\s*(?:No\.?|Number|#)|State\s+ID" + _NO),
+    ("PASSPORT", r"Passport" + _NO + r"|Travel\s+Document" + _NO),
+    ("VEHICLE", r"VIN|Vehicle\s*(?:ID(?:entification)?|Identification)?" + _NO +
+                r"|Licen[cs]e\s+Plate" + _NO + r"|Plate" + _NO + r"|Reg(?:istration)?\.?\s*(?:Plate|Mark)" + _NO),
+    ("DEVICE", r"S/N|SN|Serial" + _NO + r"|Device" + _NO + r"|Device\s+Serial" + _NO + r"|IMEI|MEID|UDI|"
+               r"Implant" + _NO + r"|Lot" + _NO + r"|Model/Serial|Asset\s*Tag|Equipment" + _NO),
+    ("ID", r"ID|I\.D\.|Identifier|ID\s*(?:No\.?|Number|#)|Employee" + _NO + r"|Staff" + _NO +
+           r"|Student" + _NO + r"|National\s+ID" + _NO + r"|Personal\s+ID" + _NO + r"|User\s*(?:name|ID)|"
+           r"Username|Login|Tax\s+(?:No\.?|Number)|Identity" + _NO + r"|Citizen" + _NO + r"|Voter" + _NO),
+]
+# Value: one token with at least one digit (or a labelled all-letter code of 6+), with internal
+# - / . ; more all-digit groups joined by one space follow (e.g. "1234 5678 9012").
+_VALUE = (r"((?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9]))*"
+          r"(?:[ ](?=\d)\d{2,}(?:[-/.]\d+)*){0,5}"
+          r"|[A-Z]{2,4}[ -]\d[\dA-Z\-]{2,})")
+_LABEL_RES = [
+    (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\((?:if\s+any|optional)\)\s*)?"
+             r"(?:(?:is|was|of|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
+    for typ, lab in _LABELS
+]
+
+
+def find_labelled(text: str) -> Iterator[Span]:
+    for typ, rx in _LABEL_RES:
+        for m in rx.finditer(text):
+            s, e = m.start(1), m.end(1)
+            val = m.group(1)
+            alnum = re.sub(r"[^A-Za-z0-9]", "", val)
+            if len(alnum) < 4:
+                continue
+            # A four-digit year after "ID" or "Plate" etc. in prose ("Lot 2019") is kept only
+            # when the value is more than a bare 4-digit number.
+            if typ == "ID" and re.fullmatch(r"\d{4}", alnum):
+                continue
+            label = m.group(0)[: s - m.start()]
+            if typ == "ID" and not re.search(r"(?i)\bID\b|I\.D\.|identifier|no\.|number|#|:", label):
+                continue
+            yield Span(s, e, typ, "label:" + typ.lower())
+
+
+_VIN = _m(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
+_IMEI = _m(r"(?<![\w-])\d{2}[ -]?\d{6}[ -]?\d{6}[ -]?\d(?![\w-])")
+
+
+def find_vins(text: str) -> Iterator[Span]:
+    for m in _VIN.finditer(text):
+        v = m.group()
+        if vin_ok(v) and re.search(r"[A-Z]", v) and re.search(r"\d", v):
+            yield Span(m.start(), m.end(), "VEHICLE", "vin")
+
+
+# --------------------------------------------------------------------------------------------
+# Name and organisation heuristics (deterministic; the model layer adds what these miss)
+# --------------------------------------------------------------------------------------------
+
+_NAME_WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:[-'][A-Z]?[a-z]+)*"
+_INITIAL = r"[A-Z]\."
+_FULL_NAME = r"(?:" + _NAME_WORD + r"|" + _INITIAL + r")(?:[ \t]+(?:" + _NAME_WORD + r"|" + _INITIAL + r")){0,3}"
+_TITLE = _m(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sir|Dame|Rev|Hon|Judge|Nurse|Mme|Mlle|Herr|Frau)"
+            r"\.?[ \t]+(" + _FULL_NAME + r")(?:,?[ \t]+(?:Jr|Sr|II|III|IV|MD|PhD|RN|DDS|DO|NP|PA-C|Esq)\.?)*")
+_NAME_LABEL = _m(r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|name|full\s+name|client(?:\s+name)?|customer(?:\s+name)?|"
+                 r"account\s+holder|holder|employee(?:\s+name)?|guarantor|insured|subscriber(?:\s+name)?|"
+                 r"member(?:\s+name)?|policyholder|beneficiary(?:\s+name)?|next\s+of\s+kin|"
+                 r"emergency\s+contact|contact(?:\s+person)?|attn|attention|physician|provider|"
+                 r"surgeon|attending|referring(?:\s+physician)?|signed|signature|witness|"
+                 r"prepared\s+by|reviewed\s+by|approved\s+by|author|from|to|cc|bcc|"
+                 r"borrower|co-borrower|lender|landlord|tenant|buyer|seller|party|"
+                 r"spouse|mother|father|guardian|parent|son|daughter|wife|husband)\s*:[ \t]*)"
+                 r"(" + _FULL_NAME + r")")
+_DEAR = _m(r"\b(?:Dear|Hi|Hello|Sincerely|Regards|Thanks|Cheers|Best)[ ,\t]*(?:\n[ \t]*)?(?:(?:Mr|Mrs|Ms|Dr|Prof|Miss)\.?[ \t]+)?(" + _FULL_NAME + r")")
+_PARTY = _m(r"(?i:\bby\s+and\s+between\s+)(" + _FULL_NAME + r")")
+_NAME_BEFORE_EMAIL = _m(r"(?m)(" + _FULL_NAME + r")[ \t]*<[^>\s]+@[^>\s]+>")
+_SIGNOFF = _m(r"(?:Sincerely|Regards|Best regards|Kind regards|Yours truly|Yours sincerely|Best|Thanks|Cheers|Respectfully)"
+              r",?[ \t]*\n(?:[ \t]*\n)?[ \t]*(" + _FULL_NAME + r")")
+_ORG = _m(r"(?<![\w])((?:[A-Z][\w'&.-]*(?:,?[ \t]+(?:and|&)[ \t]+|,[ \t]+|[ \t]+|-)){0,4}[A-Z][\w'&.-]*"
+          r"[ \t]+(?:Inc|LLC|L\.L\.C|Ltd|Limited|PLC|plc|Corp|Corporation|Company|Co|GmbH|AG|SA|S\.A|"
+          r"SAS|SARL|BV|NV|LLP|LP|PC|Group|Holdings|Bank|Hospital|Clinic|Medical\s+Center|"
+          r"Health(?:\s+System)?|University|College|Associates|Partners|Foundation|Trust|"
+          r"Insurance|Pharmacy|Laboratories|Labs)\.?)(?![\w])")
+# Words the name heuristics must never take as a name (capitalised words at line starts etc.).
+_NOT_NAMES = frozenset("""The This That These Those Patient Name Date Phone Fax Email Address Re
+Subject To From Dear Hi Hello Sincerely Regards Thanks Best Cc Bcc Account Number Member ID Policy
+Department Hospital Clinic Bank Plan Doctor Dr Mr Mrs Ms Miss Nurse Street Avenue Road Suite Apt
+Unit Room Floor Date Of Birth Age Sex Male Female Unknown Note Notes History Diagnosis Assessment
+Plan Signed Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April
+May June July August September October November December Team Customer Client Services Service
+Support Office Manager Director Department Page Inc LLC Ltd Group In On At For With And Or But
+Attn Attention Yes No None Please Kind Yours Truly Confidential Summary Report Medical Record MRN
+SSN Card IBAN The""".split())
+
+
+def _name_span(text: str, s: int, e: int) -> Iterator[Span]:
+    words = text[s:e].split()
+    # Trim trailing words that are common capitalised non-names ("John Smith Date").
+    while words and words[-1].rstrip(".,") in _NOT_NAMES:
+        words.pop()
+        e = s + text[s:e].rstrip().rfind(words[-1] if words else "") + (len(words[-1]) if words else 0)
+    while words and words[0] in _NOT_NAMES:
+        s = text.find(words[1], s + len(words[0])) if len(words) > 1 else e
+        words.pop(0)
+    if not words or all(w.endswith(".") and len(w) == 2 for w in words):
+        return
+    if len("".join(words)) < 2:
+        return
+    yield Span(s, e, "PERSON", "name-heuristic")
+
+
+def find_names(text: str) -> Iterator[Span]:
+    for rx in (_TITLE, _NAME_LABEL, _DEAR, _PARTY, _NAME_BEFORE_EMAIL, _SIGNOFF):
+        for m in rx.finditer(text):
+            yield from _name_span(text, m.start(1), m.end(1))
+
+
+def find_orgs(text: str) -> Iterator[Span]:
+    for m in _ORG.finditer(text):
+        s, e = m.start(1), m.end(1)
+        words = text[s:e].split()
+        while len(words) > 1 and words[0].rstrip(",") in _NOT_NAMES:
+            s = text.find(words[1], s + len(words[0]))
+            words.pop(0)
+        if len(words) > 1:
+            yield Span(s, e, "ORGANIZATION", "org-heuristic")
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------------
+
+RECOGNIZERS: dict[str, tuple[tuple[str, ...], Callable[[str], Iterable[Span]]]] = {
+    # name: (types it can produce, function)
+    "email": (("EMAIL",), find_emails),
+    "url": (("URL",), find_urls),
+    "ip": (("IP_ADDRESS",), find_ips),
+    "mac": (("DEVICE",), find_macs),
+    "card": (("CREDIT_CARD",), find_cards),
+    "iban": (("IBAN",), find_ibans),
+    "ssn": (("SSN",), find_ssns),
+    "phone": (("PHONE",), find_phones),
+    "date": (("DATE",), find_dates),
+    "age": (("AGE",), find_ages),
+    "geography": (("ZIP", "ADDRESS", "LOCATION"), find_geography),
+    "labelled": (("MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "PASSPORT", "VEHICLE", "DEVICE", "ID"),
+                 find_labelled),
+    "vin": (("VEHICLE",), find_vins),
+    "names": (("PERSON",), find_names),
+    "orgs": (("ORGANIZATION",), find_orgs),
+}
+
+
+def find_all(text: str, types: Iterable[str] | None = None) -> list[Span]:
+    """Every span any recognizer finds (overlapping, unsorted duplicates removed)."""
+    want = set(types) if types else None
+    out: set[Span] = set()
+    for produced, fn in RECOGNIZERS.values():
+        if want is not None and not want.intersection(produced):
+            continue
+        for sp in fn(text):
+            if sp.end > sp.start and (want is None or sp.type in want):
+                out.add(sp)
+    return sorted(out, key=lambda sp: (sp.start, -sp.end))
+
+
+def merge_spans(spans: Iterable[Span]) -> list[Span]:
+    """Overlapping or touching-inside spans become one; its type is the most specific one."""
+    items = sorted(spans, key=lambda sp: (sp.start, -sp.end))
+    merged: list[list] = []
+    for sp in items:
+        if merged and sp.start < merged[-1][1]:
+            cur = merged[-1]
+            cur[1] = max(cur[1], sp.end)
+            cur[2].append(sp)
+        else:
+            merged.append([sp.start, sp.end, [sp]])
+    out = []
+    for s, e, parts in merged:
+        best = min(parts, key=lambda p: (PRIORITY.get(p.type, 99), -(p.end - p.start)))
+        out.append(Span(s, e, best.type, best.detector))
+    return out
