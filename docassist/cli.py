@@ -81,5 +81,313 @@ def redact_cmd(input_path, output, report, types, rules_only, mask, report_inclu
 # ---------------------------------------------------------------- end of redact section
 
 
+# ---------------------------------------------------------------- summarize, ask, chat, models
+# Parsing and rendering only; the work is in docassist.tasks and docassist.config.
+
+def _json_out(data) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _model_option(f):
+    return click.option("--model", "model_opt", metavar="NAME|PATH",
+                        help="Registered model name or GGUF path "
+                             "(default: $DOCASSIST_MODEL, the config file, the registry default).")(f)
+
+
+def _password_option(f):
+    return click.option("--password", envvar="DOCASSIST_PASSWORD", default=None,
+                        help="Password for encrypted PDFs (or $DOCASSIST_PASSWORD).")(f)
+
+
+def _ask_password():
+    return click.prompt("PDF password", hide_input=True, err=True)
+
+
+def _setup(model_opt, chat_format=None):
+    from docassist import config
+    from docassist.tasks import chatformat, common
+
+    cfg = config.load_config()
+    model, path = common.load_model(model_opt, cfg)
+    fmt = chatformat.for_model(model, chat_format or cfg.get("chat_format") or None)
+    return cfg, model, path, fmt
+
+
+class _PointWriter:
+    """Streams summary points: "- text [pp. 1-3]" lines, or one paragraph; whitespace folded."""
+
+    def __init__(self, style, multi_doc):
+        self.style, self.multi_doc = style, multi_doc
+        self.started = False
+        self.space = True
+
+    def start(self, spans):
+        if self.style == "bullets":
+            click.echo("- ", nl=False)
+        elif self.started:
+            click.echo(" ", nl=False)
+        self.started, self.space = True, True
+
+    def text(self, piece):
+        out = []
+        for ch in piece:
+            if ch.isspace():
+                if not self.space:
+                    out.append(" ")
+                self.space = True
+            else:
+                out.append(ch)
+                self.space = False
+        click.echo("".join(out), nl=False)
+        sys.stdout.flush()
+
+    def end(self, point):
+        from docassist.tasks.sources import cite
+
+        lead = "" if self.space else " "
+        click.echo(lead + cite(point.spans, self.multi_doc), nl=self.style == "bullets")
+
+    def finish(self):
+        if self.style == "paragraph" and self.started:
+            click.echo("")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...|-")
+@click.option("--length", type=click.Choice(["short", "medium", "long"]), default=None,
+              help="Number of points: short 3, medium 5, long 8 (config: length).")
+@click.option("--style", type=click.Choice(["bullets", "paragraph"]), default=None,
+              help="Bullet list or one paragraph (config: style).")
+@click.option("--focus", default="", metavar="TEXT", help="What the summary should dwell on.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_model_option
+@_password_option
+@click.option("--max-tokens", type=click.IntRange(8, None), default=None,
+              help="Tokens per model call (capped at a third of the context).")
+@click.option("--no-cache", is_flag=True, help="Recompute every partial summary.")
+@quiet_option
+def summarize(files, length, style, focus, as_json, model_opt, password, max_tokens, no_cache):
+    """Summarize documents; every point carries the pages it comes from.
+
+    Long documents are summarized in token-measured chunks whose partial summaries are merged
+    until one summary remains (map-reduce). Partial results are cached, so an interrupted run
+    resumes. Use - to read standard input.
+    """
+    from docassist import config, ui
+    from docassist.tasks import common, summarize as sm
+    from docassist.tasks.cache import Cache
+
+    cfg, model, path, fmt = _setup(model_opt)
+    docs = common.open_documents(files, password, cfg, _ask_password)
+    length = length or cfg["length"]
+    style = style or cfg["style"]
+    cache = Cache(config.cache_dir() / "summaries", config.model_identity(path),
+                  enabled=not no_cache)
+    with ui.Progress("summarize") as progress:
+        s = sm.Summarizer(model, fmt, cache, length=length, style=style, focus=focus,
+                          config=cfg, progress=progress, answer_tokens=max_tokens)
+        from docassist.tasks.inputs import chunks_of
+        chunks = chunks_of(docs, model.count_tokens, s.chunk_budget())
+        ui.note(f"{len(chunks)} chunks of at most {s.chunk_budget()} tokens; "
+                f"{s.answer} tokens per answer")
+        writer = _PointWriter(style, len(docs) > 1)
+        hooks = {} if as_json else {"on_point": lambda sp: (progress.stop(), writer.start(sp)),
+                                    "on_text": writer.text, "on_point_end": writer.end}
+        result = s.run(chunks, **hooks)
+    if as_json:
+        _json_out({"model": model.name, "documents": [d.name for d in docs], "length": length,
+                   **result.to_json()})
+    else:
+        writer.finish()
+    u = result.usage.to_json()
+    ui.note(f"{u['model_calls']} model calls, {u['cached_calls']} from cache, largest prompt "
+            f"{u['prompt_plus_answer_max']}/{u['context_length']} tokens with its answer")
+
+
+@cli.command()
+@click.argument("args", nargs=-1, required=True, metavar="FILE... QUESTION")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
+@_model_option
+@_password_option
+@click.option("--max-tokens", type=click.IntRange(8, None), default=None,
+              help="Tokens for the answer (capped at a third of the context).")
+@quiet_option
+def ask(args, as_json, model_opt, password, max_tokens):
+    """Answer QUESTION from the documents, citing pages as [p. N].
+
+    The best passages (BM25) are packed into the model's context; every citation in the answer
+    is checked against the pages actually given and removed if it was not. When no passage
+    matches the question, says so instead of answering.
+    """
+    from docassist import ui
+    from docassist.tasks import ask as ak, common
+
+    if len(args) < 2:
+        raise click.UsageError("give at least one FILE and a QUESTION")
+    files, question = args[:-1], args[-1]
+    cfg, model, path, fmt = _setup(model_opt)
+    docs = common.open_documents(files, password, cfg, _ask_password)
+    asker = ak.Asker(model, fmt, config=cfg, answer_tokens=max_tokens or ak.ANSWER_TOKENS)
+    asker.retriever.add(docs)
+
+    def stream(piece):
+        click.echo(piece, nl=False)
+        sys.stdout.flush()
+    ans = asker.ask(question, on_text=None if as_json else stream)
+    for r in ans.removed_citations:
+        ui.warn(f"removed citation {r['citation']}: {r['reason']}")
+    if ans.citations_source == "retrieval":
+        ui.note("the model cited no page; the pages of the passages it was given are shown")
+    if not ans.supported:
+        ui.note("no passage matches the question; the model was not asked")
+    if as_json:
+        _json_out({"model": model.name, "documents": [d.name for d in docs], **ans.to_json()})
+    else:
+        click.echo("")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, metavar="[FILE...]")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per reply (JSON Lines) instead of streamed text.")
+@_model_option
+@_password_option
+@click.option("--max-tokens", type=click.IntRange(8, None), default=None,
+              help="Tokens per reply (capped at a third of the context).")
+@quiet_option
+def chat(files, as_json, model_opt, password, max_tokens):
+    """Talk with the model about the documents, with streaming answers.
+
+    Slash commands: /help, /add FILE, /docs, /reset, /save FILE, /quit. Ctrl-C stops the
+    current answer, not the session. With standard input not a terminal, reads one message per
+    line, so it can be scripted.
+    """
+    from docassist import config, ui
+    from docassist.tasks import chat as ch, common
+
+    cfg, model, path, fmt = _setup(model_opt)
+    session = ch.ChatSession(model, fmt, config=cfg,
+                             answer_tokens=max_tokens or ch.ANSWER_TOKENS,
+                             open_docs=lambda paths: common.open_documents(
+                                 paths, password, cfg, _ask_password))
+    if files:
+        session.retriever.add(session.open_docs(list(files)))
+    interactive = sys.stdin.isatty()
+    if interactive and not ui.QUIET:
+        ui.note("type a message, /help for commands, /quit or Ctrl-D to leave")
+    ch.Repl(session, sys.stdout, sys.stderr, interactive=interactive, json_lines=as_json,
+            quiet=ui.QUIET, history_file=config.data_dir() / "chat_history").run(sys.stdin)
+
+
+@cli.group(cls=Group)
+@quiet_option
+def models():
+    """Register, list and choose GGUF model files."""
+
+
+def _entry_lines(e, default):
+    return [f"name:           {e.name}{'  (default)' if e.name == default else ''}",
+            f"path:           {e.path}", f"size:           {e.size} bytes",
+            f"sha256:         {e.sha256}", f"architecture:   {e.architecture}",
+            f"quantization:   {e.quantization}", f"context length: {e.context_length}",
+            f"added:          {e.added}"]
+
+
+@models.command("add")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="Name to use (default: the file name without .gguf).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new entry as JSON.")
+@quiet_option
+def models_add(path, name, as_json):
+    """Check a GGUF file and add it to the registry (the first one becomes the default)."""
+    from docassist import config, ui
+
+    reg = config.Registry()
+    ui.note(f"checking and hashing {path}")
+    e = reg.add(path, name)
+    if as_json:
+        _json_out({**e.to_json(), "default": reg.default == e.name})
+    else:
+        click.echo(f"added {e.name}: {e.architecture} {e.quantization}, context "
+                   f"{e.context_length}{' (default)' if reg.default == e.name else ''}")
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON.")
+@quiet_option
+def models_list(as_json):
+    """List registered models; the default is marked with *."""
+    from docassist import config, ui
+
+    reg = config.Registry()
+    if as_json:
+        _json_out({"default": reg.default,
+                   "models": [e.to_json() for _, e in sorted(reg.models.items())]})
+        return
+    if not reg.models:
+        ui.note(f"no models registered; {config.ADD_HINT}")
+        return
+    rows = [("", "NAME", "ARCH", "QUANT", "CONTEXT", "SIZE", "PATH")]
+    for n, e in sorted(reg.models.items()):
+        rows.append(("*" if n == reg.default else "", n, e.architecture, e.quantization,
+                     str(e.context_length), f"{e.size / 1e6:.1f} MB", e.path))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@models.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON.")
+@quiet_option
+def models_info(name, as_json):
+    """Show what the registry records about one model."""
+    from docassist import config
+
+    reg = config.Registry()
+    e = reg.get(name)
+    if as_json:
+        _json_out({**e.to_json(), "default": reg.default == e.name})
+    else:
+        click.echo("\n".join(_entry_lines(e, reg.default)))
+
+
+@models.command("remove")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed entry as JSON.")
+@quiet_option
+def models_remove(name, as_json):
+    """Forget a model (the file itself is left alone)."""
+    from docassist import config
+
+    reg = config.Registry()
+    e = reg.remove(name)
+    if as_json:
+        _json_out({**e.to_json(), "default_now": reg.default})
+    else:
+        click.echo(f"removed {e.name} (file left at {e.path})")
+
+
+@models.command("default")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the new default as JSON.")
+@quiet_option
+def models_default(name, as_json):
+    """Make NAME the model commands use when no other is chosen."""
+    from docassist import config
+
+    reg = config.Registry()
+    e = reg.set_default(name)
+    if as_json:
+        _json_out({**e.to_json(), "default": True})
+    else:
+        click.echo(f"default model: {e.name}")
+
+
+# ---------------------------------------------------------------- end summarize/ask/chat/models
+
+
 def main():
     cli(prog_name="docassist")

@@ -1,0 +1,25 @@
+"""Documents in, token-measured page-tagged chunks out (the tasks' side of docassist.documents)."""
+from __future__ import annotations
+
+from docassist.errors import InputError
+
+
+def open_all(inputs, password=None, stdin=None, glob=None) -> list:
+    from docassist.documents import open_documents
+
+    docs = open_documents(list(inputs), password=password, glob=glob, stdin=stdin)
+    if not docs:
+        raise InputError("no documents to read")
+    return docs
+
+
+def chunks_of(docs, count_tokens, max_tokens: int, overlap_tokens: int = 0) -> list:
+    """Every document's chunks, in document order; each chunk at most ``max_tokens`` tokens."""
+    from docassist.documents import chunk_pages
+
+    out = []
+    for doc in docs:
+        pages = list(doc.pages())
+        out.extend(chunk_pages(doc, pages, count_tokens, max_tokens,
+                               overlap_tokens=overlap_tokens))
+    return out
