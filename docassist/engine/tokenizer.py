@@ -236,7 +236,9 @@ class Tokenizer:
 
         self.source = source
         try:
-            self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+            # Explicit load: the constructor silently skips an empty proto.
+            self._sp = spm.SentencePieceProcessor()
+            self._sp.LoadFromSerializedProto(model_proto)
         except Exception as e:  # sentencepiece raises RuntimeError with a multi-line status
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"{source}: invalid sentencepiece vocabulary ({msg})") from None
@@ -482,5 +484,7 @@ def load_tokenizer(path) -> Tokenizer:
     if magic == GGUF_MAGIC:
         from docassist.engine.gguf import read_gguf
 
-        return Tokenizer.from_gguf_metadata(read_gguf(path).metadata, source=str(path))
+        with read_gguf(path) as gguf:  # metadata only; tensors stay unread in the memory map
+            meta = gguf.metadata
+        return Tokenizer.from_gguf_metadata(meta, source=str(path))
     return Tokenizer.from_model_file(path)
