@@ -5,7 +5,7 @@ sentencepiece come later, inside the commands), so no library can open a connect
 """
 from docassist import guard as _guard
 
-_guard.install()
+_guard.install_for_cli()  # every layer, before anything else loads (see docassist/guard.py)
 
 import sys  # noqa: E402
 
@@ -24,13 +24,24 @@ class Group(click.Group):
     """Turns every DocassistError into one line on stderr and its exit code."""
 
     def invoke(self, ctx):
+        # A blocked network attempt wins over whatever the command made of it (libraries may
+        # catch the guard's exception and fail differently, or carry on): exit 9, one line.
         try:
-            return super().invoke(ctx)
+            rv = super().invoke(ctx)
         except DocassistError as err:
-            fail(err)
+            fail(_guard.blocked_error() or err)
         except KeyboardInterrupt:
             click.echo("docassist: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except Exception:
+            blocked = _guard.blocked_error()
+            if blocked is None:
+                raise
+            fail(blocked)
+        blocked = _guard.blocked_error()
+        if blocked is not None:
+            fail(blocked)
+        return rv
 
 
 def _set_quiet(ctx, param, value):
@@ -47,8 +58,12 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, i
 @click.group(cls=Group)
 @click.version_option(__version__, prog_name="docassist")
 @quiet_option
-def cli():
+@click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Append each network attempt the privacy guard blocked to FILE (JSON lines).")
+def cli(audit_log):
     """docassist: summarize, question, redact and chat with local documents, fully offline."""
+    if audit_log:
+        _guard.set_audit_log(audit_log)
 
 
 # ---------------------------------------------------------------- redact (section: redaction)
@@ -387,6 +402,23 @@ def models_default(name, as_json):
 
 
 # ---------------------------------------------------------------- end summarize/ask/chat/models
+
+
+# ---------------------------------------------------------------- doctor (section: privacy guard)
+
+@cli.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def doctor(as_json):
+    """Show which privacy-guard layers are active in this process, and the GPU adapter."""
+    import json
+
+    report = _guard.doctor_report()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo("\n".join(_guard.render_doctor(report)))
+
+# ---------------------------------------------------------------- end doctor
 
 
 def main():
