@@ -10,7 +10,8 @@ Q4_K, Q6_K. The other loadable types are rewritten once, at load time, into a na
     Q2_K           -> Q6_K   requantized: the added error is ~1/20 of Q2_K's own step (tests measure
                               it); 6.56 bits/weight instead of Q8_0's 8.5
     Q4_1/Q5_1/Q5_K -> Q8_0   requantized (affine blocks have no exact symmetric form); the added
-                              error is at most 1/254 of each 32-block's largest |w|
+                              error is at most ~1/226 of each 32-block's largest |w| (half a
+                              step plus the f16 rounding of the scale)
 
 Anything else (IQ*, TQ*, MXFP4, ...) raises ModelError naming the type. Everything here is
 vectorized numpy over (n_blocks, block_bytes) views and works in chunks of CHUNK_ELEMS elements so
