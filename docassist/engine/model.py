@@ -1,0 +1,370 @@
+"""The model on the GPU: weights, KV cache, scratch buffers, and the command stream of a forward.
+
+Three records, as in llama2.c: `Config` (config.py), the weights (`Weight` per tensor, uploaded
+once), and the run state (activations for up to `batch` tokens, the KV cache, two uniforms).
+Everything (buffers, pipelines, bind groups) is made in __init__; a forward pass writes the tokens
+and a 16-byte uniform, then encodes every dispatch in one compute pass of one command encoder.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from docassist.engine.config import Config
+from docassist.engine.gguf import read_gguf
+from docassist.engine.quants import GGMLType, check_loadable, iter_native_chunks, native_type, tensor_nbytes
+from docassist.engine.repack import SHADER_NAME, repack, split_rows
+from docassist.errors import ModelError
+
+MATVEC_RPW = 4      # rows per workgroup of the matvec kernel (matmul.wgsl RPW)
+MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
+MATMUL_TN = 64      # tokens per workgroup (TN)
+
+
+@dataclass
+class Weight:
+    """A weight matrix on the GPU: NR x K, split into row parts that each fit one binding."""
+    name: str
+    wtype: str                                    # shader snippet name: f32, f16, q4_0, ...
+    k: int                                        # input dim (ne0)
+    n: int                                        # output rows (ne1)
+    parts: list = field(default_factory=list)     # [(row0, nrows, [buffers W0..])]
+
+
+class GPUModel:
+    def __init__(self, path, context_length: int | None = None, batch: int = 512, quiet: bool = False):
+        from docassist.engine.gpu import get_gpu
+        from docassist.engine.tokenizer import Tokenizer
+
+        t0 = time.perf_counter()
+        self.path = Path(path)
+        self.name = self.path.stem
+        self.file = read_gguf(self.path)
+        meta = self.file.metadata
+        self.metadata = meta
+        self.config = cfg = Config.from_metadata(meta, self.file.tensors, name=str(self.path))
+        if meta.get("tokenizer.ggml.model") is None:
+            raise ModelError(f"{self.path}: the GGUF file carries no tokenizer")
+        self.tokenizer = Tokenizer.from_gguf_metadata(meta, source=str(self.path))
+        self.context_length = int(min(context_length or cfg.context_length, cfg.context_length * 8))
+        if cfg.head_dim > 256:
+            raise ModelError(f"{self.path}: head dimension {cfg.head_dim} > 256 is not supported")
+        self.gpu = gpu = get_gpu()
+        self.quiet = quiet
+        self._converted: set = set()
+        self._check_types()
+
+        # -- weights ------------------------------------------------------------------------
+        self.embed = self._upload("token_embd.weight")
+        self.layers = []
+        for i in range(cfg.n_layers):
+            p = f"blk.{i}."
+            self.layers.append({
+                "attn_norm": self._upload_vec(p + "attn_norm.weight"),
+                "wq": self._upload(p + "attn_q.weight"), "wk": self._upload(p + "attn_k.weight"),
+                "wv": self._upload(p + "attn_v.weight"), "wo": self._upload(p + "attn_output.weight"),
+                "ffn_norm": self._upload_vec(p + "ffn_norm.weight"),
+                "wg": self._upload(p + "ffn_gate.weight"), "wu": self._upload(p + "ffn_up.weight"),
+                "wd": self._upload(p + "ffn_down.weight"),
+            })
+        self.out_norm = self._upload_vec("output_norm.weight")
+        self.output = self._upload("output.weight" if "output.weight" in self.file.tensors else "token_embd.weight")
+
+        # -- run state ----------------------------------------------------------------------
+        D, KV, F, V = cfg.dim, cfg.kv_dim, cfg.hidden_dim, cfg.vocab_size
+        self.batch = B = max(1, min(batch, self.context_length))
+        # logits rows per forward: bounded by one binding (vocab * 4 bytes per row)
+        self.logit_rows = max(1, min(B, gpu.max_binding // (V * 4)))
+        kv_bytes = self.context_length * KV * 4
+        if kv_bytes > gpu.max_binding:
+            fit = gpu.max_binding // (KV * 4)
+            raise ModelError(f"context length {self.context_length} needs a {kv_bytes / 2**20:.0f} MiB KV "
+                             f"cache per layer; this adapter binds at most {gpu.max_binding / 2**20:.0f} MiB "
+                             f"(use --context {fit} or less)")
+        buf = gpu.buffer
+        u = gpu.wgpu.BufferUsage
+        self.p_main = buf(16, u.UNIFORM | u.COPY_DST, "params")
+        self.p_logits = buf(16, u.UNIFORM | u.COPY_DST, "params-logits")
+        self.tok = buf(B * 4, label="tokens")
+        self.x = buf(B * D * 4, label="x")
+        self.xb = buf(B * D * 4, label="xb")
+        self.q = buf(B * D * 4, label="q")
+        self.k = buf(B * KV * 4, label="k")
+        self.v = buf(B * KV * 4, label="v")
+        self.att = buf(B * D * 4, label="att")
+        self.g = buf(B * F * 4, label="gate")
+        self.u = buf(B * F * 4, label="up")
+        self.xl = buf(self.logit_rows * D * 4, label="x-last")
+        self.logits_buf = buf(self.logit_rows * V * 4, label="logits")
+        self.next_tok = buf(16, label="next-token")
+        self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
+        self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
+        self._build()
+        self.pos = 0
+        self.tokens: list[int] = []   # what the KV cache holds, for prefix reuse
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- loading ------------------------------------------------------------------------------
+    def _check_types(self):
+        for name, t in self.file.tensors.items():
+            try:
+                check_loadable(t.ggml_type)
+            except (ValueError, KeyError) as e:
+                raise ModelError(f"{self.path}: tensor {name}: {e}") from None
+
+    def _native_bytes(self, name):
+        """(native type, iterator of (offset, chunk)) for a tensor, converting when needed."""
+        t = self.file.tensors[name]
+        raw = self.file.data(name)
+        nt = native_type(t.ggml_type, raw, t.shape)
+        if nt != t.ggml_type and t.ggml_type not in self._converted:
+            self._converted.add(t.ggml_type)
+            if not self.quiet:
+                print(f"docassist: note: {GGMLType(t.ggml_type).name} weights are converted to "
+                      f"{GGMLType(nt).name} at load time", file=sys.stderr)
+        return nt, raw, t
+
+    def _upload_vec(self, name):
+        t = self.file.tensors[name]
+        from docassist.engine.quants import dequantize
+
+        return self.gpu.buffer(t.n_elements * 4, label=name,
+                               data=dequantize(self.file.data(name), t.ggml_type, t.n_elements).astype(np.float32))
+
+    def _upload(self, name) -> Weight:
+        if name not in self.file.tensors:
+            raise ModelError(f"{self.path}: tensor {name} is missing")
+        nt, raw, t = self._native_bytes(name)
+        if len(t.shape) != 2:
+            raise ModelError(f"{self.path}: tensor {name} should be 2-D, has shape {t.shape}")
+        k, n = t.shape
+        nt = GGMLType(nt)
+        if nt not in SHADER_NAME:
+            raise ModelError(f"{self.path}: tensor {name}: no GPU kernel for {nt.name}")
+        if nt in (GGMLType.Q4_K, GGMLType.Q6_K) and k % 256 or k % 32 and nt not in (GGMLType.F32, GGMLType.F16):
+            raise ModelError(f"{self.path}: tensor {name}: row length {k} is not a whole number of blocks")
+        if nt == t.ggml_type:
+            data = raw
+        else:  # converted once, chunk by chunk, into one array of the native type
+            data = np.empty(tensor_nbytes(nt, t.shape), np.uint8)
+            for off, chunk in iter_native_chunks(raw, t.ggml_type, t.shape, nt):
+                data[off:off + chunk.size] = chunk
+        rb = tensor_nbytes(nt, (k, 1))
+        w = Weight(name, SHADER_NAME[nt], k, n)
+        for r0, r1 in split_rows(nt, n, k, self.gpu.max_binding):
+            arrays = repack(data[r0 * rb:r1 * rb], nt, r1 - r0, k)
+            bufs = [self.gpu.buffer(a.nbytes, label=f"{name}[{r0}:{r1}]#{i}", data=a) for i, a in enumerate(arrays)]
+            w.parts.append((r0, r1 - r0, bufs))
+        return w
+
+    # -- the command stream -------------------------------------------------------------------
+    def _build(self):
+        """Pipelines and bind groups for every dispatch, made once. Each op is recorded as a
+        (pipeline, bind group, grid function of (T, n_logits)) triple, in execution order."""
+        cfg, gpu = self.config, self.gpu
+        D, KV, F = cfg.dim, cfg.kv_dim, cfg.hidden_dim
+        P = self.p_main
+        self.ops_layer: list = []
+        ceil = lambda a, b: -(-a // b)  # noqa: E731
+
+        def norm(src, dst, wbuf, tail=False, params=None):
+            pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
+            bg = gpu.bind(pipe, {0: params or P, 1: src, 2: dst, 3: wbuf})
+            grid = (lambda T, L: (L, 1, 1)) if tail else (lambda T, L: (T, 1, 1))
+            return [(pipe, bg, grid)]
+
+        def matmul(w: Weight, src, dst, acc=False, params=None, logits=False):
+            ops = []
+            for r0, nr, bufs in w.parts:
+                c = dict(K=w.k, NR=nr, ROW0=r0, LDY=w.n, ACC=int(acc))
+                binds = {0: params or P, 1: src, 2: dst}
+                binds.update({3 + i: b for i, b in enumerate(bufs)})
+                pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
+                pm = gpu.pipeline("matmul", w.wtype, "matmul", **c)
+                nwg = ceil(nr, MATVEC_RPW)
+                grid_v = (min(nwg, 65535), ceil(nwg, 65535), 1)
+                pick = 1 if logits else 0
+                ops.append(((pv, gpu.bind(pv, binds)), (pm, gpu.bind(pm, binds)),
+                            (lambda T, L, nr=nr, gv=grid_v, pick=pick:
+                             gv if (T, L)[pick] == 1 else (ceil(nr, MATMUL_TM), ceil((T, L)[pick], MATMUL_TN), 1)),
+                            pick))
+            return ops
+
+        self.ops_embed = []
+        for r0, nr, bufs in self.embed.parts:
+            pipe = gpu.pipeline("embed", self.embed.wtype, K=D, NR=nr, ROW0=r0)
+            binds = {0: P, 1: self.tok, 2: self.x}
+            binds.update({3 + i: b for i, b in enumerate(bufs)})
+            self.ops_embed.append((pipe, gpu.bind(pipe, binds), lambda T, L: (ceil(ceil(D, 32) * T, 64), 1, 1)))
+
+        rope_c = dict(NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
+                      BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale))
+        rope = gpu.pipeline("rope_kv", None, **rope_c)
+        attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim)
+        silu = gpu.pipeline("silu_mul", None, F=F)
+        n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
+        for i, L in enumerate(self.layers):
+            ops = []
+            ops += norm(self.x, self.xb, L["attn_norm"])
+            ops += matmul(L["wq"], self.xb, self.q)
+            ops += matmul(L["wk"], self.xb, self.k)
+            ops += matmul(L["wv"], self.xb, self.v)
+            ops.append((rope, gpu.bind(rope, {0: P, 1: self.q, 2: self.k, 3: self.v, 4: self.kc[i], 5: self.vc[i]}),
+                        lambda T, L_: (ceil(T * n_pairs, 64), 1, 1)))
+            ops.append((attn, gpu.bind(attn, {0: P, 1: self.q, 2: self.kc[i], 3: self.vc[i], 4: self.att}),
+                        lambda T, L_: (cfg.n_heads, T, 1)))
+            ops += matmul(L["wo"], self.att, self.x, acc=True)
+            ops += norm(self.x, self.xb, L["ffn_norm"])
+            ops += matmul(L["wg"], self.xb, self.g)
+            ops += matmul(L["wu"], self.xb, self.u)
+            ops.append((silu, gpu.bind(silu, {0: P, 1: self.g, 2: self.u}),
+                        lambda T, L_: (min(ceil(T * F, 256), 65535), ceil(ceil(T * F, 256), 65535), 1)))
+            ops += matmul(L["wd"], self.g, self.x, acc=True)
+            self.ops_layer.append(ops)
+        self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
+        self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
+        self._am_pipes = {}
+
+    def _encode(self, T: int, n_logits: int):
+        """One command encoder, one compute pass: every dispatch of a forward over T tokens."""
+        enc = self.gpu.device.create_command_encoder()
+        cp = enc.begin_compute_pass()
+        ops = list(self.ops_embed)
+        for layer in self.ops_layer:
+            ops += layer
+        if n_logits:
+            ops += self.ops_tail
+        for op in ops:
+            if len(op) == 4:  # a weight product: matvec for one row of tokens, tiled otherwise
+                (pv, bv), (pm, bm), grid, pick = op
+                rows = (T, n_logits)[pick]
+                pipe, bg = ((pv, bv) if rows == 1 else (pm, bm))
+                g = grid(T, n_logits)
+            else:
+                pipe, bg, gridf = op
+                g = gridf(T, n_logits)
+            cp.set_pipeline(pipe)
+            cp.set_bind_group(0, bg)
+            cp.dispatch_workgroups(*g)
+        cp.end()
+        return enc
+
+    # -- forward ------------------------------------------------------------------------------
+    def reset(self):
+        self.pos = 0
+        self.tokens = []
+
+    def forward(self, tokens, all_logits: bool = False) -> np.ndarray:
+        """Append tokens at the current position. Returns logits of the last token (vocab,), or of
+        every token (T, vocab) when all_logits. Long inputs go in chunks of `batch` tokens."""
+        tokens = [int(t) for t in tokens]
+        if not tokens:
+            raise ValueError("forward: no tokens")
+        if self.pos + len(tokens) > self.context_length:
+            raise ValueError(f"context overflow: {self.pos} + {len(tokens)} > {self.context_length}")
+        V = self.config.vocab_size
+        if any(t < 0 or t >= V for t in tokens):
+            raise ValueError("token id out of range")
+        step = min(self.batch, self.logit_rows) if all_logits else self.batch
+        out = []
+        for i in range(0, len(tokens), step):
+            chunk = tokens[i:i + step]
+            T = len(chunk)
+            last = i + step >= len(tokens)
+            n_logits = T if all_logits else (1 if last else 0)
+            self._run(chunk, n_logits)
+            if n_logits:
+                out.append(self.gpu.read(self.logits_buf, n_logits * V * 4).reshape(n_logits, V))
+        return np.concatenate(out) if all_logits else out[-1][-1]
+
+    def _run(self, chunk, n_logits, argmax: bool = False):
+        T = len(chunk)
+        gpu = self.gpu
+        gpu.write(self.p_main, np.array([T, self.pos, T - n_logits, 0], np.uint32))
+        gpu.write(self.p_logits, np.array([n_logits, self.pos, 0, 0], np.uint32))
+        gpu.write(self.tok, np.asarray(chunk, np.uint32))
+        enc = self._encode(T, n_logits)
+        if argmax:
+            cp = enc.begin_compute_pass()
+            pipe, bg = self._argmax_op(n_logits - 1)
+            cp.set_pipeline(pipe)
+            cp.set_bind_group(0, bg)
+            cp.dispatch_workgroups(1)
+            cp.end()
+        gpu.device.queue.submit([enc.finish()])
+        self.pos += T
+        self.tokens.extend(chunk)
+
+    def _argmax_op(self, row):
+        op = self._am_pipes.get(row)
+        if op is None:
+            pipe = self.gpu.pipeline("argmax", None, V=self.config.vocab_size, R=row)
+            op = (pipe, self.gpu.bind(pipe, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
+            self._am_pipes[row] = op
+        return op
+
+    def forward_argmax(self, tokens) -> int:
+        """Like forward(), but the greedy choice is made on the GPU: 4 bytes come back, not the logits."""
+        tokens = [int(t) for t in tokens]
+        if self.pos + len(tokens) > self.context_length:
+            raise ValueError(f"context overflow: {self.pos} + {len(tokens)} > {self.context_length}")
+        chunks = [tokens[i:i + self.batch] for i in range(0, len(tokens), self.batch)]
+        for c in chunks[:-1]:
+            self._run(c, 0)
+        self._run(chunks[-1], 1, argmax=True)
+        return int(self.gpu.read(self.next_tok, 4, np.uint32)[0])
+
+    def rewind(self, ids) -> list[int]:
+        """Keep the longest cached prefix of `ids` (at least one token left to run); return the rest."""
+        n = 0
+        for a, b in zip(self.tokens, ids):
+            if a != b:
+                break
+            n += 1
+        n = min(n, len(ids) - 1)
+        self.pos = n
+        del self.tokens[n:]
+        return list(ids[n:])
+
+    # -- the interface tasks use --------------------------------------------------------------
+    def logits(self, ids) -> np.ndarray:
+        """(len(ids), vocab) float32 logits of a fresh sequence."""
+        self.reset()
+        return self.forward(ids, all_logits=True)
+
+    def count_tokens(self, text: str) -> int:
+        return self.tokenizer.count_tokens(text)
+
+    def generate(self, prompt, max_tokens: int = 256, **kw):
+        from docassist.engine.generate import stream_text
+
+        return stream_text(self, prompt, max_tokens=max_tokens, **kw)
+
+    def close(self):
+        for b in self._all_buffers():
+            try:
+                b.destroy()
+            except Exception:
+                pass
+        self.file.close()
+
+    def _all_buffers(self):
+        yield from (self.x, self.xb, self.q, self.k, self.v, self.att, self.g, self.u, self.xl,
+                    self.logits_buf, self.tok, self.next_tok, *self.kc, *self.vc)
+        for w in [self.embed, self.output] + [w for L in self.layers for w in L.values() if isinstance(w, Weight)]:
+            for _, _, bufs in w.parts:
+                yield from bufs
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load_model(path, context_length=None, **kwargs) -> GPUModel:
+    return GPUModel(path, context_length=context_length, **kwargs)

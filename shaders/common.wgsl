@@ -1,0 +1,13 @@
+// Shared by every kernel: the per-forward uniform. One copy per pass, written before submit.
+struct Params {
+    n_tokens: u32,   // T: tokens in this forward (rows of the activation buffers)
+    pos0: u32,       // position of the first of them in the sequence (KV cache row)
+    row0: u32,       // first token whose logits are wanted (tail norm reads rows row0..T-1)
+    _pad: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+
+fn f16_at(buf_word: u32, index: u32) -> f32 {
+    // two f16 packed in one u32, little-endian: element 0 in the low half
+    return unpack2x16float(buf_word)[index & 1u];
+}

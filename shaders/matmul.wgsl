@@ -1,0 +1,103 @@
+// Y[t, ROW0 + r] (=, or += when ACC) sum_k W[r, k] * X[t, k], for the NR rows of this weight part.
+// Composed after quant_<type>.wgsl, which provides dq32(row, j): 32 weights of row, cols 32j...
+// `matvec`: T = 1 (decode): TPR threads per row, RPW rows per workgroup, shared-memory reduction.
+// `matmul`: T > 1 (prefill): 64 rows x 64 tokens per workgroup, K in steps of 32 via shared tiles.
+override K: u32;          // input dim
+override NR: u32;         // rows in this part
+override ROW0: u32 = 0u;  // first output row of this part
+override LDY: u32;        // output row stride (all rows of the full tensor)
+override ACC: bool = false;
+@group(0) @binding(1) var<storage, read> X: array<f32>;         // (T, K)
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
+
+const TPR: u32 = 64u;
+const RPW: u32 = 4u;
+var<workgroup> red: array<f32, 256>;
+
+fn x4(t: u32, k: u32) -> vec4<f32> {
+    // X[t, k..k+4], zero past K (K need not be a multiple of 4 or 32)
+    let b = t * K;
+    if (k + 4u <= K) { return vec4<f32>(X[b + k], X[b + k + 1u], X[b + k + 2u], X[b + k + 3u]); }
+    var v = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) { if (k + c < K) { v[c] = X[b + k + c]; } }
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    if (P.n_tokens == 0u) { return; }     // (uniform: also keeps binding 0 in the layout)
+    let rl = lid.x / TPR;                 // row within the workgroup
+    let lane = lid.x % TPR;
+    let row = (wg.x + wg.y * 65535u) * RPW + rl;
+    let nj = (K + 31u) / 32u;
+    var acc = 0.0;
+    if (row < NR) {
+        for (var j = lane; j < nj; j += TPR) {
+            let w = dq32(row, j);
+            for (var i = 0u; i < 8u; i++) { acc += dot(w[i], x4(0u, j * 32u + i * 4u)); }
+        }
+    }
+    red[lid.x] = acc;
+    workgroupBarrier();
+    for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) { red[lid.x] += red[lid.x + s]; }
+        workgroupBarrier();
+    }
+    if (lane == 0u && row < NR) {
+        let o = ROW0 + row;
+        if (ACC) { Y[o] += red[lid.x]; } else { Y[o] = red[lid.x]; }
+    }
+}
+
+const TM: u32 = 64u;   // rows per workgroup
+const TN: u32 = 64u;   // tokens per workgroup
+var<workgroup> ws: array<f32, 2048>;   // (TM, 32)
+var<workgroup> xs: array<f32, 2048>;   // (TN, 32)
+
+@compute @workgroup_size(256)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let r0 = wg.x * TM;
+    let t0 = wg.y * TN;
+    let tr = lid.x / 16u;   // 4 rows each
+    let tc = lid.x % 16u;   // 4 tokens each
+    var acc: array<vec4<f32>, 4>;
+    let nj = (K + 31u) / 32u;
+    for (var j = 0u; j < nj; j++) {
+        if (lid.x < TM) {
+            let row = r0 + lid.x;
+            if (row < NR) {
+                let w = dq32(row, j);
+                for (var i = 0u; i < 8u; i++) {
+                    for (var c = 0u; c < 4u; c++) { ws[lid.x * 32u + i * 4u + c] = w[i][c]; }
+                }
+            } else {
+                for (var i = 0u; i < 32u; i++) { ws[lid.x * 32u + i] = 0.0; }
+            }
+        }
+        for (var e = lid.x; e < TN * 32u; e += 256u) {
+            let t = t0 + e / 32u;
+            let k = j * 32u + e % 32u;
+            var v = 0.0;
+            if (t < P.n_tokens && k < K) { v = X[t * K + k]; }
+            xs[e] = v;
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < 32u; k++) {
+            let a = vec4<f32>(ws[(tr * 4u) * 32u + k], ws[(tr * 4u + 1u) * 32u + k],
+                              ws[(tr * 4u + 2u) * 32u + k], ws[(tr * 4u + 3u) * 32u + k]);
+            for (var c = 0u; c < 4u; c++) { acc[c] += a * xs[(tc * 4u + c) * 32u + k]; }
+        }
+        workgroupBarrier();
+    }
+    for (var c = 0u; c < 4u; c++) {
+        let t = t0 + tc * 4u + c;
+        if (t >= P.n_tokens) { continue; }
+        for (var i = 0u; i < 4u; i++) {
+            let row = r0 + tr * 4u + i;
+            if (row < NR) {
+                let o = t * LDY + ROW0 + row;
+                if (ACC) { Y[o] += acc[c][i]; } else { Y[o] = acc[c][i]; }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+// Weights F16, row-major (NR, K), two halves per u32 word. Binding 3: w (ceil(NR*K/2) words).
+@group(0) @binding(3) var<storage, read> W0: array<u32>;
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    var r: array<vec4<f32>, 8>;
+    let base = row * K;
+    if ((K & 1u) == 0u && j * 32u + 32u <= K) {
+        // fast path: whole sub-block inside the row, word aligned (K even)
+        let w0 = (base + j * 32u) >> 1u;
+        for (var i = 0u; i < 8u; i++) {
+            let a = unpack2x16float(W0[w0 + 2u * i]);
+            let b = unpack2x16float(W0[w0 + 2u * i + 1u]);
+            r[i] = vec4<f32>(a.x, a.y, b.x, b.y);
+        }
+        return r;
+    }
+    for (var i = 0u; i < 8u; i++) {
+        var v = vec4<f32>(0.0);
+        for (var c = 0u; c < 4u; c++) {
+            let k = j * 32u + i * 4u + c;
+            if (k < K) { let e = base + k; v[c] = f16_at(W0[e >> 1u], e); }
+        }
+        r[i] = v;
+    }
+    return r;
+}

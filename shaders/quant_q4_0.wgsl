@@ -1,0 +1,22 @@
+// Weights Q4_0: blocks of 32 (f16 d, 16 bytes of nibbles), repacked: binding 3 qs (one vec4<u32>
+// per block), binding 4 d (f16, two per word). Byte i holds weight i (low nibble) and weight i+16
+// (high nibble); w = d * (q - 8).
+@group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read> W1: array<u32>;
+
+fn nib_lo(w: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(15u)) - 8.0;
+}
+fn nib_hi(w: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<u32>(w >> 4u, w >> 12u, w >> 20u, w >> 28u) & vec4<u32>(15u)) - 8.0;
+}
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    var r: array<vec4<f32>, 8>;
+    let b = row * (K / 32u) + j;
+    let d = f16_at(W1[b >> 1u], b);
+    let q = W0[b];
+    r[0] = d * nib_lo(q.x); r[1] = d * nib_lo(q.y); r[2] = d * nib_lo(q.z); r[3] = d * nib_lo(q.w);
+    r[4] = d * nib_hi(q.x); r[5] = d * nib_hi(q.y); r[6] = d * nib_hi(q.z); r[7] = d * nib_hi(q.w);
+    return r;
+}

@@ -1,0 +1,39 @@
+// Weights Q4_K: super-blocks of 256 = 8 sub-blocks of 32. Repacked per super-block:
+// binding 3 qs (32 words: 128 bytes; bytes 32c..32c+31 hold sub-block 2c in low nibbles and
+// 2c+1 in high nibbles), binding 4 scales (3 words: 12 bytes of 6-bit scales/mins),
+// binding 5 dm (1 word: f16 d, f16 dmin). w = d*sc*q - dmin*m.
+@group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;  // 8 vec4 per super-block
+@group(0) @binding(4) var<storage, read> W1: array<u32>;        // 3 per super-block
+@group(0) @binding(5) var<storage, read> W2: array<u32>;        // 1 per super-block
+
+fn scale_byte(sb: u32, i: u32) -> u32 {
+    return (W1[sb * 3u + (i >> 2u)] >> ((i & 3u) * 8u)) & 255u;
+}
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    var r: array<vec4<f32>, 8>;
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let dm = unpack2x16float(W2[sb]);
+    var sc: u32; var mn: u32;
+    if (s < 4u) {
+        sc = scale_byte(sb, s) & 63u;
+        mn = scale_byte(sb, s + 4u) & 63u;
+    } else {
+        sc = (scale_byte(sb, s + 4u) & 15u) | ((scale_byte(sb, s - 4u) >> 6u) << 4u);
+        mn = (scale_byte(sb, s + 4u) >> 4u) | ((scale_byte(sb, s) >> 6u) << 4u);
+    }
+    let d = dm.x * f32(sc);
+    let m = dm.y * f32(mn);
+    let shift = (s & 1u) * 4u;
+    let c = s >> 1u;
+    let qa = W0[sb * 8u + c * 2u];
+    let qb = W0[sb * 8u + c * 2u + 1u];
+    let words = array<u32, 8>(qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w);
+    for (var i = 0u; i < 8u; i++) {
+        let w = words[i] >> shift;
+        let q = vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(15u));
+        r[i] = d * q - m;
+    }
+    return r;
+}

@@ -1,0 +1,37 @@
+// Weights Q6_K: super-blocks of 256. Repacked per super-block: binding 3 ql (32 words),
+// binding 4 qh (16 words), binding 5 scales (4 words: 16 x i8), binding 6 d (f16, two per word).
+// Sub-block s (0..7): half n = s/4, quarter g = s%4; weight l (0..31):
+//   lo = ql[n*64 + (g&1)*32 + l] nibble (g<2 ? low : high), hi = (qh[n*32 + l] >> 2g) & 3,
+//   q = lo | hi<<4 - 32, scale = sc[n*8 + 2g + l/16]; w = d * scale * q.
+@group(0) @binding(3) var<storage, read> W0: array<u32>;
+@group(0) @binding(4) var<storage, read> W1: array<u32>;
+@group(0) @binding(5) var<storage, read> W2: array<u32>;
+@group(0) @binding(6) var<storage, read> W3: array<u32>;
+
+fn sc_i8(sb: u32, i: u32) -> f32 {
+    return f32(bitcast<i32>(W2[sb * 4u + (i >> 2u)] << (24u - (i & 3u) * 8u)) >> 24u);
+}
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    var r: array<vec4<f32>, 8>;
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let n = s >> 2u;
+    let g = s & 3u;
+    let d = f16_at(W3[sb >> 1u], sb);
+    let d0 = d * sc_i8(sb, n * 8u + 2u * g);
+    let d1 = d * sc_i8(sb, n * 8u + 2u * g + 1u);
+    let lshift = (g >> 1u) * 4u;
+    let hshift = 2u * g;
+    let ql0 = sb * 32u + (n * 64u + (g & 1u) * 32u) / 4u;
+    let qh0 = sb * 16u + (n * 32u) / 4u;
+    for (var i = 0u; i < 8u; i++) {
+        let lw = W0[ql0 + i] >> lshift;
+        let hw = W1[qh0 + i] >> hshift;
+        let lo = vec4<u32>(lw, lw >> 8u, lw >> 16u, lw >> 24u) & vec4<u32>(15u);
+        let hi = vec4<u32>(hw, hw >> 8u, hw >> 16u, hw >> 24u) & vec4<u32>(3u);
+        let q = vec4<f32>(vec4<i32>(lo | (hi << vec4<u32>(4u))) - vec4<i32>(32));
+        r[i] = select(d1, d0, i < 4u) * q;
+    }
+    return r;
+}

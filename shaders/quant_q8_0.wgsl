@@ -1,0 +1,20 @@
+// Weights Q8_0: blocks of 32 (f16 scale d, 32 x i8), repacked: binding 3 qs (8 words/block),
+// binding 4 d (f16, two per word). Block b = row * (K/32) + j. w = d * q.
+@group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;  // qs: 2 vec4 per block
+@group(0) @binding(4) var<storage, read> W1: array<u32>;        // d
+
+fn i8x4(w: u32) -> vec4<f32> {
+    let v = vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w)) >> vec4<u32>(24u);
+    return vec4<f32>(v);
+}
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    var r: array<vec4<f32>, 8>;
+    let b = row * (K / 32u) + j;
+    let d = f16_at(W1[b >> 1u], b);
+    let q0 = W0[2u * b];
+    let q1 = W0[2u * b + 1u];
+    r[0] = d * i8x4(q0.x); r[1] = d * i8x4(q0.y); r[2] = d * i8x4(q0.z); r[3] = d * i8x4(q0.w);
+    r[4] = d * i8x4(q1.x); r[5] = d * i8x4(q1.y); r[6] = d * i8x4(q1.z); r[7] = d * i8x4(q1.w);
+    return r;
+}
