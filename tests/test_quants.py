@@ -122,6 +122,16 @@ def test_quantize_q8_0_byte_identical_to_ggml_reference():
         Q.quantize_q8_0(np.zeros((2, 48), np.float32))
 
 
+def test_roundf_matches_c_roundf():
+    from gguf.quants import np_roundf   # gguf-py's model of C roundf
+
+    rng = np.random.default_rng(8)
+    x = np.concatenate([(rng.standard_normal(100_000) * 100).astype(np.float32),
+                        np.arange(-300, 300, 0.5, dtype=np.float32),
+                        np.array([0.49999997, -0.49999997, 8388607.5, -8388607.5], np.float32)])
+    assert np.array_equal(Q._roundf(x), np_roundf(x))
+
+
 def test_quantize_f16_matches_numpy_rounding():
     x = np.array([1.0, 65504.0, 1e-8, -2.5e-5, 0.1, 0.33333334], np.float32)
     got = Q.quantize_f16(x).view(np.float16)
@@ -281,6 +291,7 @@ def test_unsupported_types_are_named(t):
         with pytest.raises(ModelError) as e:
             call()
         assert t.name in str(e.value) and "Q4_K_M" in str(e.value)
+        assert isinstance(e.value, ValueError)   # a loader may catch it to add file/tensor names
     if t == T.Q4_0_4_4:
         assert "removed" in str(e.value)
 

@@ -30,8 +30,13 @@ import numpy as np
 
 from docassist.errors import ModelError
 
+
+class WeightTypeError(ModelError, ValueError):
+    """Unsupported weight type or malformed tensor data. A ModelError (exit code, one line for the
+    user) that is also a ValueError, so a loader can catch it to add the file and tensor name."""
+
 QK_K = 256            # elements per K-quant super-block
-CHUNK_ELEMS = 1 << 20  # elements per work chunk: float32 scratch of 4 MiB times a few temporaries
+CHUNK_ELEMS = 1 << 18  # elements per work chunk: 1 MiB of float32 scratch per temporary (cache-sized)
 
 
 class GGMLType(IntEnum):
@@ -128,7 +133,7 @@ def check_loadable(ggml_type: int) -> GGMLType:
     try:
         t = GGMLType(int(ggml_type))
     except ValueError:
-        raise ModelError(f"weight type {name} is not a ggml type this version knows; "
+        raise WeightTypeError(f"weight type {name} is not a ggml type this version knows; "
                          f"supported: {_SUPPORTED_LIST}") from None
     if t in LOADABLE:
         return t
@@ -139,7 +144,7 @@ def check_loadable(ggml_type: int) -> GGMLType:
         why = "this type was removed from ggml; convert the model again with current tools"
     else:
         why = "this type is not supported for model weights"
-    raise ModelError(f"weight type {name}: {why}; requantize the model to one of: {_SUPPORTED_LIST} "
+    raise WeightTypeError(f"weight type {name}: {why}; requantize the model to one of: {_SUPPORTED_LIST} "
                      f"(Q4_K_M is a good choice)")
 
 
@@ -341,12 +346,12 @@ def _blocks(raw, ggml_type: GGMLType, n_elements: int) -> np.ndarray:
     """(n_blocks, block_bytes) uint8 view of the first bytes of `raw`, with size checks."""
     blk, nbytes = BLOCK[ggml_type]
     if n_elements < 0 or n_elements % blk:
-        raise ModelError(f"{ggml_type.name} tensor of {n_elements} elements is not a whole number "
+        raise WeightTypeError(f"{ggml_type.name} tensor of {n_elements} elements is not a whole number "
                          f"of {blk}-element blocks")
     need = n_elements // blk * nbytes
     u8 = _as_u8(raw)
     if u8.size < need:
-        raise ModelError(f"{ggml_type.name} tensor data is truncated: {n_elements} elements need "
+        raise WeightTypeError(f"{ggml_type.name} tensor data is truncated: {n_elements} elements need "
                          f"{need} bytes, only {u8.size} present")
     return u8[:need].reshape(-1, nbytes)
 
@@ -371,11 +376,15 @@ def dequantize(raw, ggml_type: int, n_elements: int) -> np.ndarray:
 # Float -> quant, for the types the loader writes.
 
 def _roundf(x: np.ndarray) -> np.ndarray:
-    """C roundf (halves away from zero), elementwise on float32 - np.rint would round halves to
-    even, and trunc(x + 0.5) misrounds 0.49999997."""
-    a = np.abs(x)
-    fl = np.floor(a)
-    return np.copysign(fl + np.floor(2 * (a - fl)), x)
+    """C roundf (halves away from zero), elementwise on float32. np.rint (SIMD-fast) rounds
+    halves to even, so exact ties that it rounded toward zero are moved one step outward
+    (x - rint(x) is exact in float32); trunc(x + 0.5) would misround 0.49999997."""
+    r = np.rint(x)
+    tie = np.abs(x - r) == 0.5
+    if tie.any():
+        fix = tie & (np.abs(r) < np.abs(x))
+        r[fix] += np.sign(x[fix])
+    return r
 
 
 def quantize_q8_0(x: np.ndarray) -> np.ndarray:
