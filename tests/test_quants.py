@@ -226,7 +226,12 @@ def test_convert_bf16_out_of_f16_range_goes_to_f32():
     new_t, new_raw = Q.convert_to_native(raw, T.BF16, (6,))
     as_bf16 = ((vals.view(np.uint32) >> 16) << 16).view(np.float32)   # -3e5 -> -299008
     assert new_t == T.F32 and same_bits(new_raw.view(np.float32), as_bf16)
-    # 65280 is BF16's largest value below 2^16 and fits F16
+    # the boundary: 2^16 does not fit F16 (max 65504), 65280 (BF16's largest below 2^16) does
+    for v, want in ((65536.0, T.F32), (-65536.0, T.F32), (65280.0, T.F16), (-65280.0, T.F16)):
+        one = (np.array([0.5, v], np.float32).view(np.uint32) >> 16).astype(np.uint16).view(np.uint8)
+        assert Q.native_type(T.BF16, one, (2,)) == want
+        new_t, new_raw = Q.convert_to_native(one, T.BF16, (2,))
+        assert np.array_equal(Q.dequantize(new_raw, new_t, 2), [0.5, v])
     fits = raw[[0, 1, 4, 5, 10, 11]]
     new_t, new_raw = Q.convert_to_native(fits, T.BF16, (3,))
     assert new_t == T.F16 and np.array_equal(new_raw.view(np.float16), [1.0, 0.015625, 65280.0])
