@@ -108,6 +108,7 @@ _STATE = {
 }
 _ATTEMPTS = []              # dicts, in order; appended by the hook (list.append is atomic)
 _REPORTED = [0]             # how many attempts the CLI has already turned into an exit
+_FINAL = [False]            # set once the exit check has run: later attempts exit at once
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -179,7 +180,12 @@ def _exit_if_blocked():
     # handlers are seen. os._exit because the exit status is otherwise already decided.
     err = blocked_error()
     if err is None:
+        _FINAL[0] = True  # from now on the hook itself ends the process (see _make_hook)
         return
+    _report_and_exit(err)
+
+
+def _report_and_exit(err):
     try:
         sys.stdout.flush()
     except Exception:
@@ -452,6 +458,7 @@ def _make_hook(denied_addresses):
     library_allowed = _library_allowed
     record, family_name, fmt = _record, _family_name, _fmt_address
     blocked = NetworkBlocked
+    final, report_and_exit, pending_error = _FINAL, _report_and_exit, blocked_error
 
     def sock_family(sock):
         try:
@@ -533,6 +540,8 @@ def _make_hook(denied_addresses):
         what = check(event, args)
         if what is not None:
             record("audit-hook", event, what)
+            if final[0]:  # interpreter shutdown, after the exit check: nobody else will report
+                report_and_exit(pending_error())
             raise blocked(f"the privacy guard blocked {what} [{event}]")
 
     return hook
@@ -608,28 +617,33 @@ def install():
     with _LOCK:
         if _STATE["installed"]:
             return status()
-        atexit.register(_exit_if_blocked)                 # first registered, runs last
         _STATE["environment"] = _scrub_environment()
         _STATE["seccomp"] = _install_seccomp()
         if sys.platform.startswith("linux"):
             _STATE["inherited_sockets"] = _neutralize_inherited_sockets()
-        denied = _denied_addresses()
-        fork_exec = _patch_fork_exec()
-        _install_cffi_wrapper()
-        sys.addaudithook(_make_hook(denied))
-        _STATE["audit_hook"] = {
-            "active": True,
-            "refuses": "internet sockets (AF_INET, AF_INET6, AF_PACKET, ...; AF_UNIX allowed), "
-                       "DNS look-ups, sendto/sendmsg, URL openers, process creation (subprocess, "
-                       "os.system, exec*, posix_spawn, fork, multiprocessing), webbrowser, "
-                       "sub-interpreters, native libraries outside the allow-list (ctypes, cffi), "
-                       "denied libc functions through ctypes",
-            "allowed_libraries": list(ALLOWED_LIBRARY_PATTERNS) + ["numpy's own libraries"],
-            "multiprocessing_covered": fork_exec,
-        }
+        _STATE["audit_hook"] = _install_audit_hook()
         _STATE["installed"] = True
         _STATE["deferred"] = None
     return status()
+
+
+def _install_audit_hook():
+    """The in-process layer alone (install() calls it; the guard's tests also probe it alone)."""
+    atexit.register(_exit_if_blocked)  # registered before any library can: atexit runs it last
+    denied = _denied_addresses()
+    fork_exec = _patch_fork_exec()
+    _install_cffi_wrapper()
+    sys.addaudithook(_make_hook(denied))
+    return {
+        "active": True,
+        "refuses": "internet sockets (AF_INET, AF_INET6, AF_PACKET, ...; AF_UNIX allowed), "
+                   "DNS look-ups, sendto/sendmsg, URL openers, process creation (subprocess, "
+                   "os.system, exec*, posix_spawn, fork, multiprocessing), webbrowser, "
+                   "sub-interpreters, native libraries outside the allow-list (ctypes, cffi), "
+                   "denied libc functions through ctypes",
+        "allowed_libraries": list(ALLOWED_LIBRARY_PATTERNS) + ["numpy's own libraries"],
+        "multiprocessing_covered": fork_exec,
+    }
 
 
 def _test_runner_owns_process():
