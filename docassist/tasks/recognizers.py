@@ -40,7 +40,7 @@ ALL_TYPES = SHAPED_TYPES + FREE_TYPES
 # When two spans overlap they are merged; the merged span takes the type of the most specific
 # detector (checksummed shapes first, heuristics last).
 PRIORITY = {t: i for i, t in enumerate((
-    "CREDIT_CARD", "IBAN", "SSN", "EMAIL", "URL", "IP_ADDRESS", "VEHICLE", "MRN", "HEALTH_PLAN",
+    "IBAN", "CREDIT_CARD", "SSN", "EMAIL", "URL", "IP_ADDRESS", "VEHICLE", "MRN", "HEALTH_PLAN",
     "PASSPORT", "LICENSE", "ACCOUNT", "DEVICE", "DATE", "PHONE", "ID", "AGE", "ADDRESS", "ZIP",
     "PERSON", "ORGANIZATION", "LOCATION",
 ))}
@@ -255,7 +255,7 @@ _SSN_LABEL = (r"(?:SSN|SS#|S\.S\.N\.?|Social\s+Security(?:\s+(?:Number|No\.?|#|N
               r"(?:\s*(?:No\.?|#|Number))?|ITIN|TIN|Tax\s*(?:payer)?\s*ID(?:\s*(?:No\.?|Number))?|EIN|"
               r"National\s+Insurance(?:\s+(?:Number|No\.?))?|NI\s+(?:Number|No\.?)|NINO|SIN|"
               r"Social\s+Insurance(?:\s+(?:Number|No\.?))?)")
-_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"\s*(?:is|was|of|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
+_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?\s*(?:is|was|of|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -290,7 +290,11 @@ _PHONE = _m(
 _PHONE_LABEL = _m(
     r"(?i)(?:\b(?:tel(?:ephone)?|phone|ph|mobile|mob|cell(?:ular)?|fax|facsimile|pager|beeper|"
     r"landline|contact(?:\s+number)?|call(?:\s+me)?(?:\s+(?:at|on))?|direct(?:\s+line)?|"
-    r"home|work|office|emergency\s+contact)|\b[TFMHW])\.?(?:\s*(?:no\.?|number|#|nr\.?))?\s*[:.]?\s*$")
+    r"home|work|office|emergency\s+contact|dial|whatsapp|sms|number\s+is|reachable\s+(?:at|on)|"
+    r"reach\s+(?:me|him|her|us|them)\s+(?:at|on)|call\s+(?:me|him|her|us|them)\s+(?:at|on)|"
+    r"call\s+(?:at|on)|text\s+(?:me|us|him|her)(?:\s+(?:at|on))?|fax(?:ed)?\s+(?:\w+\s+){0,2}to|"
+    r"(?:old|new|other)\s+one|contact\s+(?:me|us|him|her)\s+(?:at|on))|\b[TFMHW])\.?"
+    r"(?:\s*(?:no\.?|number|#|nr\.?))?\s*[:.]?\s*(?:\(?\s*(?:is|was)\s*\)?\s*)?$")
 _CURRENCY_NEAR = _m(r"(?i)^\s*(?:%|percent|€|\$|£|eur\b|euros?\b|usd\b|dollars?\b|gbp\b|pounds?\b|chf\b|mg\b|ml\b|kg\b|km\b|units?\b|patients?\b|people\b|cases\b|years?\b|hours?\b|minutes?\b)")
 _CURRENCY_BEFORE = _m(r"(?i)(?:[$€£¥]|\b(?:usd|eur|gbp|chf|rs\.?))\s*$")
 
@@ -318,7 +322,11 @@ def _phone_ok(cand: str, labelled: bool) -> bool:
     if "/" in core and len(groups) == 3 and all(len(g) <= 4 for g in groups):
         return False   # dates, fractions
     if len(groups) == 1:
-        return 10 <= n <= 13 and not (n == 10 and digits.startswith(("19", "20")) and False)
+        # A bare run of 9+ digits in prose is an identifier of some kind; 8 with a trunk 0 too.
+        return n >= 9 or (n == 8 and digits[0] == "0")
+    if len(groups) == 2 and n == 8 and len(groups[0]) == 4 and not all(
+            re.fullmatch(r"(?:19|20)\d\d", g) for g in groups):
+        return True    # 1234-5678 / 2481.7374: local numbers (AU, HK, SG); not a year range
     if digits[0] == "0" and n >= 9:
         return True
     if len(groups) >= 3 and n >= 9 and min(len(g) for g in groups[1:]) >= 2:
@@ -349,6 +357,12 @@ def find_phones(text: str) -> Iterator[Span]:
             continue
         before = text[max(0, s - 40):s]
         labelled = bool(_PHONE_LABEL.search(before))
+        # Alone on its line (a signature block, a letterhead): a number there is a contact.
+        line_start = text.rfind("\n", 0, s) + 1
+        line_end = text.find("\n", e)
+        line_end = len(text) if line_end < 0 else line_end
+        if not text[line_start:s].strip() and not text[e:line_end].strip():
+            labelled = labelled or sum(c.isdigit() for c in cand) >= 7
         if not labelled and (_CURRENCY_BEFORE.search(before) or _CURRENCY_NEAR.match(text[e:e + 10])):
             continue
         if not labelled and _VERSION_BEFORE.search(before[-10:]):
@@ -393,7 +407,7 @@ def _ymd_ok(d1: int, d2: int) -> bool:
 def find_dates(text: str) -> Iterator[Span]:
     for rx in _DATE_WORDS:
         for m in rx.finditer(text):
-            word = re.search(r"[A-Za-z]+", m.group())
+            word = re.search(r"[A-Za-z]{3,}", m.group())
             if word and not word.group()[0].isupper():
                 continue    # "may 12": a lowercase month name is a verb more often than a date
             yield Span(m.start(), m.end(), "DATE", "date")
@@ -426,7 +440,7 @@ def find_ages(text: str) -> Iterator[Span]:
 
 _STATES = ("AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
            "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC|PR|VI|GU|AS|MP|"
-           "AA|AE|AP")
+           "AA|AE|AP|FM|MH|PW")
 _STATE_NAMES = ("Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|"
                 "Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|"
                 "Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|"
@@ -509,32 +523,32 @@ def find_geography(text: str) -> Iterator[Span]:
 
 _NO = r"(?:\s*(?:No\.?|Nr\.?|Num\.?|Number|#|ID|Identifier|Code))?"
 _LABELS = [
-    ("MRN", r"MRN|MR#|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?" + _NO + r"|Medical\s+Record" + _NO +
+    ("MRN", r"(?-i:MRN)|MR#|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?" + _NO + r"|Medical\s+Record" + _NO +
             r"|Patient\s*(?:ID|No\.?|Number|#|Identifier)|Chart" + _NO + r"|Hospital\s*(?:No\.?|Number|#|ID)"
             r"|Unit\s+(?:No\.?|Number)|Record\s*(?:No\.?|Number|#)|Case\s*(?:No\.?|Number|#|ID)|"
             r"Encounter\s*(?:No\.?|Number|#|ID)|Admission\s*(?:No\.?|Number|#|ID)|Accession" + _NO +
-            r"|Specimen\s*(?:No\.?|Number|#|ID)|Visit\s*(?:No\.?|Number|#|ID)|NHS" + _NO),
+            r"|Specimen\s*(?:No\.?|Number|#|ID)|Visit\s*(?:No\.?|Number|#|ID)|(?-i:NHS)" + _NO),
     ("HEALTH_PLAN", r"Member" + _NO + r"|Subscriber" + _NO + r"|(?:Health\s*)?Plan\s*(?:ID|No\.?|Number|#)|"
                     r"Health\s+Plan(?:\s+Beneficiary)?" + _NO + r"|Beneficiary" + _NO +
-                    r"|Medicaid" + _NO + r"|Medicare" + _NO + r"|MBI|HICN|"
+                    r"|Medicaid" + _NO + r"|Medicare" + _NO + r"|(?-i:MBI)|(?-i:HICN)|"
                     r"Insurance" + _NO + r"|Insured\s*ID|Policy" + _NO + r"|Group" + r"\s*(?:No\.?|Number|#|ID)"
                     r"|Claim\s*(?:No\.?|Number|#|ID)|Coverage\s*ID|Enrollee\s*ID|Payer\s*ID"),
     ("ACCOUNT", r"Account" + _NO + r"|Acct\.?" + _NO + r"|A/C" + _NO + r"|Bank\s+Account" + _NO +
-                r"|Card\s*(?:No\.?|Number|#)|Sort\s*Code|Routing" + _NO + r"|ABA" + _NO +
+                r"|Card\s*(?:No\.?|Number|#)|Sort\s*Code|Routing" + _NO + r"|(?-i:ABA)" + _NO +
                 r"|Customer" + _NO + r"|Client" + _NO + r"|Loan" + _NO + r"|Mortgage" + _NO +
                 r"|Reference\s*(?:No\.?|Number|#)|Ref\.?\s*(?:No\.?|#)?|Billing\s*(?:ID|No\.?|Number|#)|"
-                r"Invoice\s*(?:No\.?|Number|#)|Contract\s*(?:No\.?|Number|#|ID)|BIC|SWIFT" + _NO +
+                r"Invoice\s*(?:No\.?|Number|#)|Contract\s*(?:No\.?|Number|#|ID)|(?-i:BIC)|SWIFT" + _NO +
                 r"|Transit\s*(?:No\.?|Number)|Checking" + _NO + r"|Savings" + _NO + r"|Portfolio" + _NO),
-    ("LICENSE", r"Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|DL" + _NO +
-                r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|DEA" + _NO + r"|NPI" + _NO +
+    ("LICENSE", r"Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|(?-i:DL)" + _NO +
+                r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|(?-i:DEA)" + _NO + r"|(?-i:NPI)" + _NO +
                 r"|Certificate" + _NO + r"|Cert\.?" + _NO + r"|Registration\s*(?:No\.?|Number|#)|"
                 r"Permit" + _NO + r"|Badge" + _NO + r"|Bar\s*(?:No\.?|Number|#)|State\s+ID" + _NO),
     ("PASSPORT", r"Passport" + _NO + r"|Travel\s+Document" + _NO),
-    ("VEHICLE", r"VIN|Vehicle\s*(?:ID(?:entification)?|Identification)?" + _NO +
+    ("VEHICLE", r"(?-i:VIN)|Vehicle\s*(?:ID(?:entification)?|Identification)?" + _NO +
                 r"|Licen[cs]e\s+Plate" + _NO + r"|Plate" + _NO + r"|Reg(?:istration)?\.?\s*(?:Plate|Mark)" + _NO),
-    ("DEVICE", r"S/N|SN|Serial" + _NO + r"|Device" + _NO + r"|Device\s+Serial" + _NO + r"|IMEI|MEID|UDI|"
+    ("DEVICE", r"S/N|(?-i:SN)|Serial" + _NO + r"|Device" + _NO + r"|Device\s+Serial" + _NO + r"|(?-i:IMEI)|(?-i:MEID)|(?-i:UDI)|"
                r"Implant" + _NO + r"|Lot" + _NO + r"|Model/Serial|Asset\s*Tag|Equipment" + _NO),
-    ("ID", r"ID|I\.D\.|Identifier|ID\s*(?:No\.?|Number|#)|Employee" + _NO + r"|Staff" + _NO +
+    ("ID", r"(?-i:ID)|I\.D\.|Identifier|(?-i:ID)\s*(?:No\.?|Number|#)|Employee" + _NO + r"|Staff" + _NO +
            r"|Student" + _NO + r"|National\s+ID" + _NO + r"|Personal\s+ID" + _NO + r"|User\s*(?:name|ID)|"
            r"Username|Login|Tax\s+(?:No\.?|Number)|Identity" + _NO + r"|Citizen" + _NO + r"|Voter" + _NO),
 ]
@@ -544,7 +558,7 @@ _VALUE = (r"((?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9]
           r"(?:[ ](?=\d)\d{2,}(?:[-/.]\d+)*){0,5}"
           r"|[A-Z]{2,4}[ -]\d[\dA-Z\-]{2,})")
 _LABEL_RES = [
-    (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\((?:if\s+any|optional)\)\s*)?"
+    (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\([^)\n]{1,30}\)\s*)?"
              r"(?:(?:is|was|of|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
     for typ, lab in _LABELS
 ]
@@ -606,7 +620,12 @@ _ORG = _m(r"(?<![\w])((?:[A-Z][\w'&.-]*(?:,?[ \t]+(?:and|&)[ \t]+|,[ \t]+|[ \t]+
           r"[ \t]+(?:Inc|LLC|L\.L\.C|Ltd|Limited|PLC|plc|Corp|Corporation|Company|Co|GmbH|AG|SA|S\.A|"
           r"SAS|SARL|BV|NV|LLP|LP|PC|Group|Holdings|Bank|Hospital|Clinic|Medical\s+Center|"
           r"Health(?:\s+System)?|University|College|Associates|Partners|Foundation|Trust|"
-          r"Insurance|Pharmacy|Laboratories|Labs)\.?)(?![\w])")
+          r"Insurance|Pharmacy|Laboratories|Labs|and\s+Sons|&\s+Sons|Sons)\.?)(?![\w])"
+          r"|(?<![\w-])([A-Z][a-z]+,[ \t]+[A-Z][a-z]+,?[ \t]+(?:and|&)[ \t]+[A-Z][a-z]+)(?![\w])"
+          r"|(?<![\w-])([A-Z][a-z]{1,}-[A-Z][a-z]{2,})(?![\w-])")
+_HYPHEN_NOT_ORG = frozenset("Non Pre Post Anti Mid Co Self Follow Check Long Short Well Re Ex In Out "
+                            "Up Over Under Multi Semi Sub Inter Intra Trans Cross Full Half Part "
+                            "High Low Left Right North South East West Year Day".split())
 # Words the name heuristics must never take as a name (capitalised words at line starts etc.).
 _NOT_NAMES = frozenset("""The This That These Those Patient Name Date Phone Fax Email Address Re
 Subject To From Dear Hi Hello Sincerely Regards Thanks Best Cc Bcc Account Number Member ID Policy
@@ -619,19 +638,29 @@ Attn Attention Yes No None Please Kind Yours Truly Confidential Summary Report M
 SSN Card IBAN The""".split())
 
 
+_TITLE_BEFORE = _m(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sir|Dame|Rev|Hon|Mme|Mlle|Herr|Frau)\.?[ \t]+$")
+_SUFFIX_AFTER = _m(r",?[ \t]+(?:Jr|Sr|II|III|IV|V|MD|M\.D|DDS|PhD|Ph\.D|DVM|RN|NP|DO|Esq|PA-C)\.?(?![\w])")
+
+
 def _name_span(text: str, s: int, e: int) -> Iterator[Span]:
-    words = text[s:e].split()
-    # Trim trailing words that are common capitalised non-names ("John Smith Date").
-    while words and words[-1].rstrip(".,") in _NOT_NAMES:
+    # Words of the candidate; capitalised non-names at either end are dropped ("Name Date").
+    words = list(re.finditer(r"\S+", text[s:e]))
+    while words and words[-1].group().rstrip(".,") in _NOT_NAMES:
         words.pop()
-        e = s + text[s:e].rstrip().rfind(words[-1] if words else "") + (len(words[-1]) if words else 0)
-    while words and words[0] in _NOT_NAMES:
-        s = text.find(words[1], s + len(words[0])) if len(words) > 1 else e
+    while words and words[0].group().rstrip(".,") in _NOT_NAMES:
         words.pop(0)
-    if not words or all(w.endswith(".") and len(w) == 2 for w in words):
+    if not words or all(len(w.group()) == 2 and w.group().endswith(".") for w in words):
         return
-    if len("".join(words)) < 2:
-        return
+    s, e = s + words[0].start(), s + words[-1].end()
+    # A title before and degrees/generational suffixes after belong to the name as written.
+    t = _TITLE_BEFORE.search(text, max(0, s - 12), s)
+    if t:
+        s = t.start()
+    while True:
+        m = _SUFFIX_AFTER.match(text, e)
+        if not m:
+            break
+        e = m.end()
     yield Span(s, e, "PERSON", "name-heuristic")
 
 
@@ -643,9 +672,15 @@ def find_names(text: str) -> Iterator[Span]:
 
 def find_orgs(text: str) -> Iterator[Span]:
     for m in _ORG.finditer(text):
-        s, e = m.start(1), m.end(1)
+        g = 1 if m.group(1) else (2 if m.group(2) else 3)
+        s, e = m.start(g), m.end(g)
+        if g == 3:
+            if text[s:e].split("-")[0] in _HYPHEN_NOT_ORG:
+                continue
+            yield Span(s, e, "ORGANIZATION", "org-heuristic")
+            continue
         words = text[s:e].split()
-        while len(words) > 1 and words[0].rstrip(",") in _NOT_NAMES:
+        while len(words) > 1 and words[0] in _NOT_NAMES:
             s = text.find(words[1], s + len(words[0]))
             words.pop(0)
         if len(words) > 1:
