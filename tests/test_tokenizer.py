@@ -283,7 +283,7 @@ def test_stories260k_gguf_keeps_whitespace_unlike_tok512(stories260k):
         assert from_model.encode(text, bos=False) == sp.encode(text)
         assert from_model.decode(sp.encode(text)) == sp.decode(sp.encode(text))
         assert from_gguf.decode(from_gguf.encode(text)) == text.replace("▁", " ")
-        if text == " ".join(text.split(" ")).strip(" ") and "  " not in text:
+        if not text.startswith(" ") and not text.endswith(" ") and "  " not in text:
             assert from_gguf.encode(text) == from_model.encode(text), repr(text)
     assert from_gguf.decode(from_gguf.encode("Hello  world")) == "Hello  world"
     assert sp.decode(sp.encode("Hello  world")) == "Hello world"
