@@ -197,5 +197,5 @@ def llama_cpp_tensor_type(ftype: str, name: str, ne: tuple, n_layers: int) -> GG
     if ne[0] % BLOCK[t][0]:
         t = _FALLBACK.get(t, t)
     if ne[0] % BLOCK[t][0]:
-        t = T.F16                                       # llama.cpp's last resort
+        t = T.F16   # llama.cpp's last resort for K-quants (it refuses legacy types here)
     return t

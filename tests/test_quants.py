@@ -302,7 +302,7 @@ def test_unsupported_types_are_named(t):
 
 
 def test_unknown_type_id_is_named():
-    with pytest.raises(ModelError, match="unknown type id 99"):
+    with pytest.raises(ModelError, match="unknown weight type id 99"):
         Q.dequantize(np.zeros(64, np.uint8), 99, 32)
     assert Q.type_name(5) == "Q4_3" and Q.type_name(77) == "unknown type id 77"
 

@@ -117,6 +117,8 @@ CONVERSION: dict[GGMLType, GGMLType] = {
 
 LOADABLE = NATIVE | frozenset(CONVERSION)
 
+_REMOVED = frozenset({T.Q4_2, T.Q4_3, T.Q4_0_4_4, T.Q4_0_4_8, T.Q4_0_8_8,
+                      T.IQ4_NL_4_4, T.IQ4_NL_4_8, T.IQ4_NL_8_8})
 _SUPPORTED_LIST = "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"
 
 
@@ -129,23 +131,16 @@ def type_name(ggml_type: int) -> str:
 
 def check_loadable(ggml_type: int) -> GGMLType:
     """The GGMLType for `ggml_type`, or ModelError saying plainly which type is not supported."""
-    name = type_name(ggml_type)
     try:
         t = GGMLType(int(ggml_type))
     except ValueError:
-        raise WeightTypeError(f"weight type {name} is not a ggml type this version knows; "
-                         f"supported: {_SUPPORTED_LIST}") from None
+        raise WeightTypeError(f"unknown weight type id {int(ggml_type)} (not a ggml type this "
+                              f"version knows); supported: {_SUPPORTED_LIST}") from None
     if t in LOADABLE:
         return t
-    if name.startswith("IQ"):
-        why = "i-quant types (IQ*) are not supported"
-    elif t in (T.Q4_2, T.Q4_3, T.Q4_0_4_4, T.Q4_0_4_8, T.Q4_0_8_8,
-               T.IQ4_NL_4_4, T.IQ4_NL_4_8, T.IQ4_NL_8_8):
-        why = "this type was removed from ggml; convert the model again with current tools"
-    else:
-        why = "this type is not supported for model weights"
-    raise WeightTypeError(f"weight type {name}: {why}; requantize the model to one of: {_SUPPORTED_LIST} "
-                     f"(Q4_K_M is a good choice)")
+    why = " (a layout removed from ggml)" if t in _REMOVED else ""
+    raise WeightTypeError(f"weight type {t.name} is not supported{why}; use a model file in one "
+                          f"of: {_SUPPORTED_LIST} (Q4_K_M is a good choice)")
 
 
 def tensor_nbytes(ggml_type: int, shape) -> int:
@@ -630,7 +625,8 @@ def random_blocks(ggml_type: int, n_rows: int, n_cols: int, rng: np.random.Gener
     out = np.empty(size, dtype=np.uint8)
     for i in range(0, size, 1 << 24):
         j = min(size, i + (1 << 24))
-        out[i:j] = np.frombuffer(rng.bytes(j - i), dtype=np.uint8)
+        # the raw 64-bit generator output is ~4x faster than rng.bytes / rng.integers
+        out[i:j] = rng.bit_generator.random_raw((j - i + 7) // 8).view(np.uint8)[:j - i]
     blk = out.reshape(-1, BLOCK[t][1])
     d_off, d_typ, m_off, m_ratio, signed = _RANDOM_SCALES[t]
     nb = blk.shape[0]
