@@ -234,7 +234,7 @@ def clinical(v: Values) -> Doc:
     d.t("\n" + v.pick(["Phone: ", "Tel: ", "Mobile: ", "Cell: "])).e("PHONE", v.phone()).t("\n\n")
     body = [
         lambda: d.t("Seen on ").e("DATE", v.date()).t(f" by Dr. ").e("PERSON", doctor).t(" at ").e("ORGANIZATION", v.org() + " Hospital").t(".\n"),
-        lambda: d.t(f"{patient.split()[-1]} reports chest pain for {r.randint(2, 9)} days. ").t(confounder(v) + "\n"),
+        lambda: d.e("PERSON", surname(patient)).t(f" reports chest pain for {r.randint(2, 9)} days. ").t(confounder(v) + "\n"),
         lambda: d.t("Emergency contact: ").e("PERSON", v.person()).t(", reachable at ").e("PHONE", v.phone()).t(".\n"),
         lambda: d.t("Pacemaker S/N: ").e("DEVICE", v.serial()).t("; follow-up on ").e("DATE", v.date()).t(".\n"),
         lambda: d.t("Patient portal: ").e("URL", v.url()).t(" (login ").e("EMAIL", v.email()).t(").\n"),
@@ -322,6 +322,13 @@ def email(v: Values) -> Doc:
         x()
     d.t("\nBest regards,\n").e("PERSON", sender).t("\n").e("PHONE", v.phone()).t("\n")
     return d
+
+
+def surname(name: str) -> str:
+    words = [w for w in name.split() if w.rstrip(".") not in ("Dr", "Mr", "Mrs", "Ms", "Miss", "Mx",
+                                                             "MD", "DDS", "PhD", "DVM", "Jr", "Sr",
+                                                             "II", "III", "IV", "V")]
+    return words[-1]
 
 
 KINDS = {"clinical": clinical, "bank": bank, "contract": contract, "email": email}

@@ -493,6 +493,14 @@ _STREET_FR = _m(r"(?<![\w])\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:rue|avenue|av
                 r"(?:[A-ZÉ][\w'\-éèêàç]*[ \t]?){1,4}", re.I)
 
 
+_CITY_AFTER = _m(r"(?:,[ \t]*|[ \t]+in[ \t]+)((?:" + _CAP_WORD + r"[ \t]){0,2}" + _CAP_WORD + r")(?![\w])")
+_NOT_PLACES = frozenset("Apt Apartment Suite Ste Unit Flat Floor Room Building Dept The On At For "
+                        "Phone Tel Fax Email Mobile Cell".split()) | frozenset(_STATES.split("|"))
+_PLATE = _m(r"(?i:\b(?:licen[cs]e\s+plate|number\s+plate|plate|registration(?:\s+(?:plate|mark))?|"
+            r"reg\.?\s*(?:no\.?|mark|plate)|tag)(?:\s*(?:no\.?|number|#))?\s*[:#]?\s*)"
+            r"([A-Z0-9]{1,8}(?:[ \-\u2022\u00b7][A-Z0-9]{1,8}){0,2})(?![\w-])")
+
+
 def find_geography(text: str) -> Iterator[Span]:
     for m in _ZIP_STATE.finditer(text):
         yield Span(m.start(1), m.end(1), "ZIP", "zip")
@@ -515,6 +523,14 @@ def find_geography(text: str) -> Iterator[Span]:
             while end > m.start() and text[end - 1] in " \t,":
                 end -= 1
             yield Span(m.start(), end, "ADDRESS", "street")
+            # "... 12 Oak Street in Springfield" / "12 Oak Street, Springfield": the town.
+            c = _CITY_AFTER.match(text, end)
+            if c and c.group(1).split()[0] not in _NOT_PLACES:
+                yield Span(c.start(1), c.end(1), "LOCATION", "city-after-street")
+    for m in _PLATE.finditer(text):
+        n = sum(ch.isalnum() for ch in m.group(1))
+        if any(ch.isdigit() for ch in m.group(1)) and 3 <= n <= 10:
+            yield Span(m.start(1), m.end(1), "VEHICLE", "plate")
 
 
 # --------------------------------------------------------------------------------------------
