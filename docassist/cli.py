@@ -404,6 +404,46 @@ def models_default(name, as_json):
 # ---------------------------------------------------------------- end summarize/ask/chat/models
 
 
+# ---------------------------------------------------------------- extract (section: documents)
+
+@cli.command("extract")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...|-")
+@click.option("--password", envvar="DOCASSIST_PDF_PASSWORD", default=None,
+              help="Password of encrypted PDFs (or $DOCASSIST_PDF_PASSWORD).")
+@click.option("--glob", "pattern", metavar="PATTERN", default=None,
+              help="Files to take from directories (default: *.pdf *.txt *.md *.text).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: documents, pages, labels, text.")
+def extract_cmd(files, password, pattern, as_json):
+    """Print the text of PDFs and text files page by page ('-' reads stdin).
+
+    Exit codes: 3 bad input, 4 password needed or wrong, 5 no text layer (OCR first).
+    """
+    from docassist.documents.extract import open_documents
+    from docassist.documents.output import render_json, render_text
+
+    docs = open_documents(files, password=password, glob=pattern, stdin=sys.stdin.buffer)
+    render = render_json if as_json else render_text
+    current = None
+    try:
+        for doc, piece in render(docs):
+            if doc is not current:
+                _doc_warnings(current)
+                current = doc
+            click.echo(piece, nl=False)
+        _doc_warnings(current)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _doc_warnings(doc) -> None:
+    for w in doc.warnings if doc is not None else ():
+        click.echo(f"docassist: warning: {doc.name}: {w}", err=True)
+
+# ---------------------------------------------------------------- end extract
+
+
 # ---------------------------------------------------------------- doctor (section: privacy guard)
 
 @cli.command("doctor")

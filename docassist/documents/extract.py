@@ -37,7 +37,7 @@ class Page:
 class Document:
     name: str                      # as the user gave it (path string), or "<stdin>"
     kind: str                      # "pdf" | "text"
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # without the name: callers prefix it
     _path: str | None = None       # file to read; None: _data holds the bytes (stdin)
     _data: IO[bytes] | None = None
     _password: str | None = None
@@ -77,7 +77,9 @@ class Document:
         failed: list[tuple[int, str]] = []
         n = 0
         with self._open() as fh:
-            reader = open_reader(fh, self.name, self._password)
+            notes: list[str] = []
+            reader = open_reader(fh, self.name, self._password, notes)
+            self.warnings.extend(notes)
             for raw, head, foot in RunningFilter().run(iter_raw_pages(reader)):
                 n += 1
                 if raw.failed:
@@ -101,10 +103,10 @@ class Document:
             raise NoTextError(f"{self.name}: no text layer on any page (a scan?); run OCR first, "
                               f"e.g. 'ocrmypdf {self.name} out.pdf'")
         if failed:
-            self.warnings.append(f"{self.name}: could not read page(s) {_ranges([p for p, _ in failed])} "
+            self.warnings.append(f"could not read page(s) {_ranges([p for p, _ in failed])} "
                                  f"(damaged: {failed[0][1]}); the other pages were read")
         if empty:
-            self.warnings.append(f"{self.name}: no text on page(s) {_ranges(empty)} "
+            self.warnings.append(f"no text on page(s) {_ranges(empty)} "
                                  f"(images only? OCR them first, e.g. with ocrmypdf)")
 
 

@@ -10,8 +10,10 @@ Memory: one page's operators and fragments at a time.
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
@@ -47,27 +49,23 @@ class RawPage:
     number: int
     label: str
     lines: list[Line]
-    top: float      # page box, for telling headers and footers from body lines
-    bottom: float
     extra: str = ""  # rotated text (margin stamps, sideways tables), appended after the body
     failed: bool = False
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
 
-def open_reader(source: str | IO[bytes], name: str, password: str | None):
-    """A PdfReader, decrypted; InputError/PasswordError/NoTextError with one clear line."""
-    from pypdf import PdfReader  # noqa: PLC0415
+def open_reader(source: str | IO[bytes], name: str, password: str | None,
+                notes: list[str] | None = None):
+    """A PdfReader, decrypted; InputError/PasswordError/NoTextError with one clear line.
+
+    A damaged file (truncated, no trailer, no catalog) is repaired in memory when pages can
+    still be found; ``notes`` then receives a line saying so.
+    """
     from pypdf.errors import DependencyError, PdfReadError  # noqa: PLC0415
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            reader = PdfReader(source, strict=False)
-            encrypted = reader.is_encrypted
-    except Exception as err:  # pypdf raises many types on garbage; all mean "not readable"
-        raise InputError(f"{name}: damaged or not a PDF ({_short(err)})") from None
-    if encrypted:
+    reader = _read_or_repair(source, name, notes)
+    if reader.is_encrypted:
         password = password if password is not None else os.environ.get(PASSWORD_ENV)
         tries = [password] if password is not None else []
         tries.append("")  # many PDFs are encrypted for permissions only, with an empty password
@@ -92,11 +90,92 @@ def open_reader(source: str | IO[bytes], name: str, password: str | None):
     except Exception as err:
         raise InputError(f"{name}: damaged PDF, no page tree ({_short(err)})") from None
     if n == 0:
-        raise InputError(f"{name}: the PDF has no pages")
+        raise InputError(f"{name}: damaged PDF, no pages found")
     if not _any_fonts(reader):
         raise NoTextError(f"{name}: no text layer (a scan or images only); run OCR first, "
                           f"e.g. 'ocrmypdf {name} out.pdf'")
     return reader
+
+
+_PAGE_OBJ = re.compile(rb"(\d+)\s+(\d+)\s+obj\s*<<(?:(?!endobj).){0,2000}?/Type\s*/Page(?![a-zA-Z])", re.S)
+
+
+_OBJSTM = re.compile(rb"\d+\s+\d+\s+obj\s*<<((?:(?!>>\s*stream).){0,500}?/Type\s*/ObjStm.{0,500}?)>>\s*stream\r?\n", re.S)
+
+
+def _pages_in_object_streams(data: bytes) -> list[int]:
+    """Numbers of page objects stored compressed in surviving object streams (PDF 1.5+)."""
+    import zlib  # noqa: PLC0415
+
+    found = []
+    for m in _OBJSTM.finditer(data):
+        head = m.group(1)
+        n, first = re.search(rb"/N\s+(\d+)", head), re.search(rb"/First\s+(\d+)", head)
+        if not n or not first or b"/FlateDecode" not in head:
+            continue
+        try:
+            raw = zlib.decompressobj().decompress(data[m.end():m.end() + (8 << 20)])
+        except zlib.error:
+            continue
+        nums = [int(x) for x in raw[:int(first.group(1))].split()]
+        pairs = list(zip(nums[0::2], nums[1::2]))
+        for k, (num, off) in enumerate(pairs):
+            end = pairs[k + 1][1] if k + 1 < len(pairs) else len(raw)
+            body = raw[int(first.group(1)) + off:int(first.group(1)) + end]
+            if re.search(rb"/Type\s*/Page(?![a-zA-Z])", body):
+                found.append(num)
+    return found
+
+
+def _read_or_repair(source: str | IO[bytes], name: str, notes: list[str] | None):
+    """PdfReader on the file; else on the file with an end marker; else with a new page tree.
+
+    pypdf rebuilds a lost cross-reference table itself once it finds an end-of-file marker, but
+    gives up when the catalog (written last by most producers) was cut off. The page objects
+    that survive are then gathered, in file order, under a catalog appended in memory.
+    """
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    def attempt(stream):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(stream, strict=False)
+            _ = reader.is_encrypted, len(reader.pages) if not reader.is_encrypted else 0
+            return reader
+
+    try:
+        return attempt(source)
+    except Exception as err:
+        first = err
+    if isinstance(source, str):
+        with open(source, "rb") as fh:
+            data = fh.read()
+    else:
+        source.seek(0)
+        data = source.read()
+    if not data.lstrip().startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
+        raise InputError(f"{name}: damaged or not a PDF ({_short(first)})") from None
+    tail = b"\nstartxref\n0\n%%EOF\n"
+    repairs = [data + tail]
+    found = {int(m.group(1)): int(m.group(2)) for m in _PAGE_OBJ.finditer(data)}
+    found.update({num: 0 for num in _pages_in_object_streams(data)})
+    pages = [b"%d %d R" % (num, gen) for num, gen in sorted(found.items())]
+    if pages:
+        top = max(int(n) for n in re.findall(rb"(\d+)\s+\d+\s+obj\b", data)) + 1
+        tree = (b"\n%d 0 obj\n<< /Type /Catalog /Pages %d 0 R >>\nendobj\n"
+                b"%d 0 obj\n<< /Type /Pages /Kids [%s] /Count %d >>\nendobj\n"
+                % (top, top + 1, top + 1, b" ".join(pages), len(pages)))
+        repairs.append(data + tree + b"trailer\n<< /Root %d 0 R /Size %d >>" % (top, top + 2) + tail)
+    for repaired in repairs:
+        try:
+            reader = attempt(io.BytesIO(repaired))
+        except Exception:
+            continue
+        if notes is not None:
+            notes.append(f"damaged PDF (truncated or without a valid trailer): repaired, "
+                         f"{len(reader.pages)} page(s) found; text may be incomplete")
+        return reader
+    raise InputError(f"{name}: damaged or not a PDF, nothing readable ({_short(first)})") from None
 
 
 def _short(err: BaseException) -> str:
@@ -156,17 +235,15 @@ def iter_raw_pages(reader) -> Iterator[RawPage]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 page = reader.pages[i]
-                box = page.mediabox
-                top, bottom = float(box.top), float(box.bottom)
                 if interp is not None:
                     frags, rotated = _fragments(page, reader, interp)
                     lines = order_lines(frags)
                     extra = normalize(" ".join(rotated)).strip()
                 else:
                     lines, extra = _plain_lines(page), ""
-            yield RawPage(i + 1, labels[i], lines, top, bottom, extra)
+            yield RawPage(i + 1, labels[i], lines, extra)
         except Exception as err:  # damaged page: reported, the rest goes on
-            yield RawPage(i + 1, labels[i], [], 0.0, 0.0, failed=True, error=_short(err))
+            yield RawPage(i + 1, labels[i], [], failed=True, error=_short(err))
 
 
 def _plain_lines(page) -> list[Line]:
@@ -186,7 +263,9 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
     from pypdf.generic import ContentStream, NameObject  # noqa: PLC0415
 
     recurse_to_target_op, set_font_operation, TextStateManager, Font = interp
-    fonts = dict(page._layout_mode_fonts())
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    fonts = _fonts(resources, "", Font)
     contents = page.get("/Contents")
     if contents is None:
         return [], []
@@ -202,11 +281,7 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
                     inner = f"{prefix}{operands[0]}>"
                     res = xo.get("/Resources")
                     res = res.get_object() if res is not None else resources
-                    for fname, fref in (res.get("/Font") or {}).items():
-                        try:
-                            fonts[inner + str(fname)] = Font.from_font_resource(fref.get_object())
-                        except Exception:
-                            pass
+                    fonts.update(_fonts(res, inner, Font))
                     yield [], b"q"
                     matrix = xo.get("/Matrix")
                     if matrix is not None:
@@ -216,8 +291,6 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
                 continue
             yield operands, op
 
-    resources = page.get("/Resources")
-    resources = resources.get_object() if resources is not None else None
     it = ops(contents, resources, "", 0)
     state = TextStateManager()
     tj_ops = []
@@ -245,6 +318,27 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
         x0, x1 = sorted((tj.tx, tj.displaced_tx))
         frags.append(Frag(x0, x1, tj.ty, size, tj.text))
     return frags, rotated
+
+
+def _fonts(resources, prefix: str, Font) -> dict:
+    """Fonts of a resource dictionary by (prefixed) name. A font whose dictionary is lost (a
+    truncated file) is read as Helvetica: most simple fonts use a Latin encoding close to it."""
+    from pypdf.generic import DictionaryObject, NameObject  # noqa: PLC0415
+
+    out = {}
+    try:
+        table = resources.get("/Font") if resources is not None else None
+        table = table.get_object() if table is not None else {}
+    except Exception:
+        table = {}
+    for name, ref in (table.items() if hasattr(table, "items") else ()):
+        try:
+            out[prefix + str(name)] = Font.from_font_resource(ref.get_object())
+        except Exception:
+            out[prefix + str(name)] = Font.from_font_resource(DictionaryObject({
+                NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+                NameObject("/BaseFont"): NameObject("/Helvetica")}))
+    return out
 
 
 def _form_xobject(resources, name):

@@ -62,7 +62,7 @@ def detect(fh: IO[bytes], name: str) -> tuple[str, str | None]:
     else:
         enc = "latin-1"  # decodes anything; only reached when cp1252 hit an undefined byte
     if enc in ("cp1252", "latin-1"):
-        warning = f"{name}: not valid UTF-8; decoded as {enc}"
+        warning = f"not valid UTF-8; decoded as {enc}"
     fh.seek(0)
     return enc, warning
 
