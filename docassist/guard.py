@@ -443,6 +443,15 @@ def _family_name(family):
         return f"address family {family}"
 
 
+def _describe_socket(family):
+    name = _family_name(family)
+    if name in ("AF_INET", "AF_INET6"):
+        return f"an internet socket ({name})"
+    if name == "AF_PACKET":
+        return "a raw packet socket (AF_PACKET)"
+    return f"a socket of family {name}"
+
+
 def _fmt_address(addr):
     if isinstance(addr, tuple) and len(addr) >= 2:
         return f"{addr[0]}:{addr[1]}"
@@ -456,7 +465,7 @@ def _make_hook(denied_addresses):
     allowed_families = _ALLOWED_FAMILIES
     denied_symbols = DENIED_SYMBOLS
     library_allowed = _library_allowed
-    record, family_name, fmt = _record, _family_name, _fmt_address
+    record, describe_socket, fmt = _record, _describe_socket, _fmt_address
     blocked = NetworkBlocked
     final, report_and_exit, pending_error = _FINAL, _report_and_exit, blocked_error
 
@@ -474,7 +483,7 @@ def _make_hook(denied_addresses):
                 return None
             if family == -1:  # socket.socket() without a family creates AF_INET
                 return "an internet socket (AF_INET)"
-            return f"a {family_name(family)} socket"
+            return describe_socket(family)
         if event in ("socket.connect", "socket.sendto", "socket.sendmsg", "socket.bind"):
             if sock_family(args[0]) in allowed_families:
                 return None
