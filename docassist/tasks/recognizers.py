@@ -41,7 +41,7 @@ ALL_TYPES = SHAPED_TYPES + FREE_TYPES
 # detector (checksummed shapes first, heuristics last).
 PRIORITY = {t: i for i, t in enumerate((
     "IBAN", "CREDIT_CARD", "SSN", "EMAIL", "URL", "IP_ADDRESS", "VEHICLE", "MRN", "HEALTH_PLAN",
-    "PASSPORT", "LICENSE", "ACCOUNT", "DEVICE", "DATE", "PHONE", "ID", "AGE", "ADDRESS", "ZIP",
+    "PASSPORT", "LICENSE", "ACCOUNT", "DEVICE", "ZIP", "DATE", "PHONE", "ID", "AGE", "ADDRESS",
     "PERSON", "ORGANIZATION", "LOCATION",
 ))}
 
@@ -210,6 +210,9 @@ def _group_windows(run: str, base: int) -> Iterator[tuple[int, int, str]]:
             yield base + s, base + e, re.sub(r"\D", "", run[s:e])
 
 
+_NOT_CARD_LABEL = _m(r"(?i)\b(?:IMEI|MEID|serial|S/N)\b[^\n]{0,12}$")
+
+
 def find_cards(text: str) -> Iterator[Span]:
     for m in _DIGIT_RUN.finditer(text):
         run = m.group()
@@ -224,6 +227,8 @@ def find_cards(text: str) -> Iterator[Span]:
                 continue
             if digits[0] == "0" or not luhn_ok(digits):
                 continue
+            if _NOT_CARD_LABEL.search(text, max(0, s - 24), s):
+                continue   # IMEIs are Luhn-checked too: their label says what they are
             seps = set(re.findall(r"[ -]", text[s:e]))
             if len(seps) > 1:
                 continue

@@ -354,8 +354,8 @@ def _model_values(parts: list[Part], model_layer, types) -> list[tuple[str, str]
     joined = "\n".join(p.text for p in parts)
     try:
         return model_layer.find(joined)
-    except TaskError:
-        raise
+    except TaskError as err:
+        raise type(err)(f"redaction failed closed, nothing was written: {err}") from None
     except DocassistError as err:
         # The engine's class (GPU lost, out of memory, ...) is kept: its exit code says why.
         raise type(err)(f"redaction failed closed, nothing was written: {err}") from None
