@@ -3,10 +3,10 @@
 Tests use these to build random models "as llama.cpp's quantizer writes them". gguf-py's own
 quantizers are used where it has one (F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: byte-identical to
 ggml's reference). gguf-py has none for the K-quants, so Q2_K, Q3_K, Q4_K and Q5_K are written
-here: ggml's scheme (per-sub-block scale and min, 6- or 4-bit scales relative to f16 super-block
-scales) without its iterative search, so slightly less accurate than llama-quantize but with the
-exact same byte layout; Q6_K comes from the engine's own quantize_q6_k. test_quants.py checks each
-by round trip through gguf-py's dequantizer.
+here: ggml's scheme (per-sub-block scales, and mins for the affine ones, stored as 4-, 6- or
+8-bit ints relative to f16 super-block scales) without its iterative search, so slightly less
+accurate than llama-quantize but with the exact same byte layout. test_quants.py checks each by
+round trip through gguf-py's dequantizer.
 
 Arrays are in numpy order: x has shape (n_rows, n_cols) with n_cols = ne0 (row length).
 """
@@ -16,7 +16,7 @@ import numpy as np
 from gguf.quants import quantize as _gguf_quantize
 from gguf import GGMLQuantizationType
 
-from docassist.engine.quants import BLOCK, QK_K, GGMLType, quantize_q6_k, quantize_q8_0
+from docassist.engine.quants import BLOCK, QK_K, GGMLType, _pack_q6_k, quantize_q8_0
 
 T = GGMLType
 
@@ -133,6 +133,27 @@ def quantize_q3_k(x: np.ndarray) -> np.ndarray:
     return np.concatenate([hmask, _pack_crumbs(q), scales, d_b], axis=1).reshape(-1)
 
 
+def quantize_q6_k(x: np.ndarray) -> np.ndarray:
+    """ggml's Q6_K scheme without its per-sub-block search: each 16-value sub-block gets the scale
+    that maps its largest-|x| value to -32; the 16 scales are stored as int8 relative to the
+    f16 super-block scale d (largest scale -> -128)."""
+    b = x.reshape(-1, QK_K).astype(np.float32)
+    nb = b.shape[0]
+    s = b.reshape(nb, 16, 16)
+    imax = np.abs(s).argmax(axis=2)[..., None]
+    scale = np.take_along_axis(s, imax, axis=2)[..., 0] / np.float32(-32)
+    jmax = np.abs(scale).argmax(axis=1)[:, None]
+    max_scale = np.take_along_axis(scale, jmax, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iscale = np.where(max_scale != 0, np.float32(-128) / max_scale, 0).astype(np.float32)
+        sc = np.minimum(127, _round(iscale * scale)).astype(np.int8)
+        d16 = np.where(max_scale != 0, 1 / iscale, 0).astype(np.float16)
+        step = d16.astype(np.float32) * sc.astype(np.float32)
+        q = np.where(step[..., None] != 0, _round(s / step[..., None]), 0)
+    q = (np.clip(q, -32, 31) + 32).astype(np.uint8).reshape(nb, 256)
+    return _pack_q6_k(d16, sc, q).reshape(-1)
+
+
 _GGUF_SIDE = {T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1}
 _OURS = {T.Q8_0: quantize_q8_0, T.Q6_K: quantize_q6_k, T.Q2_K: quantize_q2_k,
          T.Q3_K: quantize_q3_k, T.Q4_K: quantize_q4_k, T.Q5_K: quantize_q5_k}
@@ -187,7 +208,8 @@ def llama_cpp_tensor_type(ftype: str, name: str, ne: tuple, n_layers: int) -> GG
         if ftype in ("Q4_K_M", "Q5_K_M") and _use_more_bits(layer, n_layers):
             t = T.Q6_K
         elif ftype == "Q3_K_M":
-            t = T.Q5_K if layer < 2 or ("ffn_down" in name and layer < n_layers // 16) else T.Q4_K
+            first = layer < 2 if "attn_v" in name else layer < n_layers // 16
+            t = T.Q5_K if first else T.Q4_K
         elif ftype == "Q2_K":
             t = T.Q3_K
         elif ftype in ("Q4_K_S", "Q5_K_S") and "attn_v" in name and layer < 4:

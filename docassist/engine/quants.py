@@ -7,11 +7,14 @@ Q4_K, Q6_K. The other loadable types are rewritten once, at load time, into a na
     Q5_0           -> Q8_0   exact (same 32-blocks and scale; the 5-bit ints fit int8)
     Q3_K           -> Q6_K   exact (same 16-element sub-blocks; the 6-bit scales fit int8 and the
                               3-bit ints fit 6 bits), and smaller than Q8_0 (6.56 vs 8.5 bits/weight)
-    Q2_K           -> Q6_K   requantized: the added error is ~1/20 of Q2_K's own step (tests measure
-                              it); 6.56 bits/weight instead of Q8_0's 8.5
-    Q4_1/Q5_1/Q5_K -> Q8_0   requantized (affine blocks have no exact symmetric form); the added
-                              error is at most ~1/226 of each 32-block's largest |w| (half a
-                              step plus the f16 rounding of the scale)
+    Q2_K/Q4_1/Q5_1/Q5_K -> Q8_0   requantized (affine blocks with a min have no exact symmetric
+                              form); the added error is at most ~1/226 of each 32-block's largest
+                              |w| (half a step plus the f16 rounding of the scale)
+
+Q8_0 rather than Q6_K for the requantized ones because it is the more faithful: on Gaussian
+weights, requantizing to Q6_K adds about 3.5 times the error Q8_0 adds, for each of these types
+(for Q5_K, half of Q5_K's own error; test_quants measures it), and a tiny all-Q2_K model's
+logits drift 3.7% from the file's values through Q6_K against 1.1% through Q8_0.
 
 Anything else (IQ*, TQ*, MXFP4, ...) raises ModelError naming the type. Everything here is
 vectorized numpy over (n_blocks, block_bytes) views and works in chunks of CHUNK_ELEMS elements so
@@ -111,8 +114,8 @@ NATIVE = frozenset({T.F32, T.F16, T.Q8_0, T.Q4_0, T.Q4_K, T.Q6_K})
 # Loadable non-native type -> the native type it becomes (BF16 decides per tensor, see native_type).
 CONVERSION: dict[GGMLType, GGMLType] = {
     T.BF16: T.F16,
-    T.Q4_1: T.Q8_0, T.Q5_0: T.Q8_0, T.Q5_1: T.Q8_0, T.Q5_K: T.Q8_0,
-    T.Q3_K: T.Q6_K, T.Q2_K: T.Q6_K,
+    T.Q4_1: T.Q8_0, T.Q5_0: T.Q8_0, T.Q5_1: T.Q8_0, T.Q5_K: T.Q8_0, T.Q2_K: T.Q8_0,
+    T.Q3_K: T.Q6_K,
 }
 
 LOADABLE = NATIVE | frozenset(CONVERSION)
@@ -409,7 +412,8 @@ def quantize_f16(x: np.ndarray) -> np.ndarray:
 
 
 def _pack_q6_k(d_f16: np.ndarray, scales: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Q6_K blocks from d (nb,1) float16, scales (nb,16) int8, q (nb,256) in 0..63 (stored = q)."""
+    """Q6_K blocks from d (nb,1) float16, scales (nb,16) int8, q (nb,256) in 0..63 (stored = q).
+    Used for the exact Q3_K repack, and by tests' Q6_K quantizer."""
     nb = q.shape[0]
     q = q.astype(np.uint8).reshape(nb, 2, 4, 32)           # [half][quarter][l]: element 32k+l
     out = np.empty((nb, 210), dtype=np.uint8)
@@ -423,38 +427,6 @@ def _pack_q6_k(d_f16: np.ndarray, scales: np.ndarray, q: np.ndarray) -> np.ndarr
     out[:, 192:208] = scales.astype(np.int8).view(np.uint8)
     out[:, 208:210] = np.ascontiguousarray(d_f16, dtype=np.float16).view(np.uint8).reshape(nb, 2)
     return out
-
-
-def quantize_q6_k(x: np.ndarray) -> np.ndarray:
-    """Q6_K bytes of float32 `x` (last dim a multiple of 256), flattened.
-
-    ggml's scheme without its per-sub-block search: each 16-element sub-block gets the scale
-    that maps its largest-|x| value to -32; the 16 scales are stored as int8 relative to the
-    super-block scale d (largest scale -> -128). Used at load time for Q2_K (whose values it
-    represents with ~1/20 of Q2_K's own step) and by tests to build Q6_K models."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 0 or x.shape[-1] % QK_K:
-        raise ValueError(f"Q6_K needs rows that are a multiple of 256 elements, got shape {x.shape}")
-    blocks = x.reshape(-1, QK_K)
-    out = np.empty((blocks.shape[0], 210), dtype=np.uint8)
-    step = max(1, CHUNK_ELEMS // QK_K)
-    for b0 in range(0, blocks.shape[0], step):
-        xb = blocks[b0:b0 + step]
-        nb = xb.shape[0]
-        sub = xb.reshape(nb, 16, 16)
-        imax = np.abs(sub).argmax(axis=2)[..., None]
-        scale = np.take_along_axis(sub, imax, axis=2)[..., 0] / np.float32(-32)   # (nb,16)
-        jmax = np.abs(scale).argmax(axis=1)[:, None]
-        max_scale = np.take_along_axis(scale, jmax, axis=1)                        # (nb,1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iscale = np.where(max_scale == 0, np.float32(0), np.float32(-128) / max_scale)
-            sc = np.minimum(127, _roundf(iscale * scale)).astype(np.int8)
-            d16 = np.where(max_scale == 0, np.float32(0), np.float32(1) / iscale).astype(np.float16)
-            step_ = d16.astype(np.float32) * sc.astype(np.float32)                 # (nb,16)
-            inv = np.where(step_ == 0, np.float32(0), np.float32(1) / step_)
-        q = np.clip(_roundf(sub * inv[..., None]), -32, 31).astype(np.int16) + 32
-        out[b0:b0 + nb] = _pack_q6_k(d16, sc, q.reshape(nb, 256))
-    return out.reshape(-1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -511,10 +483,6 @@ def _conv_q3_k(blk):
     return _pack_q6_k(d16, scales, (q + np.int8(32)).view(np.uint8)).reshape(-1)
 
 
-def _conv_q2_k(blk):
-    return quantize_q6_k(_deq_q2_k(blk))
-
-
 def _conv_bf16_to(target):
     if target == T.F32:
         return lambda blk: _deq_bf16(blk).view(np.uint8).reshape(-1)
@@ -525,9 +493,9 @@ _CONV = {
     (T.Q4_1, T.Q8_0): _conv_requant_q8_0(T.Q4_1),
     (T.Q5_1, T.Q8_0): _conv_requant_q8_0(T.Q5_1),
     (T.Q5_K, T.Q8_0): _conv_requant_q8_0(T.Q5_K),
+    (T.Q2_K, T.Q8_0): _conv_requant_q8_0(T.Q2_K),
     (T.Q5_0, T.Q8_0): _conv_q5_0,
     (T.Q3_K, T.Q6_K): _conv_q3_k,
-    (T.Q2_K, T.Q6_K): _conv_q2_k,
     (T.BF16, T.F16): _conv_bf16_to(T.F16),
     (T.BF16, T.F32): _conv_bf16_to(T.F32),
 }
