@@ -265,6 +265,8 @@ def test_convert_chunked_out_buffer_and_native_passthrough(monkeypatch):
         monkeypatch.undo()
         with pytest.raises(ValueError, match="out must be"):
             Q.convert_to_native(raw, t, shape, out=np.empty(out.size - 1, np.uint8))
+        with pytest.raises(ValueError, match="out must be"):
+            Q.convert_to_native(raw, t, shape, out=np.empty(2 * out.size, np.uint8)[::2])
     for t in sorted(Q.NATIVE):
         raw = Q.random_blocks(t, 2, odd_cols(t), rng)
         new_t, same = Q.convert_to_native(raw, t, (odd_cols(t), 2))

@@ -542,9 +542,9 @@ def convert_to_native(raw, ggml_type: int, shape, out: np.ndarray | None = None
     size = tensor_nbytes(target, shape)
     if out is None:
         out = np.empty(size, dtype=np.uint8)
-    elif out.dtype != np.uint8 or out.size != size:
-        raise ValueError(f"out must be uint8 of {size} bytes for {target.name}{tuple(shape)}, got "
-                         f"{out.dtype} of {out.size}")
+    elif out.dtype != np.uint8 or out.size != size or not out.flags.c_contiguous:
+        raise ValueError(f"out must be contiguous uint8 of {size} bytes for "
+                         f"{target.name}{tuple(shape)}, got {out.dtype} of {out.size}")
     flat = out.reshape(-1)
     for off, chunk in iter_native_chunks(raw, t, shape, target):
         flat[off:off + chunk.size] = chunk
