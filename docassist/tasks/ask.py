@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from docassist.errors import InputError
+from docassist.errors import InputError, TaskError
 from docassist.tasks import budget, prompts, retrieval
 from docassist.tasks.citations import Check, CitationStream, PageRef
-from docassist.tasks.sources import Span, cite
+from docassist.tasks.sources import Span, doc_name, cite
 
 NO_ANSWER = "The documents do not appear to answer this."
 ANSWER_TOKENS = 128
@@ -35,7 +35,7 @@ def pages_given(chunks) -> list[PageRef]:
         for n in range(ch.first_page, ch.last_page + 1):
             label = ch.first_label if n == ch.first_page else \
                 ch.last_label if n == ch.last_page else None
-            ref = PageRef(ch.doc.name, n, label or None)
+            ref = PageRef(doc_name(ch), n, label or None)
             if ref not in out:
                 out.append(ref)
     return out
@@ -104,14 +104,18 @@ class Retriever:
 
 
 def passage_tokens_for(model, overhead: int, answer: int) -> int:
+    """Passage size: a third of what the prompt leaves free, 32..400 tokens."""
     room = model.context_length - answer - overhead - QUESTION_ALLOWANCE - SAFETY
-    return max(48, min(400, room // 3))
+    if room < 32:
+        raise TaskError(f"the model's context ({model.context_length} tokens) is too small for "
+                        f"the prompt ({overhead} tokens) and a {answer}-token answer")
+    return max(32, min(400, room // 3))
 
 
 def citations_json(check: Check, chunks, query: str) -> list[dict]:
     out = []
     for ref in check.cited:
-        src = next((c for c in chunks if c.doc.name == ref.document
+        src = next((c for c in chunks if doc_name(c) == ref.document
                     and c.first_page <= ref.page <= c.last_page), None)
         out.append({"document": ref.document, "page": ref.page, "label": ref.label,
                     "quote": retrieval.best_sentence(src.text, query) if src else ""})
@@ -159,6 +163,8 @@ class Asker:
                                       "score": round(h.score, 4),
                                       "coverage": round(h.coverage, 3)} for h in hits[:3]])
         chosen, ids, chunks = r.select(question, lambda ctx: self.ids(ctx, question), self.fits)
+        if not chunks:
+            raise TaskError("no retrieved passage fits the model's context with this question")
         check = Check(given=pages_given(chunks))
         stream = CitationStream(check, on_text or (lambda _t: None))
         budget.generate(self.model, ids, self.answer, usage, stop=self.fmt.stop,

@@ -21,6 +21,7 @@ from docassist.errors import DocassistError
 from docassist.tasks import budget, prompts
 from docassist.tasks.ask import Retriever, citations_json, pages_given, passage_tokens_for
 from docassist.tasks.citations import Check, CitationStream
+from docassist.tasks.sources import doc_name
 
 ANSWER_TOKENS = 256
 PASSAGE_SHARE = 3  # at least 1/PASSAGE_SHARE of the context stays free for this turn's passages
@@ -131,7 +132,7 @@ class ChatSession:
             return "no documents loaded (/add FILE loads one)"
         counts = {}
         for c in self.retriever.chunks:
-            counts[c.doc.name] = counts.get(c.doc.name, 0) + 1
+            counts[doc_name(c)] = counts.get(doc_name(c), 0) + 1
         return "\n".join(f"{d.name}: {counts.get(d.name, 0)} passages"
                          for d in self.retriever.docs)
 

@@ -31,8 +31,5 @@ def open_documents(files, password: str | None, cfg: dict, ask_password=None):
                 or not sys.stdin.isatty() or stdin is not None:
             raise
         docs = open_all(files, password=ask_password(), stdin=stdin)
-    for d in docs:
-        for w in getattr(d, "warnings", []) or []:
-            ui.warn(f"{d.name}: {w}")
     ui.note(f"reading {', '.join(d.name for d in docs)}")
     return docs

@@ -1,6 +1,7 @@
 """Documents in, token-measured page-tagged chunks out (the tasks' side of docassist.documents)."""
 from __future__ import annotations
 
+from docassist import ui
 from docassist.errors import InputError
 
 
@@ -20,6 +21,8 @@ def chunks_of(docs, count_tokens, max_tokens: int, overlap_tokens: int = 0) -> l
     out = []
     for doc in docs:
         pages = list(doc.pages())
-        out.extend(chunk_pages(doc, pages, count_tokens, max_tokens,
+        out.extend(chunk_pages(doc.name, pages, count_tokens, max_tokens,
                                overlap_tokens=overlap_tokens))
+        for w in getattr(doc, "warnings", None) or []:  # filled while the pages are read
+            ui.warn(f"{doc.name}: {w}")
     return out

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 
+def doc_name(chunk) -> str:
+    """A chunk's document name (chunks carry the name; older callers passed the Document)."""
+    d = chunk.doc
+    return d if isinstance(d, str) else d.name
+
+
 @dataclass(frozen=True)
 class Span:
     document: str
@@ -20,12 +26,14 @@ class Span:
 
     @classmethod
     def of_chunk(cls, chunk) -> "Span":
-        return cls(chunk.doc.name, chunk.first_page, chunk.last_page,
+        return cls(doc_name(chunk), chunk.first_page, chunk.last_page,
                    chunk.first_label or None, chunk.last_label or None)
 
     def pages_text(self) -> str:
         a = self.first_label or str(self.first_page)
         b = self.last_label or str(self.last_page)
+        if a == b:
+            return f"p. {a}"
         return f"p. {a}" if self.first_page == self.last_page else f"pp. {a}-{b}"
 
     def to_json(self) -> dict:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from docassist.errors import InputError, TaskError
 from docassist.tasks import budget, prompts
-from docassist.tasks.sources import Span, cite, merge
+from docassist.tasks.sources import Span, doc_name, cite, merge
 
 POINTS = {"short": 3, "medium": 5, "long": 8}          # points in the final summary
 ANSWER_TOKENS = {"short": 64, "medium": 96, "long": 128}  # per call, capped by the context
@@ -169,7 +169,7 @@ class Summarizer:
         chunks = list(chunks)
         if not chunks:
             raise InputError("nothing to summarize: the documents contain no text")
-        multi = len({c.doc.name for c in chunks}) > 1
+        multi = len({doc_name(c) for c in chunks}) > 1
         items = self.map_items(chunks)
         final = len(items) <= self.target
         partials, levels = [], 1
