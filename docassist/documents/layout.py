@@ -27,6 +27,7 @@ WORD_GAP_EM = 0.12       # a gap wider than this between two fragments is a word
 GUTTER_EM = 0.7          # a vertical white band at least this wide may separate columns
 COLUMN_MIN_EM = 3.0      # ...when each side is at least this wide (keeps bullets with their items)
 PARAGRAPH_STEP = 1.6     # a baseline step above this many font sizes starts a paragraph
+PEEL = 3                 # rows at a region's top or bottom that may span its columns
 MAX_DEPTH = 400          # XY-cut recursion guard for pathological pages
 
 
@@ -151,11 +152,34 @@ def _horizontal_cut(frags: list[Frag]) -> list[list[Frag]] | None:
     return [p for p in parts if p]
 
 
+def _spanning_edge(frags: list[Frag], em: float) -> list[list[Frag]] | None:
+    """Split off up to PEEL rows at the top (or bottom) that straddle the gutters of the rest.
+
+    A title or a wide figure caption above columns may leave a narrow white band beside it
+    that still reads as a gutter, or none at all; without those rows the columns show.
+    """
+    rows = _rows(frags)
+    for k in range(1, min(PEEL, len(rows) - 3) + 1):
+        for top, edge, rest in ((True, rows[:k], rows[k:]), (False, rows[-k:], rows[:-k])):
+            body = [f for r in rest for f in r]
+            cut = _vertical_cut(body, em)
+            if cut is None:
+                continue
+            spans = [(max(f.x1 for f in part), min(f.x0 for f in part)) for part in cut]
+            gutters = [(spans[i][0], spans[i + 1][1]) for i in range(len(cut) - 1)]
+            head = [f for r in edge for f in r]
+            if any(f.x0 < hi and f.x1 > lo for f in head for lo, hi in gutters):
+                return [head, body] if top else [body, head]
+    return None
+
+
 def _order(frags: list[Frag], depth: int, out: list[list[Frag]]) -> None:
     """Recursive XY-cut; appends the uncuttable regions (visual lines) to out in reading order."""
     if len(frags) > 1 and depth < MAX_DEPTH:
         em = _median_size(frags)
-        parts = _vertical_cut(frags, em) if len(frags) > 2 else None
+        parts = _spanning_edge(frags, em) if len(frags) > 4 else None
+        if parts is None and len(frags) > 2:
+            parts = _vertical_cut(frags, em)
         if parts is None:
             parts = _horizontal_cut(frags)
         if parts is not None and len(parts) > 1:

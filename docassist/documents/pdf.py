@@ -22,7 +22,8 @@ from docassist.errors import InputError, NoTextError, PasswordError
 from docassist.documents.layout import Frag, Line, normalize, order_lines
 
 PASSWORD_ENV = "DOCASSIST_PDF_PASSWORD"
-MAX_FORM_DEPTH = 8  # nested form XObjects followed this deep (guards against cycles)
+MAX_FORM_DEPTH = 8
+_TEXT_STATE = ("Tc", "Tw", "Tz", "TL", "Ts", "font", "font_size")  # nested form XObjects followed this deep (guards against cycles)
 
 # pypdf reports recoverable damage through the "pypdf" logger and warnings; docassist reports
 # it once, per page, in its own words, so those messages are kept off stderr.
@@ -91,7 +92,7 @@ def open_reader(source: str | IO[bytes], name: str, password: str | None,
         raise InputError(f"{name}: damaged PDF, no page tree ({_short(err)})") from None
     if n == 0:
         raise InputError(f"{name}: damaged PDF, no pages found")
-    if not _any_fonts(reader):
+    if not getattr(reader, "docassist_repaired", False) and not _any_fonts(reader):
         raise NoTextError(f"{name}: no text layer (a scan or images only); run OCR first, "
                           f"e.g. 'ocrmypdf {name} out.pdf'")
     return reader
@@ -171,6 +172,7 @@ def _read_or_repair(source: str | IO[bytes], name: str, notes: list[str] | None)
             reader = attempt(io.BytesIO(repaired))
         except Exception:
             continue
+        reader.docassist_repaired = True  # fonts may be lost: _fragments substitutes them
         if notes is not None:
             notes.append(f"damaged PDF (truncated or without a valid trailer): repaired, "
                          f"{len(reader.pages)} page(s) found; text may be incomplete")
@@ -266,6 +268,8 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
     resources = page.get("/Resources")
     resources = resources.get_object() if resources is not None else None
     fonts = _fonts(resources, "", Font)
+    if getattr(reader, "docassist_repaired", False):
+        fonts = _AnyFont(fonts, Font)
     contents = page.get("/Contents")
     if contents is None:
         return [], []
@@ -290,9 +294,18 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
                     yield [], b"Q"
                 continue
             yield operands, op
+            # q/Q save and restore the text state too (word spacing of justified lines, font);
+            # pypdf's interpreter only restores the matrix, so the rest is done here, once
+            # the consumer has processed the operator and asks for the next one.
+            if op == b"q":
+                saved.append({k: getattr(state, k) for k in _TEXT_STATE})
+            elif op == b"Q" and saved:
+                for k, v in saved.pop().items():
+                    setattr(state, k, v)
 
-    it = ops(contents, resources, "", 0)
+    saved: list[dict] = []
     state = TextStateManager()
+    it = ops(contents, resources, "", 0)
     tj_ops = []
     # Top level of the content stream; pypdf's recursion handles what is inside q/Q and BT/ET.
     for operands, op in it:
@@ -320,11 +333,32 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
     return frags, rotated
 
 
+def _helvetica(Font):
+    from pypdf.generic import DictionaryObject, NameObject  # noqa: PLC0415
+
+    return Font.from_font_resource(DictionaryObject({
+        NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
+        NameObject("/BaseFont"): NameObject("/Helvetica")}))
+
+
+class _AnyFont(dict):
+    """Font table of a repaired file: a name whose font (or resource dictionary) was lost
+    reads as Helvetica rather than dropping the text."""
+
+    def __init__(self, fonts: dict, Font) -> None:
+        super().__init__(fonts)
+        self.substitute = _helvetica(Font)
+
+    def __contains__(self, name) -> bool:
+        return True
+
+    def __missing__(self, name):
+        return self.substitute
+
+
 def _fonts(resources, prefix: str, Font) -> dict:
     """Fonts of a resource dictionary by (prefixed) name. A font whose dictionary is lost (a
     truncated file) is read as Helvetica: most simple fonts use a Latin encoding close to it."""
-    from pypdf.generic import DictionaryObject, NameObject  # noqa: PLC0415
-
     out = {}
     try:
         table = resources.get("/Font") if resources is not None else None
@@ -335,9 +369,7 @@ def _fonts(resources, prefix: str, Font) -> dict:
         try:
             out[prefix + str(name)] = Font.from_font_resource(ref.get_object())
         except Exception:
-            out[prefix + str(name)] = Font.from_font_resource(DictionaryObject({
-                NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                NameObject("/BaseFont"): NameObject("/Helvetica")}))
+            out[prefix + str(name)] = _helvetica(Font)
     return out
 
 
