@@ -30,13 +30,25 @@ documents text page pages
 """.split())
 
 
+def stem(w: str) -> str:
+    """Fold the commonest English endings (reached/reaching/reaches -> reach); crude on purpose."""
+    if len(w) > 5 and w.endswith("ing"):
+        return w[:-3]
+    if len(w) > 4 and w.endswith("ed"):
+        return w[:-2]
+    if len(w) > 4 and w.endswith("es") and w[-3] in "sxz" or w.endswith(("ches", "shes")):
+        return w[:-2]
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        return w[:-1]
+    return w
+
+
 def terms(text: str) -> list[str]:
     out = []
     for w in _WORD.findall(text.lower()):
         if w in STOPWORDS or (len(w) < 2 and not w.isdigit()):
             continue
-        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-            w = w[:-1]
+        w = stem(w)
         out.append(w)
     return out
 
