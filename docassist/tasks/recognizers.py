@@ -236,7 +236,7 @@ def find_cards(text: str) -> Iterator[Span]:
             taken_until = e
 
 
-_IBAN = _m(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]){11,30}")
+_IBAN = _m(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}")
 
 
 def find_ibans(text: str) -> Iterator[Span]:
@@ -396,7 +396,7 @@ _DATE_WORDS = [
     _m(r"\b" + _MONTH + r",?\s+\d{4}\b", re.I),
 ]
 _DATE_NUM = _m(r"(?<![\w./-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w]|[./-]\d)")
-_DATE_ISO = _m(r"(?<![\w./-])(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?![\w]|[./-]\d)")
+_DATE_ISO = _m(r"(?<![\w./-])(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?!(?!T\d)\w|[./-]\d)")
 _DOB_LABEL = _m(r"(?i)\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|birthday|born(?:\s+on)?|"
                 r"date\s+of\s+death|DOD|date\s+of\s+(?:admission|discharge|service|visit|surgery)|"
                 r"(?:admission|discharge|admit|visit|service|procedure)\s+date)\s*[:#=-]?\s*"
@@ -560,7 +560,7 @@ _LABELS = [
                 r"|Reference\s*(?:No\.?|Number|#)|Ref\.?\s*(?:No\.?|#)?|Billing\s*(?:ID|No\.?|Number|#)|"
                 r"Invoice\s*(?:No\.?|Number|#)|Contract\s*(?:No\.?|Number|#|ID)|(?-i:BIC)|SWIFT" + _NO +
                 r"|Transit\s*(?:No\.?|Number)|Checking" + _NO + r"|Savings" + _NO + r"|Portfolio" + _NO),
-    ("LICENSE", r"Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|(?-i:DL)" + _NO +
+    ("LICENSE", r"D/L" + _NO + r"|Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|(?-i:DL)" + _NO +
                 r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|(?-i:DEA)" + _NO + r"|(?-i:NPI)" + _NO +
                 r"|Certificate" + _NO + r"|Cert\.?" + _NO + r"|Registration\s*(?:No\.?|Number|#)|"
                 r"Permit" + _NO + r"|Badge" + _NO + r"|Bar\s*(?:No\.?|Number|#)|State\s+ID" + _NO),

@@ -150,12 +150,16 @@ def _repairs(s: str) -> Iterable[str]:
         yield s[: j + 1]
         yield re.sub(r",\s*([\]}])", r"\1", s[: j + 1])
     t = re.sub(r",\s*$", "", s.rstrip())
-    # Drop a last item that was cut off, then close the array.
+    # Close the array as it is; else drop a last item that was cut off and close; closing a
+    # cut-off string comes last (its value may be cut too, and then matches nothing).
+    yield t + "]"
+    yield t + "}]"
     k = max(t.rfind("},"), t.rfind("\","))
-    for cand in (t, t[: k + 1] if k > 0 else t):
-        cand = re.sub(r",\s*$", "", cand.rstrip())
-        for tail in ("]", "}]", "\"}]", "\"]"):
-            yield cand + tail
+    if k > 0:
+        for tail in ("]", "}]"):
+            yield t[: k + 1] + tail
+    for tail in ("\"}]", "\"]"):
+        yield t + tail
 
 
 def parse_spans(raw: str, chunk: str) -> list[tuple[str, str]]:
@@ -280,6 +284,16 @@ def _complete_array(s: str) -> bool:
 _NAME_PART = re.compile(r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*")
 
 
+_TITLES = frozenset("Mr Mrs Ms Miss Mx Dr Prof Professor Doctor Sir Dame Rev Hon Mme Mlle Herr Frau "
+                    "Jr Sr II III IV V MD DDS PhD DVM RN NP DO Esq".split())
+
+
+def _person_core(value: str) -> list[str]:
+    """The name words of a person value, titles and degrees left out."""
+    words = [w.strip(".,") for w in value.split()]
+    return [w for w in words if w and w not in _TITLES]
+
+
 def _occurrences(text: str, value: str) -> Iterable[tuple[int, int]]:
     pat = r"(?<![\w])" + re.escape(value).replace(r"\ ", r"\s+") + r"(?![\w])"
     for m in re.finditer(pat, text):
@@ -304,11 +318,19 @@ def redact_parts(parts: list[Part], *, types: Iterable[str] | None = None,
             values[value] = typ
     ph = Placeholders(mask)
     aliases: dict[str, tuple[str, str]] = {}
-    for value, typ in values.items():
-        if typ == "PERSON":
-            for part in _NAME_PART.findall(value):
-                if len(part) >= 3 and part not in rz._NOT_NAMES and part != value:
-                    aliases.setdefault(part, (typ, value))
+    persons = sorted((v for v, t in values.items() if t == "PERSON"),
+                     key=lambda v: -len(_person_core(v)))
+    for i, value in enumerate(persons):
+        core = set(_person_core(value))
+        # "Mr. Smith" is the John Smith seen before, not a new person.
+        for longer in persons[:i]:
+            if core and core <= set(_person_core(longer)):
+                aliases.setdefault(value, ("PERSON", aliases.get(longer, ("", longer))[1]))
+                break
+    for value in persons:
+        for part in _NAME_PART.findall(value):
+            if len(part) >= 3 and part not in rz._NOT_NAMES and part != value:
+                aliases.setdefault(part, ("PERSON", aliases.get(value, ("", value))[1]))
     model_set = {v for v, _ in model_values or []}
     for p, spans in zip(parts, per_part):
         for value, typ in values.items():
@@ -320,7 +342,8 @@ def redact_parts(parts: list[Part], *, types: Iterable[str] | None = None,
     out_texts, redactions = [], []
     # First the full values (so the full name takes PERSON_1 before its parts alias it).
     for value, typ in values.items():
-        ph.get(typ, value)
+        if value not in aliases:
+            ph.get(typ, value)
     for part, (typ, full) in aliases.items():
         ph.alias(typ, part, typ, full)
     for p, spans in zip(parts, per_part):
