@@ -461,5 +461,55 @@ def doctor(as_json):
 # ---------------------------------------------------------------- end doctor
 
 
+# ---------------------------------------------------------------- generate (section: engine)
+
+@cli.command("generate")
+@click.argument("prompt")
+@_model_option
+@click.option("-n", "--max-tokens", type=click.IntRange(1, None), default=128, show_default=True,
+              help="Tokens to generate at most.")
+@click.option("--temperature", type=click.FloatRange(0.0, None), default=0.0, show_default=True,
+              help="0 is greedy (argmax).")
+@click.option("--top-k", type=click.IntRange(0, None), default=0, help="Keep the k best tokens (0: all).")
+@click.option("--top-p", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, help="Nucleus sampling.")
+@click.option("--min-p", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0,
+              help="Drop tokens below min-p times the best one's probability.")
+@click.option("--repeat-penalty", type=click.FloatRange(0.0, None, min_open=True), default=1.0)
+@click.option("--seed", type=int, default=None, help="Makes sampling reproducible.")
+@click.option("--stop", multiple=True, metavar="TEXT", help="Stop before this text (repeatable).")
+@click.option("--context", "context_length", type=click.IntRange(16, None), default=None,
+              help="Context length (default: the model's, at most 4096).")
+@click.option("--stats", is_flag=True, help="Print token counts and tokens/s on stderr.")
+def generate_cmd(prompt, model_opt, max_tokens, temperature, top_k, top_p, min_p, repeat_penalty,
+                 seed, stop, context_length, stats):
+    """Stream a raw completion of PROMPT to stdout (no chat format), like llama.cpp's CLI."""
+    from docassist import config
+    from docassist.engine import load_model
+    from docassist.engine.generate import stream_text
+
+    model = load_model(config.resolve_model(model_opt, config.load_config()), context_length=context_length)
+    info: dict = {}
+    n = len(model.tokenizer.encode(prompt, bos=True))
+    max_tokens = min(max_tokens, model.context_length - n)
+    if max_tokens < 1:
+        from docassist.errors import InputError
+
+        raise InputError(f"the prompt ({n} tokens) fills the context ({model.context_length} tokens)")
+    for piece in stream_text(model, prompt, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                             top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty, seed=seed,
+                             stop=list(stop), stats=info):
+        click.echo(piece, nl=False)
+    click.echo()
+    if stats:
+        pre = info.get("prefill_s") or 1e-9
+        dec = info.get("decode_s") or 1e-9
+        g = info.get("generated_tokens", 0)
+        click.echo(f"prompt {info.get('prompt_tokens', 0)} tokens ({info.get('prefill_tokens', 0) / pre:.1f} tok/s), "
+                   f"generated {g} tokens ({max(0, g - 1) / dec:.1f} tok/s), "
+                   f"finish: {info.get('finish_reason')}", err=True)
+
+# ---------------------------------------------------------------- end generate
+
+
 def main():
     cli(prog_name="docassist")

@@ -47,6 +47,11 @@ class GPU:
     """One adapter and device for the process; pipelines cached by key."""
 
     def __init__(self):
+        if not os.environ.get("XDG_RUNTIME_DIR"):
+            # Mesa's window-system probing complains on stderr without one; we draw nothing
+            import tempfile
+
+            os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="docassist-rt-")
         try:
             import wgpu
         except Exception as e:  # ImportError or a missing native library

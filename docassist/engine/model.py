@@ -20,6 +20,7 @@ from docassist.engine.quants import GGMLType, check_loadable, iter_native_chunks
 from docassist.engine.repack import SHADER_NAME, repack, split_rows
 from docassist.errors import ModelError
 
+DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the matvec kernel (matmul.wgsl RPW)
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
 MATMUL_TN = 64      # tokens per workgroup (TN)
@@ -50,7 +51,8 @@ class GPUModel:
         if meta.get("tokenizer.ggml.model") is None:
             raise ModelError(f"{self.path}: the GGUF file carries no tokenizer")
         self.tokenizer = Tokenizer.from_gguf_metadata(meta, source=str(self.path))
-        self.context_length = int(min(context_length or cfg.context_length, cfg.context_length * 8))
+        # default: the trained context, capped at DEFAULT_CONTEXT_CAP (the KV cache grows with it)
+        self.context_length = int(context_length or min(cfg.context_length, DEFAULT_CONTEXT_CAP))
         if cfg.head_dim > 256:
             raise ModelError(f"{self.path}: head dimension {cfg.head_dim} > 256 is not supported")
         self.gpu = gpu = get_gpu()

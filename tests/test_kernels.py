@@ -1,0 +1,152 @@
+"""Each WGSL kernel against its numpy twin on random inputs, with sizes that are not multiples of
+the workgroup. Tolerances: F32 weights 1e-5 relative; quantized weights are dequantized exactly
+by both sides, so the only difference is f32 summation order (1e-5 relative)."""
+import numpy as np
+import pytest
+
+from docassist.engine.gpu import get_gpu
+from docassist.engine.quants import GGMLType as T, dequantize
+from docassist.engine.repack import SHADER_NAME, repack
+from docassist.engine import reference as ref
+from quantize_helpers import quantize
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    return get_gpu()
+
+
+def _params(gpu, T_, pos0=0, row0=0):
+    u = gpu.wgpu.BufferUsage
+    return gpu.buffer(16, u.UNIFORM | u.COPY_DST, data=np.array([T_, pos0, row0, 0], np.uint32))
+
+
+def _run(gpu, pipe, binds, grid):
+    bg = gpu.bind(pipe, binds)
+    enc = gpu.device.create_command_encoder()
+    cp = enc.begin_compute_pass()
+    cp.set_pipeline(pipe)
+    cp.set_bind_group(0, bg)
+    cp.dispatch_workgroups(*grid)
+    cp.end()
+    gpu.device.queue.submit([enc.finish()])
+
+
+def run_matmul(gpu, raw, gtype, K, N, X, entry, acc_init=None):
+    Tn = X.shape[0]
+    arrays = repack(raw, gtype, N, K)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
+    x = gpu.buffer(X.nbytes, data=X.astype(np.float32))
+    y0 = np.zeros((Tn, N), np.float32) if acc_init is None else acc_init
+    y = gpu.buffer(y0.nbytes, data=y0)
+    pipe = gpu.pipeline("matmul", SHADER_NAME[T(gtype)], entry, K=K, NR=N, ROW0=0, LDY=N,
+                        ACC=int(acc_init is not None))
+    grid = (-(-N // 4), 1, 1) if entry == "matvec" else (-(-N // 64), -(-Tn // 64), 1)
+    _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, **bufs}, grid)
+    return gpu.read(y, y0.nbytes).reshape(Tn, N)
+
+
+TYPES = [(T.F32, 172, 45), (T.F16, 172, 45), (T.F16, 67, 3), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33),
+         (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
+
+
+@pytest.mark.parametrize("gtype,K,N", TYPES, ids=[f"{t.name}-{k}x{n}" for t, k, n in TYPES])
+@pytest.mark.parametrize("Tn", [1, 5, 70])
+def test_matmul_matches_numpy(gpu, gtype, K, N, Tn):
+    rng = np.random.default_rng(K * N + Tn)
+    W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, N * K).reshape(N, K)
+    X = rng.standard_normal((Tn, K)).astype(np.float32)
+    entry = "matvec" if Tn == 1 else "matmul"
+    init = rng.standard_normal((Tn, N)).astype(np.float32)
+    got = run_matmul(gpu, raw, gtype, K, N, X, entry, acc_init=init)
+    expect = init + X.astype(np.float64) @ Wd.T.astype(np.float64)
+    err = np.abs(got - expect) / (np.abs(expect).max() + 1e-9)
+    assert err.max() < 1e-5, f"first bad (token,row) {np.unravel_index(err.argmax(), err.shape)}"
+
+
+def test_rmsnorm(gpu):
+    rng = np.random.default_rng(0)
+    D, Tn = 300, 7
+    X = rng.standard_normal((Tn, D)).astype(np.float32)
+    w = rng.standard_normal(D).astype(np.float32)
+    pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=1e-5, TAIL=0)
+    x, y, wb = gpu.buffer(X.nbytes, data=X), gpu.buffer(X.nbytes), gpu.buffer(w.nbytes, data=w)
+    _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, 3: wb}, (Tn, 1, 1))
+    np.testing.assert_allclose(gpu.read(y, X.nbytes).reshape(Tn, D), ref.rmsnorm(X, w, 1e-5), rtol=1e-5, atol=1e-5)
+
+
+def test_rope_and_kv_write(gpu):
+    from docassist.engine.config import Config
+    rng = np.random.default_rng(1)
+    cfg = Config(dim=48, n_layers=1, n_heads=4, n_kv_heads=2, hidden_dim=8, vocab_size=8,
+                 context_length=64, rope_base=10000.0, rope_dim=8, rope_freq_scale=0.5)
+    hd, Tn, p0 = cfg.head_dim, 5, 9
+    Q = rng.standard_normal((Tn, cfg.dim)).astype(np.float32)
+    K = rng.standard_normal((Tn, cfg.kv_dim)).astype(np.float32)
+    V = rng.standard_normal((Tn, cfg.kv_dim)).astype(np.float32)
+    pipe = gpu.pipeline("rope_kv", None, NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5)
+    q, k, v = (gpu.buffer(a.nbytes, data=a) for a in (Q, K, V))
+    kc, vc = gpu.buffer(64 * cfg.kv_dim * 4), gpu.buffer(64 * cfg.kv_dim * 4)
+    _run(gpu, pipe, {0: _params(gpu, Tn, p0), 1: q, 2: k, 3: v, 4: kc, 5: vc}, (-(-Tn * 4 * hd // 2 // 64), 1, 1))
+    pos = np.arange(p0, p0 + Tn)
+    np.testing.assert_allclose(gpu.read(q, Q.nbytes).reshape(Tn, 4, hd), ref.rope(Q.reshape(Tn, 4, hd), pos, cfg), atol=2e-5)
+    kcache = gpu.read(kc, 64 * cfg.kv_dim * 4).reshape(64, cfg.kv_dim)
+    np.testing.assert_allclose(kcache[p0:p0 + Tn].reshape(Tn, 2, hd), ref.rope(K.reshape(Tn, 2, hd), pos, cfg), atol=2e-5)
+    np.testing.assert_array_equal(gpu.read(vc, 64 * cfg.kv_dim * 4).reshape(64, -1)[p0:p0 + Tn], V)
+
+
+@pytest.mark.parametrize("hd,S", [(8, 3), (64, 130), (100, 70)])
+def test_attention_causal_gqa(gpu, hd, S):
+    rng = np.random.default_rng(hd)
+    NH, NKV, Tn = 4, 2, 3
+    p0 = S - Tn
+    Q = rng.standard_normal((Tn, NH * hd)).astype(np.float32)
+    KC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    pipe = gpu.pipeline("attention", None, NH=NH, NKV=NKV, HD=hd)
+    q, kc, vc = (gpu.buffer(a.nbytes, data=a) for a in (Q, KC, VC))
+    o = gpu.buffer(Q.nbytes)
+    _run(gpu, pipe, {0: _params(gpu, Tn, p0), 1: q, 2: kc, 3: vc, 4: o}, (NH, Tn, 1))
+    got = gpu.read(o, Q.nbytes).reshape(Tn, NH, hd)
+    for t in range(Tn):
+        for h in range(NH):
+            kv = h // (NH // NKV)
+            keys = KC[:p0 + t + 1, kv * hd:(kv + 1) * hd]
+            s = keys @ Q[t, h * hd:(h + 1) * hd] / np.sqrt(hd)
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=1e-5)
+
+
+def test_silu_mul_and_argmax(gpu):
+    rng = np.random.default_rng(2)
+    F, Tn = 333, 3
+    G = rng.standard_normal((Tn, F)).astype(np.float32)
+    U = rng.standard_normal((Tn, F)).astype(np.float32)
+    g, u = gpu.buffer(G.nbytes, data=G), gpu.buffer(U.nbytes, data=U)
+    _run(gpu, gpu.pipeline("silu_mul", None, F=F), {0: _params(gpu, Tn), 1: g, 2: u}, (-(-Tn * F // 256), 1, 1))
+    np.testing.assert_allclose(gpu.read(g, G.nbytes).reshape(Tn, F), ref.silu(G) * U, rtol=1e-5, atol=1e-6)
+    Vn = 1001
+    L = rng.standard_normal((2, Vn)).astype(np.float32)
+    L[1, 17] = L[1, 900] = 50.0  # tie: the lowest index wins, like numpy's argmax
+    lb, out = gpu.buffer(L.nbytes, data=L), gpu.buffer(16)
+    _run(gpu, gpu.pipeline("argmax", None, V=Vn, R=1), {0: _params(gpu, 2), 1: lb, 2: out}, (1, 1, 1))
+    assert int(gpu.read(out, 4, np.uint32)[0]) == int(np.argmax(L[1])) == 17
+
+
+@pytest.mark.parametrize("gtype,K", [(T.F32, 70), (T.Q4_K, 256), (T.Q6_K, 256), (T.Q4_0, 64)])
+def test_embed(gpu, gtype, K):
+    rng = np.random.default_rng(3)
+    N = 37
+    W = rng.standard_normal((N, K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, N * K).reshape(N, K)
+    toks = np.array([0, 36, 5, 5, 20], np.uint32)
+    arrays = repack(raw, gtype, N, K)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
+    tb, x = gpu.buffer(toks.nbytes, data=toks), gpu.buffer(len(toks) * K * 4)
+    pipe = gpu.pipeline("embed", SHADER_NAME[gtype], K=K, NR=N, ROW0=0)
+    _run(gpu, pipe, {0: _params(gpu, len(toks)), 1: tb, 2: x, **bufs}, (-(-(-(-K // 32)) * len(toks) // 64), 1, 1))
+    np.testing.assert_array_equal(gpu.read(x, len(toks) * K * 4).reshape(len(toks), K), Wd[toks])
