@@ -83,12 +83,13 @@ IBAN_LENGTHS = {
 }
 
 
-def iban_ok(compact: str) -> bool:
+def iban_ok(compact: str, check_length: bool = True) -> bool:
+    """Mod-97 check; with ``check_length`` also the country's registered length."""
     s = compact.upper()
     if len(s) < 15 or len(s) > 34 or not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]+", s):
         return False
     want = IBAN_LENGTHS.get(s[:2])
-    if want is not None and len(s) != want:
+    if check_length and want is not None and len(s) != want:
         return False
     moved = s[4:] + s[:4]
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
@@ -236,23 +237,63 @@ def find_cards(text: str) -> Iterator[Span]:
             taken_until = e
 
 
+_TOKEN = _m(r"[^\W_]+(?:[-./'][^\W_]+)*")
+_LABEL_LIKE = _m(r"[ \t]*[:#=]")
+
+
+def value_after(text: str, pos: int, min_digits: int = 4, max_tokens: int = 6) -> tuple[int, int] | None:
+    """The value that follows a label at ``pos``: tokens joined by single spaces, each holding a
+    digit or being a short all-capitals group ("ZZ 514547 T", "1569 CC", "H-3931"); a token that
+    is itself followed by ':' is the next label and ends the value. None if too few digits."""
+    spans: list[tuple[int, int]] = []
+    p = pos
+    while len(spans) < max_tokens:
+        m = _TOKEN.match(text, p)
+        if not m:
+            break
+        tok = m.group()
+        short_caps = tok.isupper() and len(tok) <= 4 and tok.isalpha()
+        if not (any(c.isdigit() for c in tok) or short_caps):
+            break
+        if spans and _LABEL_LIKE.match(text, m.end()):
+            break
+        spans.append(m.span())
+        if text[m.end():m.end() + 1] == " " and m.end() + 1 < len(text) and text[m.end() + 1].isalnum():
+            p = m.end() + 1
+        else:
+            break
+    while spans and not any(c.isdigit() for c in text[spans[-1][0]:spans[-1][1]]) and len(spans) > 1 \
+            and len(text[spans[-1][0]:spans[-1][1]]) > 2:
+        spans.pop()
+    if not spans:
+        return None
+    s, e = spans[0][0], spans[-1][1]
+    if sum(c.isdigit() for c in text[s:e]) < min_digits:
+        return None
+    return s, e
+
+
 _IBAN = _m(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,30}")
 
 
 def find_ibans(text: str) -> Iterator[Span]:
     for m in _IBAN.finditer(text):
         cand = m.group()
-        # Take the longest prefix (ending on a character) that validates.
+        # The longest prefix (ending on a character) that validates: with the country's length
+        # first, then mod 97 alone (generated or foreign data does not always keep the length).
         chars = [i for i, c in enumerate(cand) if c.isalnum()]
-        for k in range(len(chars), 14, -1):
-            end = chars[k - 1] + 1
-            compact = re.sub(r"[ -]", "", cand[:end])
-            if iban_ok(compact):
-                after = m.start() + end
-                if after < len(text) and text[after].isalnum() and k == len(chars):
-                    break
-                yield Span(m.start(), after, "IBAN", "iban")
+        found = None
+        for strict in (True, False):
+            found = next((k for k in range(len(chars), 14, -1)
+                          if iban_ok(re.sub(r"[ -]", "", cand[:chars[k - 1] + 1]), strict)), None)
+            if found:
                 break
+        if not found:
+            continue
+        after = m.start() + chars[found - 1] + 1
+        if after < len(text) and text[after].isalnum() and found == len(chars):
+            continue    # glued to more letters/digits: not a standalone IBAN
+        yield Span(m.start(), after, "IBAN", "iban")
 
 
 _SSN_DASHED = _m(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w]|-\d)")
@@ -261,6 +302,9 @@ _SSN_LABEL = (r"(?:SSN|SS#|S\.S\.N\.?|Social\s+Security(?:\s+(?:Number|No\.?|#|N
               r"National\s+Insurance(?:\s+(?:Number|No\.?))?|NI\s+(?:Number|No\.?)|NINO|SIN|"
               r"Social\s+Insurance(?:\s+(?:Number|No\.?))?)")
 _SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?\s*(?:is|was|of|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
+
+
+_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?[ \t]*(?:is|was|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -278,6 +322,12 @@ def find_ssns(text: str) -> Iterator[Span]:
         yield Span(m.start(), m.end(), "SSN", "ssn")
     for m in _SSN_LABELLED.finditer(text):
         yield Span(m.start(1), m.end(1), "SSN", "ssn-label")
+    # National identifiers of other shapes after an SSN-type label (NI numbers, codice fiscale,
+    # personal identity codes): the label decides, the value is taken as written.
+    for m in _SSN_LABEL_ONLY.finditer(text):
+        v = value_after(text, m.end(), min_digits=4)
+        if v:
+            yield Span(v[0], v[1], "SSN", "ssn-label")
 
 
 # --------------------------------------------------------------------------------------------
@@ -288,7 +338,7 @@ _EXT = r"(?:\s*(?:ext\.?|extn\.?|extension|x|#)\s*\d{1,6})?"
 _PHONE = _m(
     r"(?<![\w+@/.$€£])"
     r"(?:\+|00)?\d{0,4}[ .-]?"                       # country code
-    r"(?:\(\s*\d{1,5}\s*\)[ .-]?|\(0\)[ .-]?)*"         # (area) or (0)
+    r"(?:\(\s*\+?\d{1,5}\s*\)[ .\-/]?|\(0\)[ .-]?)*"   # (area), (+358) or (0)
     r"\d{1,13}(?:[ .\-/]{1,2}\(?\d{1,8}\)?){0,6}"      # groups
     r"(?:\s*(?:ext\.?|extn\.?|extension|x)\s*\d{1,6})?"
     r"(?![\w@]|[.,]\d)", re.I)
@@ -324,11 +374,16 @@ def _phone_ok(cand: str, labelled: bool) -> bool:
         return True
     if "." in core and len(groups) < 3:
         return False   # decimals
-    if "/" in core and len(groups) == 3 and all(len(g) <= 4 for g in groups):
+    if "/" in core and len(groups) == 3 and len(groups[0]) <= 2 and len(groups[1]) <= 2:
         return False   # dates, fractions
     if len(groups) == 1:
-        # A bare run of 9+ digits in prose is an identifier of some kind; 8 with a trunk 0 too.
-        return n >= 9 or (n == 8 and digits[0] == "0")
+        # A bare run of 8+ digits in prose is an identifier of some kind (Nordic phone numbers
+        # are 8 digits); years, counts and amounts are shorter or carry separators.
+        return n >= 8
+    if re.fullmatch(r"\d{3}[ .-]\d{4}|\d{3}([ .-])\d{2}\1\d{2}", core):
+        return True    # 555-0199, 702-93-13: local numbers
+    if n >= 8 and len(groups) >= 3 and min(len(g) for g in groups) >= 2:
+        return True    # 30 70 55 50, 442 44 797
     if len(groups) == 2 and n == 8 and len(groups[0]) == 4 and not all(
             re.fullmatch(r"(?:19|20)\d\d", g) for g in groups):
         return True    # 1234-5678 / 2481.7374: local numbers (AU, HK, SG); not a year range
@@ -420,14 +475,14 @@ def find_dates(text: str) -> Iterator[Span]:
         a, _, b, y = m.groups()
         if not _ymd_ok(int(a), int(b)):
             continue
-        if len(y) == 4 and not 1800 <= int(y) <= 2199:
+        if len(y) == 4 and not 1800 <= int(y) <= 2599:   # 25xx: Buddhist-era years
             continue
         if _VERSION_BEFORE.search(text[max(0, m.start() - 10):m.start()]):
             continue
         yield Span(m.start(), m.end(), "DATE", "date")
     for m in _DATE_ISO.finditer(text):
         y, _, a, b = m.groups()
-        if 1800 <= int(y) <= 2199 and 1 <= int(a) <= 12 and 1 <= int(b) <= 31:
+        if 1800 <= int(y) <= 2599 and 1 <= int(a) <= 12 and 1 <= int(b) <= 31:
             yield Span(m.start(), m.end(), "DATE", "date")
     for m in _DOB_LABEL.finditer(text):
         yield Span(m.start(1), m.end(1), "DATE", "date-label")
@@ -457,7 +512,8 @@ _CAP_WORD = r"[A-Z][A-Za-z'.\-]*"
 _ZIP_STATE = _m(r"\b(?:" + _STATES + "|" + _STATE_NAMES + r")\.?,?\s+(\d{5}(?:-\d{4})?)(?![\w-])")
 _CITY_STATE = _m(r"(?<![\w])((?:" + _CAP_WORD + r"[ \t]){0,3}" + _CAP_WORD + r"),[ \t]*(?:"
                  + _STATES + "|" + _STATE_NAMES + r")\.?,?[ \t]+\d{5}(?:-\d{4})?(?![\w-])")
-_ZIP_LABEL = _m(r"(?i)\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode|PLZ)\s*[:#]?\s*([A-Z0-9]{2,5}(?:[ -][A-Z0-9]{3,4})?)\b")
+_ZIP_LABEL = _m(r"(?i)\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode|PLZ|CEP|PIN\s*code)[ \t]*[:#]?[ \t]*([A-Z0-9]{2,5}(?:[ -][A-Z0-9]{2,4})?)\b")
+_ZIP_LABEL_ONLY = _m(r"(?i)\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode|PLZ|CEP|PIN\s*code)[ \t]*[:#]?[ \t]*")
 _UK_POSTCODE = _m(r"\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b")
 _CA_POSTCODE = _m(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b")
 # "16756 Hannoversch Münden" / "75008 Paris" at the start of a line (continental layout).
@@ -516,6 +572,10 @@ def find_geography(text: str) -> Iterator[Span]:
     for m in _ZIP_LABEL.finditer(text):
         if any(c.isdigit() for c in m.group(1)):
             yield Span(m.start(1), m.end(1), "ZIP", "zip-label")
+    for m in _ZIP_LABEL_ONLY.finditer(text):
+        v = value_after(text, m.end(), min_digits=2, max_tokens=3)
+        if v:
+            yield Span(v[0], v[1], "ZIP", "zip-label")
     for rx in (_UK_POSTCODE, _CA_POSTCODE):
         for m in rx.finditer(text):
             yield Span(m.start(), m.end(), "ZIP", "postcode")
