@@ -294,10 +294,35 @@ def _person_core(value: str) -> list[str]:
     return [w for w in words if w and w not in _TITLES]
 
 
-def _occurrences(text: str, value: str) -> Iterable[tuple[int, int]]:
-    pat = r"(?<![\w])" + re.escape(value).replace(r"\ ", r"\s+") + r"(?![\w])"
-    for m in re.finditer(pat, text):
-        yield m.start(), m.end()
+class _ValueFinder:
+    """Every whole-word occurrence of many known values in one pass over a text.
+
+    Values are indexed by their first word; the text's words are looked up in that index and
+    only those candidates are checked (whitespace inside a value may vary: a name can wrap across
+    a line). Linear in the text, rather than one regex scan per value."""
+
+    def __init__(self, values: dict[str, tuple[str, str]]):
+        self.values = values
+        self.index: dict[str, list[tuple[re.Pattern, str]]] = {}
+        for v in sorted(values, key=len, reverse=True):
+            m = re.match(r"\w+", v)
+            pat = re.compile(re.escape(v).replace(r"\ ", r"\s+") + r"(?![\w])")
+            self.index.setdefault(m.group() if m else "", []).append((pat, v))
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for w in re.finditer(r"\w+", text):
+            for pat, v in self.index.get(w.group(), ()):
+                m = pat.match(text, w.start())
+                if m:
+                    typ, det = self.values[v]
+                    out.append(Span(m.start(), m.end(), typ, det))
+                    break
+        for pat, v in self.index.get("", ()):    # values that start with a non-word character
+            for m in re.finditer(r"(?<![\w])" + pat.pattern, text):
+                typ, det = self.values[v]
+                out.append(Span(m.start(), m.end(), typ, det))
+        return out
 
 
 def redact_parts(parts: list[Part], *, types: Iterable[str] | None = None,
@@ -332,12 +357,12 @@ def redact_parts(parts: list[Part], *, types: Iterable[str] | None = None,
             if len(part) >= 3 and part not in rz._NOT_NAMES and part != value:
                 aliases.setdefault(part, ("PERSON", aliases.get(value, ("", value))[1]))
     model_set = {v for v, _ in model_values or []}
+    wanted = {v: (t, "model" if v in model_set else "propagated") for v, t in values.items()}
+    for part, (typ, full) in aliases.items():
+        wanted.setdefault(part, (typ, "name-part"))
+    finder = _ValueFinder(wanted)
     for p, spans in zip(parts, per_part):
-        for value, typ in values.items():
-            det = "model" if value in model_set else "propagated"
-            spans.extend(Span(s, e, typ, det) for s, e in _occurrences(p.text, value))
-        for part, (typ, full) in aliases.items():
-            spans.extend(Span(s, e, typ, "name-part") for s, e in _occurrences(p.text, part))
+        spans.extend(finder.find(p.text))
 
     out_texts, redactions = [], []
     # First the full values (so the full name takes PERSON_1 before its parts alias it).
@@ -557,9 +582,36 @@ def run(input_path: str, *, output: str | None = None, report: str | None = None
     if not rules_only and (types is None or set(types) & set(MODEL_TYPES)):
         layer, name = load_model_layer(model, config)
     result = redact_documents(docs, types=types, model_layer=layer, mask=mask, model_name=name)
-    from docassist.config import write_atomic
-    if report:
-        write_atomic(report, json.dumps(result.report(include_values), indent=2) + "\n")
+    files = []
     if output:
-        write_atomic(output, result.text)
+        files.append((output, result.text))
+    if report:
+        files.append((report, json.dumps(result.report(include_values), indent=2) + "\n"))
+    _write_all_atomic(files)
     return result
+
+
+def _write_all_atomic(files: list[tuple[str, str]]) -> None:
+    """Every file is written to a temp file beside it first; only when all are complete are they
+    renamed into place, so a failure leaves neither a half file nor a report without its text."""
+    import os
+    import tempfile
+
+    temps = []
+    try:
+        for path, data in files:
+            target = Path(path)
+            if target.parent and not target.parent.is_dir():
+                raise InputError(f"{path}: directory {target.parent} does not exist")
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(data)
+        for (path, _), tmp in zip(files, temps):
+            os.replace(tmp, path)
+    except OSError as err:
+        raise InputError(f"cannot write output: {err.strerror or err}") from None
+    finally:
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
