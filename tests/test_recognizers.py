@@ -274,3 +274,14 @@ def test_merge_prefers_specific_type():
 def test_types_filter():
     text = "Mail a@b.com or call (555) 123-4567."
     assert spans_of(text, ["EMAIL"]) == [("EMAIL", "a@b.com")]
+
+
+@pytest.mark.parametrize("value", ["Renee Gomez", "Brian T. Davis", "Kevin O'Hara"])
+def test_given_name_and_surname_in_prose(value):
+    assert_found("Send it to {} at the office.", value, "PERSON")
+
+
+@pytest.mark.parametrize("text", ["Bill Payment Options", "We drove to Virginia Beach.",
+                                  "Michael Hospital Foundation", "The Grant Agreement is attached."])
+def test_given_name_heuristic_false(text):
+    assert_clean(text, types=["PERSON"])

@@ -708,6 +708,10 @@ _HYPHEN_NOT_ORG = frozenset("Non Pre Post Anti Mid Co Self Follow Check Long Sho
                             "Up Over Under Multi Semi Sub Inter Intra Trans Cross Full Half Part "
                             "High Low Left Right North South East West Year Day".split())
 # Words the name heuristics must never take as a name (capitalised words at line starts etc.).
+# Words after a given name that make it something else ("Virginia Beach", "Jordan River").
+_NOT_SURNAMES = frozenset("""Street Avenue Road Lane Drive Beach River Lake Mount County City
+Hospital Clinic University College School Bank Group Inc Ltd LLC Center Centre Park Valley
+Medical Health Foundation Trust Insurance Airport Station Island Bay""".split())
 _NOT_NAMES = frozenset("""The This That These Those Patient Name Date Phone Fax Email Address Re
 Subject To From Dear Hi Hello Sincerely Regards Thanks Best Cc Bcc Account Number Member ID Policy
 Department Hospital Clinic Bank Plan Doctor Dr Mr Mrs Ms Miss Nurse Street Avenue Road Suite Apt
@@ -745,10 +749,67 @@ def _name_span(text: str, s: int, e: int) -> Iterator[Span]:
     yield Span(s, e, "PERSON", "name-heuristic")
 
 
+# Common given names (US, UK and European usage). A capitalised word after one of these is
+# taken as a surname: "Renee Gomez", "Send it to Brian Davis". Unlabelled names beyond this list
+# are the model layer's job.
+FIRST_NAMES = frozenset("""
+Aaron Abigail Adam Adrian Aiden Alan Albert Alex Alexander Alexandra Alexis Alice Alicia Allison
+Alyssa Amanda Amber Amy Andrea Andrew Angela Anita Ann Anna Anne Annette Anthony Antonio April
+Arthur Ashley Audrey Austin Barbara Barry Benjamin Bernard Beth Betty Beverly Bill Billy Bob
+Bobby Bonnie Brad Bradley Brandon Brandy Brenda Brent Brett Brian Brianna Bridget Brittany Brooke
+Bruce Bryan Caleb Calvin Cameron Carl Carla Carlos Carmen Carol Caroline Carolyn Carrie Casey
+Catherine Cathy Chad Charles Charlene Charlotte Chelsea Cheryl Chloe Chris Christian Christina
+Christine Christopher Christy Cindy Claire Clarence Claudia Clayton Clifford Cody Colin Colleen
+Connie Connor Courtney Craig Crystal Curtis Cynthia Daisy Dale Dan Dana Daniel Danielle Danny
+Darlene Darren Darryl David Dawn Dean Debbie Deborah Debra Denise Dennis Derek Derrick Desiree
+Destiny Diana Diane Dillon Dominic Donald Donna Doris Dorothy Douglas Dustin Dwayne Dylan Earl
+Eddie Edgar Edward Eileen Elaine Eleanor Elijah Elizabeth Ellen Emily Emma Eric Erica Erik Erin
+Ernest Ethan Eugene Eva Evan Evelyn Felicia Fernando Frances Francis Frank Franklin Fred
+Frederick Gabriel Gabriella Gail Gary Gavin Gene Geoffrey George Georgia Gerald Gina Glen Glenn
+Gloria Gordon Grace Graham Grant Greg Gregory Hailey Haley Hannah Harold Harry Hayden Heather
+Hector Heidi Helen Henry Holly Howard Hunter Ian Isaac Isabel Isabella Jack Jackie Jackson Jacob
+Jacqueline Jaime Jake James Jamie Jane Janet Janice Jared Jasmine Jason Javier Jay Jean Jeanne
+Jeff Jeffery Jeffrey Jenna Jennifer Jenny Jeremiah Jeremy Jerry Jesse Jessica Jesus Jill Jillian
+Jim Jimmy Jo Joan Joann Joanna Joanne Jodi Joe Joel John Johnny Jon Jonathan Jordan Jorge Jose
+Joseph Josephine Joshua Joy Joyce Juan Judith Judy Julia Julian Julie Justin Kaitlyn Karen Kari
+Karl Katherine Kathleen Kathryn Kathy Katie Katrina Kayla Keith Kelly Kelsey Ken Kendra Kenneth
+Kerry Kevin Kim Kimberly Kirk Kristen Kristin Kristina Kristy Krystal Kurt Kyle Lance Larry Laura
+Lauren Laurie Lawrence Leah Lee Leonard Leslie Levi Linda Lindsay Lindsey Lisa Logan Lori Louis
+Lucas Lucy Luis Luke Lynn Madison Maria Marie Marilyn Mario Marissa Mark Marsha Martha Martin
+Marvin Mary Mason Matthew Maureen Megan Melanie Melinda Melissa Melvin Meredith Michael Micheal
+Michele Michelle Miguel Mike Mindy Miranda Misty Mitchell Molly Monica Monique Morgan Nancy
+Natalie Nathan Nathaniel Neil Nicholas Nicole Noah Norma Norman Olivia Oscar Pamela Patricia
+Patrick Paul Paula Peggy Penny Peter Philip Phillip Priscilla Rachel Ralph Randall Randy Raymond
+Rebecca Regina Renee Rhonda Ricardo Richard Ricky Riley Rita Robert Roberta Robin Rodney Roger
+Ronald Ronnie Rose Ross Roy Ruben Russell Ruth Ryan Sabrina Sally Samantha Samuel Sandra Sara
+Sarah Scott Sean Sergio Seth Shane Shannon Sharon Shawn Sheila Shelby Shelly Sherry Shirley
+Sierra Sophia Spencer Stacey Stacy Stanley Stephanie Stephen Steve Steven Susan Suzanne Sydney
+Tamara Tammy Tanya Tara Taylor Teresa Terri Terry Theodore Theresa Thomas Tiffany Timothy Tina
+Todd Tom Tommy Toni Tony Tracey Tracy Travis Trevor Troy Tyler Valerie Vanessa Veronica Vicki
+Vickie Victor Victoria Vincent Virginia Walter Wanda Warren Wayne Wendy Wesley William Willie
+Xavier Yolanda Yvonne Zachary Zoe
+Ahmed Ali Anja Arjun Carmen Chen Dmitri Elena Fatima Francesca Giovanni Hans Ingrid Ivan Jan
+Jens Juan Jürgen Kai Klaus Lars Lena Lukas Marco Mohammed Muhammad Olga Pablo Pierre Priya Rahul
+Sofia Sven Wei Yuki Zhang
+""".split())
+# Given names that are also common words or places in title-case headings ("Bill Payment",
+# "Grant Agreement", "Virginia Beach") are left to the labels and the model.
+FIRST_NAMES -= frozenset("""Bill Grant Amber Joy Crystal Rose Dawn Penny Mark Frank Hunter Holly
+Georgia Virginia Sierra Jordan Austin Lance Glen Dale Jack Lee Jean Kim Jo Jay Chase Carmen Sydney
+Victoria Madison Logan Taylor Morgan Riley Casey Shelby Brooke Destiny Miranda Ross Gene Earl
+Hannah Kai Chen Wei Zhang""".split())
+_FIRST_LAST = _m(r"(?<![\w-])(" + _NAME_WORD + r")((?:[ \t]+(?:[A-Z]\.|" + _NAME_WORD + r")){1,2})(?![\w-])")
+
+
 def find_names(text: str) -> Iterator[Span]:
     for rx in (_TITLE, _NAME_LABEL, _DEAR, _PARTY, _NAME_BEFORE_EMAIL, _SIGNOFF):
         for m in rx.finditer(text):
             yield from _name_span(text, m.start(1), m.end(1))
+    for m in _FIRST_LAST.finditer(text):
+        if m.group(1) in FIRST_NAMES:
+            rest = m.group(2).split()
+            if rest[0] not in _NOT_NAMES and rest[0] not in _NOT_SURNAMES:
+                yield from _name_span(text, m.start(1), m.end(2))
 
 
 def find_orgs(text: str) -> Iterator[Span]:
