@@ -55,7 +55,10 @@ class ChatSession:
         self.transcript: list[Turn] = []   # everything, for /save
         self.dropped_total = 0
         overhead = len(self.ids([], "", ""))
-        self.retriever = Retriever(model, passage_tokens_for(model, overhead, self.answer))
+        # Not strict: a chat without documents needs no passage room; with a small context,
+        # fewer passages are packed each turn (select counts every prompt exactly).
+        self.retriever = Retriever(model, passage_tokens_for(model, overhead, self.answer,
+                                                             strict=False))
 
     # -- prompt -------------------------------------------------------------
 
