@@ -90,6 +90,9 @@ def redact_cmd(input_path, output, report, types, rules_only, mask, report_inclu
                  password=password, stdin=sys.stdin.buffer if input_path == "-" else None)
     if not output:
         click.echo(result.text, nl=not result.text.endswith("\n"))
+    for d in result.documents:
+        for w in d.warnings:
+            click.echo(f"docassist: warning: {d.name}: {w}", err=True)
     n = sum(len(d.redactions) for d in result.documents)
     click.echo(f"docassist: {n} redaction(s), {result.mode}", err=True)
 
