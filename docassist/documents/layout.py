@@ -198,7 +198,7 @@ def _join_row(row: list[Frag]) -> str:
         if prev is not None:
             size = max(prev.size, f.size)
             # the same string drawn twice at nearly the same place is fake bold or a shadow
-            if f.text == prev.text and abs(f.x0 - prev.x0) < 0.3 * size:
+            if f.text == prev.text and abs(f.x0 - prev.x0) < 0.3 * max(prev.x1 - prev.x0, 0.1 * size):
                 continue
             if f.x0 - prev.x1 > WORD_GAP_EM * size:
                 parts.append(" ")

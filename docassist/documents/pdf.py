@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
 from docassist.errors import InputError, NoTextError, PasswordError
-from docassist.documents.layout import Frag, Line, normalize, order_lines
+from docassist.documents.layout import WORD_GAP_EM, Frag, Line, normalize, order_lines
 
 PASSWORD_ENV = "DOCASSIST_PDF_PASSWORD"
 MAX_FORM_DEPTH = 8
@@ -262,6 +262,7 @@ def _plain_lines(page) -> list[Line]:
 
 def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
     """Every string drawn on the page, positioned; rotated strings separately, in stream order."""
+    from pypdf._text_extraction import mult  # noqa: PLC0415
     from pypdf.generic import ContentStream, NameObject  # noqa: PLC0415
 
     recurse_to_target_op, set_font_operation, TextStateManager, Font = interp
@@ -293,6 +294,13 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
                     yield from ops(xo, res, inner, depth + 1)
                     yield [], b"Q"
                 continue
+            if op in _SHOW:
+                # Text shown here, not by pypdf: its interpreter leaves the pen where a Tj
+                # started, so the next string on the line would be placed too far left.
+                _show(state, op, operands, shown, mult)
+                continue
+            if op == b"BT":  # a text object starts at the identity text matrix
+                state.reset_tm()
             yield operands, op
             # q/Q save and restore the text state too (word spacing of justified lines, font);
             # pypdf's interpreter only restores the matrix, so the rest is done here, once
@@ -304,14 +312,13 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
                     setattr(state, k, v)
 
     saved: list[dict] = []
+    shown: list = []  # TextStateParams of every string shown, in stream order
     state = TextStateManager()
     it = ops(contents, resources, "", 0)
-    tj_ops = []
-    # Top level of the content stream; pypdf's recursion handles what is inside q/Q and BT/ET.
+    # Top level of the content stream; pypdf's recursion handles q/Q, BT/ET, matrices, fonts.
     for operands, op in it:
         if op in (b"BT", b"q"):
-            _, tjs = recurse_to_target_op(it, state, b"ET" if op == b"BT" else b"Q", fonts, False)
-            tj_ops.extend(tjs)
+            recurse_to_target_op(it, state, b"ET" if op == b"BT" else b"Q", fonts, False)
         elif op == b"cm":
             state.add_cm(*operands)
         elif op == b"Tf":
@@ -321,7 +328,7 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
 
     frags: list[Frag] = []
     rotated: list[str] = []
-    for tj in tj_ops:
+    for tj in shown:
         if not tj.font.interpretable or not tj.text:
             continue
         if tj.rotated:
@@ -329,7 +336,19 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
             continue
         size = abs(tj.font_height)
         x0, x1 = sorted((tj.tx, tj.displaced_tx))
-        frags.append(Frag(x0, x1, tj.ty, size, tj.text))
+        text = tj.text
+        tc = tj.Tc * tj.Tz / 100.0  # character spacing, text space
+        if tc > 0:  # spacing after the last glyph is not part of the string's extent
+            x1 = max(x0, x1 - tc * abs(tj.transform[0]))
+        if tc >= WORD_GAP_EM * tj.font_size and len(text) > 1:
+            # letters set apart by character spacing wider than a word space (Ghostscript
+            # writes "r t" as "rt" with Tc 2.5): each is its own word, as a reader sees it
+            text = " ".join(text.replace(" ", ""))
+        elif " " in text and _space_advance(tj) < WORD_GAP_EM * tj.font_size:
+            # Spaces squeezed to nothing by character and word spacing (Ghostscript writes
+            # "PA T" with Tc/Tw cancelling the space: a kerned "PAT") are not word breaks.
+            text = text.replace(" ", "")
+        frags.append(Frag(x0, x1, tj.ty, size, text))
     return frags, rotated
 
 
@@ -371,6 +390,48 @@ def _fonts(resources, prefix: str, Font) -> dict:
         except Exception:
             out[prefix + str(name)] = _helvetica(Font)
     return out
+
+
+_SHOW = (b"Tj", b"TJ", b"'", b'"')
+
+
+def _show(state, op: bytes, operands: list, shown: list, mult) -> None:
+    """Record the strings of a text-showing operator and move the pen past each of them."""
+    if op in (b"'", b'"'):  # next line first
+        if op == b'"' and len(operands) >= 3:
+            state.set_state_param(b"Tw", operands[0])
+            state.set_state_param(b"Tc", operands[1])
+            operands = operands[2:]
+        state.reset_trm()
+        state.add_tm([0, -state.TL])
+    items = operands[0] if op == b"TJ" and operands else operands[:1]
+    if state.font is None:
+        return
+    for item in items:
+        if isinstance(item, (str, bytes)):
+            tj = state.text_state_params(item)
+            shown.append(tj)
+            disp = tj.displacement_matrix()
+        elif isinstance(item, (int, float)):
+            disp = state.text_state_params("").displacement_matrix(td_offset=float(item))
+        else:
+            continue
+        # one pen-advance entry per text object, combined in place: a stack entry per string
+        # would make every position cost O(strings so far)
+        top = state.transform_stack.maps[0]
+        if top.get("is_render"):
+            state.transform_stack.maps[0] = state.new_transform(*mult(disp, top), is_text=True,
+                                                                is_render=True)
+        else:
+            state.add_trm(disp)
+
+
+def _space_advance(tj) -> float:
+    """Advance of one space of this string in text space (font size, Tc and Tw included)."""
+    try:
+        return tj.word_tx(" ")
+    except Exception:
+        return tj.font_size  # unknown: assume a real space
 
 
 def _form_xobject(resources, name):
