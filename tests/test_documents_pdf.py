@@ -194,3 +194,52 @@ def test_close_to_pdftotext(tmp_path):
         s = scores(pdftotext(str(p)), docassist_text(str(p)))
         assert s["recall"] >= 0.97 and s["precision"] >= 0.97, s
         assert s["bigram_recall"] >= 0.9, s
+
+
+@pytest.mark.parametrize("ops,expected", [
+    # consecutive strings continue where the previous one ended
+    ("BT /F1 10 Tf 72 700 Td (Hello) Tj ( world,) Tj [(again) -250 (and)] TJ ( done) Tj ET",
+     "Hello world,again and done"),
+    # character spacing wider than a word space separates letters (Ghostscript's "r t")
+    # (Helvetica: "ove" 16.12 wide, "r" 3.33 + 2.5, "t" 2.78: "he" starts at 96.73)
+    ("BT /F1 10 Tf 72 700 Td (ove) Tj 2.5 Tc (rt) Tj 0 Tc 1 0 0 1 96.73 700 Tm (he end) Tj ET",
+     "over the end"),
+    # a space squeezed away by negative character and word spacing is a kerned pair
+    ("BT /F1 10 Tf 72 700 Td -0.9 Tc -1.07 Tw (PA T) Tj 0 Tc 0 Tw (TERNS) Tj ET", "PATTERNS"),
+    # q/Q restores word spacing: the second line is not stretched into the third's place
+    ("q BT /F1 10 Tf 72 700 Td 30 Tw (wide spaced line) Tj ET Q "
+     "BT /F1 10 Tf 72 688 Td (plain) Tj ( tail) Tj ET", "wide spaced line\nplain tail"),
+    # text in a form XObject, placed by its matrix
+    ("BT /F1 10 Tf 72 700 Td (Before the form.) Tj ET q 1 0 0 1 0 -30 cm /Fm1 Do Q",
+     "Before the form.\n\nInside the form."),
+    # glyphs drawn twice at the same place (fake bold) count once; double letters stay
+    ("BT /F1 10 Tf 72 700 Td (Bold) Tj ET BT /F1 10 Tf 72.3 700 Td (Bold) Tj ET "
+     "BT /F1 10 Tf 100 700 Td (shall) Tj ET", "Bold shall"),
+])
+def test_content_stream_cases(tmp_path, ops, expected):
+    path = g.raw_pdf(tmp_path / "raw.pdf", [ops],
+                     forms={"Fm1": "BT /F1 10 Tf 72 700 Td (Inside the form.) Tj ET"})
+    _, pages = read(path)
+    assert pages[0].text == expected
+
+
+def test_rotated_text_is_kept(tmp_path):
+    ops = ("BT /F1 10 Tf 72 700 Td (Body text here.) Tj ET "
+           "BT /F1 8 Tf 0 1 -1 0 20 300 Tm (arXiv stamp) Tj ET")
+    _, pages = read(g.raw_pdf(tmp_path / "rot.pdf", [ops]))
+    assert pages[0].text.startswith("Body text here.") and "arXiv stamp" in pages[0].text
+
+
+def test_damaged_page_is_reported_and_others_read(tmp_path):
+    ok = "BT /F1 10 Tf 72 700 Td (Good page.) Tj ET"
+    path = g.raw_pdf(tmp_path / "d.pdf", [ok, "BT /F1 10 Tf 72 700 Td (unterminated Tj ET", ok])
+    doc, pages = read(path)
+    assert [p.text for p in pages] == ["Good page.", "", "Good page."]
+    assert len(doc.warnings) == 1 and doc.warnings[0].startswith("could not read page(s) 2 ")
+
+
+def test_every_page_damaged_is_an_error(tmp_path):
+    path = g.raw_pdf(tmp_path / "d.pdf", ["BT /F1 10 Tf (open"] * 2)
+    doc = open_documents([str(path)])[0]
+    with pytest.raises(InputError, match="no page could be read"):
+        list(doc.pages())

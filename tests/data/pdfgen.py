@@ -148,3 +148,46 @@ def encrypted(path: Path, user_password: str, owner_password: str = "owner-secre
     pdf.multi_cell(0, 6, "Confidential. " + " ".join(prose(400, 4)))
     pdf.output(str(path))
     return path
+
+
+def raw_pdf(path: Path, pages: list[str], forms: dict[str, str] | None = None,
+            rotate: int = 0) -> Path:
+    """A minimal PDF written by hand: each page's content stream given as operators, with
+    Helvetica as /F1 and optional form XObjects (name -> content) usable with "/name Do".
+    For testing the content-stream cases fpdf2 never writes."""
+    forms = forms or {}
+    objs: list[bytes] = []
+
+    def add(body: bytes) -> int:
+        objs.append(body)
+        return len(objs)
+
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    form_refs = {}
+    for name, content in forms.items():
+        data = content.encode("latin-1")
+        form_refs[name] = add(b"<< /Type /XObject /Subtype /Form /BBox [0 0 600 800] "
+                              b"/Resources << /Font << /F1 %d 0 R >> >> /Length %d >>\nstream\n%s\nendstream"
+                              % (font, len(data), data))
+    xobjects = b" ".join(b"/%s %d 0 R" % (n.encode(), r) for n, r in form_refs.items())
+    pages_id = len(objs) + 2 * len(pages) + 1
+    kids = []
+    for content in pages:
+        data = content.encode("latin-1")
+        c = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data))
+        kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Rotate %d "
+                        b"/Resources << /Font << /F1 %d 0 R >> /XObject << %s >> >> /Contents %d 0 R >>"
+                        % (pages_id, rotate, font, xobjects, c)))
+    add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
+    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (i, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, catalog, xref)
+    path.write_bytes(bytes(out))
+    return path
