@@ -301,10 +301,10 @@ _SSN_LABEL = (r"(?:SSN|SS#|S\.S\.N\.?|Social\s+Security(?:\s+(?:Number|No\.?|#|N
               r"(?:\s*(?:No\.?|#|Number))?|ITIN|TIN|Tax\s*(?:payer)?\s*ID(?:\s*(?:No\.?|Number))?|EIN|"
               r"National\s+Insurance(?:\s+(?:Number|No\.?))?|NI\s+(?:Number|No\.?)|NINO|SIN|"
               r"Social\s+Insurance(?:\s+(?:Number|No\.?))?)")
-_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?\s*(?:is|was|of|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
+_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?\s*(?:(?:is|was|of)(?![\w])|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
 
 
-_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?[ \t]*(?:is|was|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
+_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?[ \t]*(?:(?:is|was)(?![\w])|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -640,7 +640,7 @@ _VALUE = (r"((?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9]
           r"|[A-Z]{2,4}[ -]\d[\dA-Z\-]{2,})")
 _LABEL_RES = [
     (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\([^)\n]{1,30}\)\s*)?"
-             r"(?:(?:is|was|of|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
+             r"(?:(?:(?:is|was|of)(?![\w])|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
     for typ, lab in _LABELS
 ]
 
