@@ -55,9 +55,16 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, i
                             callback=_set_quiet, help="No progress or notes on stderr.")
 
 
+def _reset_quiet(ctx, param, value):
+    from docassist import ui
+
+    ui.QUIET = bool(value)  # each invocation starts afresh (matters when run in-process)
+
+
 @click.group(cls=Group)
 @click.version_option(__version__, prog_name="docassist")
-@quiet_option
+@click.option("-q", "--quiet", is_flag=True, expose_value=False, is_eager=True,
+              callback=_reset_quiet, help="No progress or notes on stderr.")
 @click.option("--audit-log", type=click.Path(dir_okay=False), metavar="FILE",
               help="Append each network attempt the privacy guard blocked to FILE (JSON lines).")
 def cli(audit_log):
@@ -197,8 +204,9 @@ def summarize(files, length, style, focus, as_json, model_opt, password, max_tok
     from docassist.tasks import common, summarize as sm
     from docassist.tasks.cache import Cache
 
+    cfg = config.load_config()
+    docs = common.open_documents(files, password, cfg, _ask_password)  # bad input fails fast
     cfg, model, path, fmt = _setup(model_opt)
-    docs = common.open_documents(files, password, cfg, _ask_password)
     length = length or cfg["length"]
     style = style or cfg["style"]
     cache = Cache(config.cache_dir() / "summaries", config.model_identity(path),
@@ -239,14 +247,14 @@ def ask(args, as_json, model_opt, password, max_tokens):
     is checked against the pages actually given and removed if it was not. When no passage
     matches the question, says so instead of answering.
     """
-    from docassist import ui
+    from docassist import config, ui
     from docassist.tasks import ask as ak, common
 
     if len(args) < 2:
         raise click.UsageError("give at least one FILE and a QUESTION")
     files, question = args[:-1], args[-1]
+    docs = common.open_documents(files, password, config.load_config(), _ask_password)
     cfg, model, path, fmt = _setup(model_opt)
-    docs = common.open_documents(files, password, cfg, _ask_password)
     asker = ak.Asker(model, fmt, config=cfg, answer_tokens=max_tokens or ak.ANSWER_TOKENS)
     asker.retriever.add(docs)
 

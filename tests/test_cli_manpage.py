@@ -1,0 +1,24 @@
+"""man/docassist.1 is generated from the commands; it must match what the CLI is now."""
+from docassist import manpage
+from docassist.cli import cli
+from docassist.errors import EXIT_CODES
+
+
+def test_man_page_is_current():
+    assert manpage.MAN_PATH.read_text(encoding="utf-8") == manpage.generate(), \
+        "man/docassist.1 is out of date: run `python -m docassist.manpage`"
+
+
+def test_man_page_lists_every_command_and_exit_code():
+    text = manpage.generate()
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield " ".join(path + [name])
+            yield from walk(sub, path + [name])
+    names = list(walk(cli, []))
+    assert {"summarize", "ask", "chat", "models add", "models default"} <= set(names)
+    for name in names:
+        assert f".SS docassist {name.replace('-', chr(92) + '-')}\n" in text, name
+    for code in EXIT_CODES:
+        assert f".TP\n\\fB{code}\\fR\n" in text

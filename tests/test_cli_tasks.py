@@ -1,0 +1,138 @@
+"""The commands end to end on the real model: output shapes, streams, exit codes, a real terminal.
+
+The model is registered in a throwaway DOCASSIST_HOME, so the default-model path is exercised;
+generated lengths are tiny (--max-tokens) because the engine runs on the CPU here.
+"""
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from docassist import config
+from docassist.cli import cli
+from docassist.tasks.ask import NO_ANSWER
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["The harbor master lit the lighthouse lamp at dusk.",
+         "The railway crossed the glacier valley in winter."]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, stories260k):
+    h = tmp_path / "home"
+    monkeypatch.setenv("DOCASSIST_HOME", str(h))
+    for var in ("DOCASSIST_MODEL", "DOCASSIST_PROMPTS", "NO_COLOR"):
+        monkeypatch.delenv(var, raising=False)
+    config.Registry().add(stories260k, "tiny")
+    return h
+
+
+@pytest.fixture
+def doc(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("\f".join(PAGES) + "\n")  # a form feed separates pages in a text file
+    return p
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def test_summarize_streams_points_with_pages_then_json_from_cache(home, doc):
+    r = run("summarize", doc, "--length", "short", "--max-tokens", "12")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.strip().splitlines()
+    assert lines and all(re.fullmatch(r"- .* \[pp?\. [0-9-]+\]", ln) for ln in lines), lines
+    assert "loading model" in r.stderr and "1 model calls, 0 from cache" in r.stderr
+
+    # Same text on stdin, --json, -q: answered from the cache, nothing on stderr.
+    r = run("summarize", "-", "--length", "short", "--max-tokens", "12", "--json", "-q",
+            input=doc.read_text())
+    assert r.exit_code == 0, r.output
+    assert r.stderr == ""
+    j = json.loads(r.stdout)
+    assert set(j) >= {"model", "documents", "summary", "points", "usage", "chunks", "levels"}
+    assert j["usage"]["cached_calls"] == 1 and j["usage"]["model_calls"] == 0
+    assert j["points"][0]["sources"][0]["first_page"] == 1
+    assert j["points"][0]["citation"] in j["summary"]
+
+
+def test_ask_json_shapes_and_unsupported(home, doc):
+    r = run("ask", doc, "When was the lighthouse lamp lit?", "--json", "--max-tokens", "12")
+    assert r.exit_code == 0, r.output
+    j = json.loads(r.stdout)
+    assert j["supported"] is True and j["citations_source"] in ("model", "retrieval")
+    assert j["citations"] and all(c["page"] in (1, 2) and c["quote"] for c in j["citations"])
+    assert {c["page"] for c in j["citations"]} <= {
+        p for r_ in j["retrieved"] for p in range(r_["first_page"], r_["last_page"] + 1)}
+
+    r = run("ask", doc, "What is the tax rate in Peru?")
+    assert r.exit_code == 0 and r.stdout.strip() == NO_ANSWER
+    assert "the model was not asked" in r.stderr
+    r = run("ask", doc, "What is the tax rate in Peru?", "--json", "-q")
+    assert json.loads(r.stdout)["supported"] is False and r.stderr == ""
+
+    r = run("ask", "Only a question?")
+    assert r.exit_code == 2 and "FILE and a QUESTION" in r.stderr
+    r = run("ask", doc.parent / "missing.txt", "Where?")
+    assert r.exit_code == 3 and r.stderr.startswith("docassist: error:")
+
+
+def test_chat_scripted_json_lines(home, doc, tmp_path):
+    r = run("chat", doc, "--json", "--max-tokens", "10",
+            input=f"/docs\nthe lighthouse lamp\n/save {tmp_path / 'c.md'}\n/quit\n")
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["user"] == "the lighthouse lamp"
+    assert rows[0]["history_turns"] == 1 and rows[0]["stopped"] is False
+    assert "notes.txt: " in r.stderr and "saved 1 turns" in r.stderr
+    assert (tmp_path / "c.md").read_text().startswith("# docassist chat")
+
+
+def test_chat_in_a_terminal_streams_and_survives_ctrl_c(home, doc, tmp_path):
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(os.environ, DOCASSIST_HOME=str(home), PYTHONPATH=str(ROOT), TERM="dumb")
+    env.pop("NO_COLOR", None)
+    child = pexpect.spawn(sys.executable, ["-m", "docassist", "chat", str(doc),
+                                           "--max-tokens", "170"],
+                          env=env, cwd=str(tmp_path), encoding="utf-8", timeout=60)
+    try:
+        child.expect_exact("> ")
+        child.sendline("/help")
+        child.expect_exact("/save FILE")
+        child.expect_exact("> ")
+        child.sendline("/docs")
+        child.expect(r"notes\.txt: \d+ passages")
+        child.expect_exact("> ")
+        child.sendline("tell me about the harbor")
+        child.expect_exact("tell me about the harbor")  # the terminal's echo
+        child.expect(r"[A-Za-z]")  # the first streamed piece of the answer...
+        child.sendintr()           # ...is on screen while the model is still writing
+        child.expect_exact("stopped (Ctrl-C); the session goes on")
+        child.expect_exact("> ")
+        child.sendline(f"/save {tmp_path / 'talk.md'}")
+        child.expect_exact("saved 1 turns")
+        child.expect_exact("> ")
+        child.sendline("/quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    talk = (tmp_path / "talk.md").read_text()
+    assert "**You:** tell me about the harbor" in talk and "*(stopped)*" in talk
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
+    from docassist import ui
+
+    class Tty:
+        def isatty(self):
+            return True
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert ui.fancy(Tty()) and not ui.fancy(open(os.devnull, "w"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not ui.fancy(Tty())
