@@ -221,7 +221,12 @@ def summarize(files, length, style, focus, as_json, model_opt, password, max_tok
         writer = _PointWriter(style, len(docs) > 1)
         hooks = {} if as_json else {"on_point": lambda sp: (progress.stop(), writer.start(sp)),
                                     "on_text": writer.text, "on_point_end": writer.end}
-        result = s.run(chunks, **hooks)
+        try:
+            result = s.run(chunks, **hooks)
+        except KeyboardInterrupt:
+            progress.stop()
+            ui.note("partial summaries are cached: run the same command again to resume")
+            raise
     if as_json:
         _json_out({"model": model.name, "documents": [d.name for d in docs], "length": length,
                    **result.to_json()})

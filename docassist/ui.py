@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 QUIET = False
 
@@ -48,7 +47,7 @@ class Progress:
         self.task = None
         self.stage = None
         self.last_pct = -1
-        self.t0 = time.monotonic()
+        self.stopped = False  # once results stream to stdout, progress stays quiet
 
     def __enter__(self):
         if not QUIET and fancy(sys.stderr):
@@ -62,7 +61,7 @@ class Progress:
         return self
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if QUIET:
+        if QUIET or self.stopped:
             return
         if self.bar is not None:
             if stage != self.stage:
@@ -81,6 +80,7 @@ class Progress:
             note(f"{self.label}: {stage}: {done}/{total}")
 
     def stop(self) -> None:
+        self.stopped = True
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
