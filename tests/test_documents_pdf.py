@@ -243,3 +243,18 @@ def test_every_page_damaged_is_an_error(tmp_path):
     doc = open_documents([str(path)])[0]
     with pytest.raises(InputError, match="no page could be read"):
         list(doc.pages())
+
+
+@pytest.mark.parametrize("angle,matrix", [(90, "0 1 -1 0 {x} {y}"), (270, "0 -1 1 0 {x} {y}")])
+def test_sideways_page_is_laid_out(tmp_path, angle, matrix):
+    """A landscape table set sideways on a portrait page: lines and words in reading order."""
+    lines = ["Sideways heading of the table", "first row of the sideways table",
+             "second row follows it", "third row ends it"]
+    ops = []
+    for k, line in enumerate(lines):
+        # successive lines step "down" in the turned frame
+        x, y = (300 + 14 * k, 100) if angle == 90 else (300 - 14 * k, 700)
+        ops.append(f"BT /F1 11 Tf {matrix.format(x=x, y=y)} Tm ({line}) Tj ET")
+    ops.append("BT /F1 8 Tf 72 40 Td (upright footnote) Tj ET")
+    _, pages = read(g.raw_pdf(tmp_path / "side.pdf", [" ".join(ops)]))
+    assert pages[0].text == "\n".join(lines) + "\n\nupright footnote"

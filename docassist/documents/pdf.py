@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import re
 import warnings
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Iterator
 
 from docassist.errors import InputError, NoTextError, PasswordError
-from docassist.documents.layout import WORD_GAP_EM, Frag, Line, normalize, order_lines
+from docassist.documents.layout import (WORD_GAP_EM, Frag, Line, lines_to_text, normalize,
+                                        order_lines)
 
 PASSWORD_ENV = "DOCASSIST_PDF_PASSWORD"
 MAX_FORM_DEPTH = 8
@@ -50,7 +52,7 @@ class RawPage:
     number: int
     label: str
     lines: list[Line]
-    extra: str = ""  # rotated text (margin stamps, sideways tables), appended after the body
+    extra: str = ""  # text at other angles (margin stamps, sideways tables), after the body
     failed: bool = False
     error: str = ""
     notes: list[str] = field(default_factory=list)
@@ -238,9 +240,13 @@ def iter_raw_pages(reader) -> Iterator[RawPage]:
                 warnings.simplefilter("ignore")
                 page = reader.pages[i]
                 if interp is not None:
-                    frags, rotated = _fragments(page, reader, interp)
-                    lines = order_lines(frags)
-                    extra = normalize(" ".join(rotated)).strip()
+                    # the orientation carrying most text is the page's body; text at other
+                    # angles is laid out on its own and follows it
+                    groups = sorted(_fragments(page, reader, interp).values(),
+                                    key=lambda g: -sum(len(f.text) for f in g))
+                    lines = order_lines(groups[0]) if groups else []
+                    extra = "\n\n".join(t for t in (lines_to_text(order_lines(g))
+                                                      for g in groups[1:]) if t)
                 else:
                     lines, extra = _plain_lines(page), ""
             yield RawPage(i + 1, labels[i], lines, extra)
@@ -260,8 +266,8 @@ def _plain_lines(page) -> list[Line]:
     return lines
 
 
-def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
-    """Every string drawn on the page, positioned; rotated strings separately, in stream order."""
+def _fragments(page, reader, interp) -> dict[int, list[Frag]]:
+    """Every string drawn on the page, positioned, grouped by text angle (0, 90, 180, 270)."""
     from pypdf._text_extraction import mult  # noqa: PLC0415
     from pypdf.generic import ContentStream, NameObject  # noqa: PLC0415
 
@@ -273,7 +279,7 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
         fonts = _AnyFont(fonts, Font)
     contents = page.get("/Contents")
     if contents is None:
-        return [], []
+        return {}
     contents = contents.get_object()
 
     def ops(stream, resources, prefix: str, depth: int):
@@ -312,7 +318,7 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
                     setattr(state, k, v)
 
     saved: list[dict] = []
-    shown: list = []  # TextStateParams of every string shown, in stream order
+    shown: list = []  # (TextStateParams, text-to-user matrix) of every string shown, in order
     state = TextStateManager()
     it = ops(contents, resources, "", 0)
     # Top level of the content stream; pypdf's recursion handles q/Q, BT/ET, matrices, fonts.
@@ -326,20 +332,29 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
         else:
             state.set_state_param(op, operands)
 
-    frags: list[Frag] = []
-    rotated: list[str] = []
-    for tj in shown:
+    groups: dict[int, list[Frag]] = {}
+    for tj, eff in shown:
         if not tj.font.interpretable or not tj.text:
             continue
         if tj.rotated:
-            rotated.append(tj.text)
-            continue
-        size = abs(tj.font_height)
-        x0, x1 = sorted((tj.tx, tj.displaced_tx))
+            # Text turned by 90/180/270 degrees (a landscape table on a portrait page, a
+            # margin stamp): measured along its own baseline, in a frame turned back upright.
+            angle = round(math.degrees(math.atan2(eff[1], eff[0])) / 90) % 4 * 90
+            cos, sin = round(math.cos(math.radians(angle))), round(math.sin(math.radians(angle)))
+            hscale = math.hypot(eff[0], eff[1])
+            size = tj.font_size * math.hypot(eff[2], eff[3])
+            x0 = eff[4] * cos + eff[5] * sin
+            x1 = x0 + abs(tj.displacement_matrix()[4]) * hscale
+            y = -eff[4] * sin + eff[5] * cos
+        else:
+            angle, hscale = 0, abs(tj.transform[0])
+            size = abs(tj.font_height)
+            x0, x1 = sorted((tj.tx, tj.displaced_tx))
+            y = tj.ty
         text = tj.text
         tc = tj.Tc * tj.Tz / 100.0  # character spacing, text space
         if tc > 0:  # spacing after the last glyph is not part of the string's extent
-            x1 = max(x0, x1 - tc * abs(tj.transform[0]))
+            x1 = max(x0, x1 - tc * hscale)
         if tc >= WORD_GAP_EM * tj.font_size and len(text) > 1:
             # letters set apart by character spacing wider than a word space (Ghostscript
             # writes "r t" as "rt" with Tc 2.5): each is its own word, as a reader sees it
@@ -348,8 +363,8 @@ def _fragments(page, reader, interp) -> tuple[list[Frag], list[str]]:
             # Spaces squeezed to nothing by character and word spacing (Ghostscript writes
             # "PA T" with Tc/Tw cancelling the space: a kerned "PAT") are not word breaks.
             text = text.replace(" ", "")
-        frags.append(Frag(x0, x1, tj.ty, size, text))
-    return frags, rotated
+        groups.setdefault(angle, []).append(Frag(x0, x1, y, size, text))
+    return groups
 
 
 def _helvetica(Font):
@@ -409,8 +424,9 @@ def _show(state, op: bytes, operands: list, shown: list, mult) -> None:
         return
     for item in items:
         if isinstance(item, (str, bytes)):
+            eff = state.effective_transform  # pypdf rewrites a rotated string's own copy
             tj = state.text_state_params(item)
-            shown.append(tj)
+            shown.append((tj, eff))
             disp = tj.displacement_matrix()
         elif isinstance(item, (int, float)):
             disp = state.text_state_params("").displacement_matrix(td_offset=float(item))
