@@ -285,3 +285,14 @@ def test_given_name_and_surname_in_prose(value):
                                   "Michael Hospital Foundation", "The Grant Agreement is attached."])
 def test_given_name_heuristic_false(text):
     assert_clean(text, types=["PERSON"])
+
+
+@pytest.mark.parametrize("sentence,value", [("Patient: {}  MRN: 1234567", "DOE, JANE"),
+                                            ("Patient: {}\n", "JOHN A. SMITH"),
+                                            ("Name: {}\n", "Smith, John A.")])
+def test_names_in_capitals_or_surname_first_after_labels(sentence, value):
+    assert_found(sentence, value, "PERSON")
+
+
+def test_date_with_time_is_a_date_not_a_phone():
+    assert spans_of("Seen 03/14/1962 09:30 today") == [("DATE", "03/14/1962")]

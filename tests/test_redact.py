@@ -304,3 +304,8 @@ def test_cli_pdf_pages_headers_and_footers(tmp_path):
     report = json.loads(rep.read_text())
     assert {r["page"] for r in report["redactions"]} == {1, 2, 3}
     assert "Mary" not in rep.read_text()
+
+
+def test_same_person_in_capitals_and_title_case_shares_a_placeholder():
+    out, _ = rd.redact_text("Patient: DOE, JANE\nJane Doe was seen. Doe is well. JANE called.")
+    assert out == "Patient: [PERSON_1]\n[PERSON_1] was seen. [PERSON_1] is well. [PERSON_1] called."

@@ -364,6 +364,8 @@ def _phone_ok(cand: str, labelled: bool) -> bool:
         return False
     groups = re.findall(r"\d+", core)
     seps = re.findall(r"[ .\-/]+", core.strip())
+    if _DATE_NUM.search(core) or _DATE_ISO.search(core):
+        return False   # a date (and its time): the date recognizer owns it
     if core.startswith("+"):
         return n >= 8
     if "(" in core:
@@ -683,7 +685,7 @@ _INITIAL = r"[A-Z]\."
 _FULL_NAME = r"(?:" + _NAME_WORD + r"|" + _INITIAL + r")(?:[ \t]+(?:" + _NAME_WORD + r"|" + _INITIAL + r")){0,3}"
 _TITLE = _m(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sir|Dame|Rev|Hon|Judge|Nurse|Mme|Mlle|Herr|Frau)"
             r"\.?[ \t]+(" + _FULL_NAME + r")(?:,?[ \t]+(?:Jr|Sr|II|III|IV|MD|PhD|RN|DDS|DO|NP|PA-C|Esq)\.?)*")
-_NAME_LABEL = _m(r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|name|full\s+name|client(?:\s+name)?|customer(?:\s+name)?|"
+_NAME_LABEL_WORDS = (r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|name|full\s+name|client(?:\s+name)?|customer(?:\s+name)?|"
                  r"account\s+holder|holder|employee(?:\s+name)?|guarantor|insured|subscriber(?:\s+name)?|"
                  r"member(?:\s+name)?|policyholder|beneficiary(?:\s+name)?|next\s+of\s+kin|"
                  r"emergency\s+contact|contact(?:\s+person)?|attn|attention|physician|provider|"
@@ -691,7 +693,12 @@ _NAME_LABEL = _m(r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|name|full\s+name|client(?
                  r"prepared\s+by|reviewed\s+by|approved\s+by|author|from|to|cc|bcc|"
                  r"borrower|co-borrower|lender|landlord|tenant|buyer|seller|party|"
                  r"spouse|mother|father|guardian|parent|son|daughter|wife|husband)\s*:[ \t]*)"
-                 r"(" + _FULL_NAME + r")")
+                     )
+_NAME_LABEL = _m(_NAME_LABEL_WORDS + r"(" + _FULL_NAME + r")")
+_NAME_CAPS = (r"(?:[A-Z][A-Z'\-]+(?:,?[ \t]+(?:[A-Z][A-Z'\-]+|[A-Z]\.)){1,3}|" + _NAME_WORD + r",[ \t]+"
+              + _NAME_WORD + r"(?:[ \t]+(?:" + _NAME_WORD + r"|[A-Z]\.))?)(?![\w])")
+# "Patient: DOE, JANE" / "Name: Smith, John": capitals or surname-first after the same labels.
+_NAME_LABEL_ALT = _m(_NAME_LABEL_WORDS + "(" + _NAME_CAPS + ")")
 _DEAR = _m(r"\b(?:Dear|Hi|Hello|Sincerely|Regards|Thanks|Cheers|Best)[ ,\t]*(?:\n[ \t]*)?(?:(?:Mr|Mrs|Ms|Dr|Prof|Miss)\.?[ \t]+)?(" + _FULL_NAME + r")")
 _PARTY = _m(r"(?i:\bby\s+and\s+between\s+)(" + _FULL_NAME + r")")
 _NAME_BEFORE_EMAIL = _m(r"(?m)(" + _FULL_NAME + r")[ \t]*<[^>\s]+@[^>\s]+>")
@@ -720,7 +727,7 @@ Plan Signed Monday Tuesday Wednesday Thursday Friday Saturday Sunday January Feb
 May June July August September October November December Team Customer Client Services Service
 Support Office Manager Director Department Page Inc LLC Ltd Group In On At For With And Or But
 Attn Attention Yes No None Please Kind Yours Truly Confidential Summary Report Medical Record MRN
-SSN Card IBAN The""".split())
+SSN Card IBAN The DOB DOD Dob Tel Sex Gender Age Phone Email Fax ID""".split())
 
 
 _TITLE_BEFORE = _m(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sir|Dame|Rev|Hon|Mme|Mlle|Herr|Frau)\.?[ \t]+$")
@@ -730,9 +737,14 @@ _SUFFIX_AFTER = _m(r",?[ \t]+(?:Jr|Sr|II|III|IV|V|MD|M\.D|DDS|PhD|Ph\.D|DVM|RN|N
 def _name_span(text: str, s: int, e: int) -> Iterator[Span]:
     # Words of the candidate; capitalised non-names at either end are dropped ("Name Date").
     words = list(re.finditer(r"\S+", text[s:e]))
-    while words and words[-1].group().rstrip(".,") in _NOT_NAMES:
+
+    def not_name(w: str) -> bool:
+        w = w.rstrip(".,:")
+        return w in _NOT_NAMES or w.capitalize() in _NOT_NAMES or w.upper() in _NOT_NAMES
+
+    while words and not_name(words[-1].group()):
         words.pop()
-    while words and words[0].group().rstrip(".,") in _NOT_NAMES:
+    while words and not_name(words[0].group()):
         words.pop(0)
     if not words or all(len(w.group()) == 2 and w.group().endswith(".") for w in words):
         return
@@ -802,7 +814,7 @@ _FIRST_LAST = _m(r"(?<![\w-])(" + _NAME_WORD + r")((?:[ \t]+(?:[A-Z]\.|" + _NAME
 
 
 def find_names(text: str) -> Iterator[Span]:
-    for rx in (_TITLE, _NAME_LABEL, _DEAR, _PARTY, _NAME_BEFORE_EMAIL, _SIGNOFF):
+    for rx in (_TITLE, _NAME_LABEL, _NAME_LABEL_ALT, _DEAR, _PARTY, _NAME_BEFORE_EMAIL, _SIGNOFF):
         for m in rx.finditer(text):
             yield from _name_span(text, m.start(1), m.end(1))
     for m in _FIRST_LAST.finditer(text):

@@ -291,7 +291,7 @@ _TITLES = frozenset("Mr Mrs Ms Miss Mx Dr Prof Professor Doctor Sir Dame Rev Hon
 def _person_core(value: str) -> list[str]:
     """The name words of a person value, titles and degrees left out."""
     words = [w.strip(".,") for w in value.split()]
-    return [w for w in words if w and w not in _TITLES]
+    return [w.casefold() for w in words if w and w not in _TITLES]
 
 
 class _ValueFinder:
@@ -360,6 +360,13 @@ def redact_parts(parts: list[Part], *, types: Iterable[str] | None = None,
     wanted = {v: (t, "model" if v in model_set else "propagated") for v, t in values.items()}
     for part, (typ, full) in aliases.items():
         wanted.setdefault(part, (typ, "name-part"))
+    # A name written in capitals in one place ("DOE, JANE") and in title case in another.
+    for v, (typ, det) in list(wanted.items()):
+        if typ == "PERSON":
+            for variant in (v.upper(), v.title()):
+                if variant != v and variant not in wanted:
+                    wanted[variant] = (typ, det)
+                    aliases.setdefault(variant, (typ, aliases.get(v, ("", v))[1]))
     finder = _ValueFinder(wanted)
     for p, spans in zip(parts, per_part):
         spans.extend(finder.find(p.text))
