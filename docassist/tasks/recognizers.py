@@ -133,7 +133,7 @@ _TLDS = ("com|org|net|edu|gov|mil|int|info|biz|io|co|us|uk|de|fr|es|it|nl|be|ch|
          "ie|pl|pt|ca|au|nz|in|jp|cn|ru|br|mx|eu|me|tv|ly|app|dev|health|bank|law|name|online|"
          "site|tech|xyz|ai|gr|cz|hu|ro|sk|si|hr|bg|lt|lv|ee|ua|tr|il|za|sg|hk|tw|kr|ar|cl|pe|"
          "ph|th|vn|id|my|pk|ae|sa|eg|ng|ke|is|lu|li|mt|cy|pl|top|club|shop|store|blog|cloud|"
-         "email|life|live|news|clinic|hospital|care|org\\.uk|ac|museum|coop|aero|pro|travel|jobs|"
+         "email|life|live|news|clinic|hospital|care|ac|museum|coop|aero|pro|travel|jobs|"
          "mobi|asia|cat|tel|med|doctor|dental|insurance|finance|capital|legal|lawyer|attorney")
 _URL_SCHEME = _m(r"(?i)\b(?:https?|ftp|sftp|file|ssh)://[^\s<>\"'`]+|\b(?:mailto|tel):[^\s<>\"'`]+")
 _URL_WWW = _m(r"(?i)(?<![\w@./-])www\d?\.[a-z0-9-]+(?:\.[a-z0-9-]+)+(?::\d+)?(?:[/?#][^\s<>\"'`]*)?")
