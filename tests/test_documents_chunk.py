@@ -164,3 +164,26 @@ def test_bad_parameters(bad):
 def test_character_that_cannot_fit_is_an_error():
     with pytest.raises(ValueError, match="single character"):
         list(chunk_pages("d", pages_of(["abc"]), lambda s: 5 * len(s), 3))
+
+
+def test_real_tokenizer_and_document(tmp_path, llama2_tokenizer_model):
+    """The Llama 2 sentencepiece tokenizer as the counter, on a document read from disk."""
+    import sentencepiece as spm
+
+    from docassist.documents.extract import open_documents
+
+    sp = spm.SentencePieceProcessor(model_file=str(llama2_tokenizer_model))
+    path = tmp_path / "doc.txt"
+    text = "\f".join(" ".join(f"Paragraph {p} on page {k}: the clinic's r\u00e9sum\u00e9 of "
+                              f"dosage {k * 7} mg, reviewed." for p in range(12)) for k in range(1, 6))
+    path.write_text(text)
+    doc = open_documents([str(path)])[0]
+
+    def count(s: str) -> int:
+        return len(sp.encode(s))
+
+    chunks = list(chunk_pages(doc, doc.pages(), count, 64, 8))
+    assert all(c.doc == str(path) for c in chunks)
+    assert all(count(c.text) == c.n_tokens <= 64 for c in chunks)
+    assert "".join(c.text[c.overlap:] for c in chunks) == PAGE_SEP.join(p.text for p in doc.pages())
+    assert chunks[0].first_page == 1 and chunks[-1].last_page == 5

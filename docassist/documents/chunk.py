@@ -76,7 +76,8 @@ def chunk_pages(doc: str, pages: Iterable[Page], count_tokens: Callable[[str], i
         raise ValueError("max_tokens must be at least 1")
     if not 0 <= overlap_tokens < max_tokens:
         raise ValueError("overlap_tokens must be >= 0 and smaller than max_tokens")
-    return _Chunker(doc, count_tokens, max_tokens, overlap_tokens).run(pages)
+    name = doc if isinstance(doc, str) else getattr(doc, "name", str(doc))  # a Document works too
+    return _Chunker(name, count_tokens, max_tokens, overlap_tokens).run(pages)
 
 
 class _Chunker:
