@@ -296,3 +296,17 @@ def test_names_in_capitals_or_surname_first_after_labels(sentence, value):
 
 def test_date_with_time_is_a_date_not_a_phone():
     assert spans_of("Seen 03/14/1962 09:30 today") == [("DATE", "03/14/1962")]
+
+
+@pytest.mark.parametrize("sentence,value", [("Loyalty card number: {}", "12345678"), ("Locker ID: {}", "A-1234"),
+                                            ("Serial numbers: {}", "EAWQ08TJ"), ("Registration: {}", "JP04240166")])
+def test_any_labelled_identifying_number(sentence, value):
+    text = sentence.format(value) + "\n"
+    s = text.index(value)
+    assert any(sp.start <= s and sp.end >= s + len(value) for sp in rz.merge_spans(rz.find_all(text))), text
+
+
+@pytest.mark.parametrize("text", ["ICD-10 Code: E11.9", "Page No.: 12", "Room #: 1204", "Version No.: 2.3.1",
+                                  "Order #: 12345"])
+def test_labelled_numbers_that_identify_nobody(text):
+    assert_clean(text)

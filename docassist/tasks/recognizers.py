@@ -607,7 +607,7 @@ def find_geography(text: str) -> Iterator[Span]:
 # Labelled identifiers: the label says what it is, the value has a loose shape
 # --------------------------------------------------------------------------------------------
 
-_NO = r"(?:\s*(?:No\.?|Nr\.?|Num\.?|Number|#|ID|Identifier|Code))?"
+_NO = r"(?:\s*(?:No\.?|Nr\.?|Num\.?|Numbers?|#|ID|Identifiers?|Code))?"
 _LABELS = [
     ("MRN", r"(?-i:MRN)|MR#|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?" + _NO + r"|Medical\s+Record" + _NO +
             r"|Patient\s*(?:ID|No\.?|Number|#|Identifier)|Chart" + _NO + r"|Hospital\s*(?:No\.?|Number|#|ID)"
@@ -628,7 +628,7 @@ _LABELS = [
     ("LICENSE", r"D/L" + _NO + r"|Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|(?-i:DL)" + _NO +
                 r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|(?-i:DEA)" + _NO + r"|(?-i:NPI)" + _NO +
                 r"|Certificate" + _NO + r"|Cert\.?" + _NO + r"|Registration\s*(?:No\.?|Number|#)|"
-                r"Permit" + _NO + r"|Badge" + _NO + r"|Bar\s*(?:No\.?|Number|#)|State\s+ID" + _NO),
+                r"Permit" + _NO + r"|Registration(?=\s*:)|Badge" + _NO + r"|Bar\s*(?:No\.?|Number|#)|State\s+ID" + _NO),
     ("PASSPORT", r"Passport" + _NO + r"|Travel\s+Document" + _NO),
     ("VEHICLE", r"(?-i:VIN)|Vehicle\s*(?:ID(?:entification)?|Identification)?" + _NO +
                 r"|Licen[cs]e\s+Plate" + _NO + r"|Plate" + _NO + r"|Reg(?:istration)?\.?\s*(?:Plate|Mark)" + _NO),
@@ -666,6 +666,26 @@ def find_labelled(text: str) -> Iterator[Span]:
             if typ == "ID" and not re.search(r"(?i)\bID\b|I\.D\.|identifier|no\.|number|#|:", label):
                 continue
             yield Span(s, e, typ, "label:" + typ.lower())
+
+
+# Safe Harbor's catch-all, "any other unique identifying number": any label that says it is a
+# number or an identifier ("Loyalty card number:", "Locker ID:") followed by a value with digits.
+_GENERIC_LABEL = _m(r"(?i)\b((?:[A-Za-z/'\-]+[ \t]+){0,3})(?:number|no\.|num\.?|nr\.?|#|id|identifier|"
+                    r"ident)s?[ \t]*[:#][ \t]*")
+_GENERIC_NOT = frozenset("page version ver rev revision icd cpt hcpcs ndc diagnosis procedure room bed "
+                         "floor table figure fig section clause item line step question chapter order "
+                         "quantity qty dose batch test model part catalog catalogue product sku "
+                         "ticket".split())
+
+
+def find_generic_ids(text: str) -> Iterator[Span]:
+    for m in _GENERIC_LABEL.finditer(text):
+        words = {w.lower().strip("/'-") for w in m.group(1).split()}
+        if words & _GENERIC_NOT:
+            continue
+        v = value_after(text, m.end(), min_digits=3, max_tokens=4)
+        if v:
+            yield Span(v[0], v[1], "ID", "label:id")
 
 
 _VIN = _m(r"(?<![A-Za-z0-9])[A-HJ-NPR-Z0-9]{17}(?![A-Za-z0-9])")
@@ -864,6 +884,7 @@ RECOGNIZERS: dict[str, tuple[tuple[str, ...], Callable[[str], Iterable[Span]]]] 
     "labelled": (("MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "PASSPORT", "VEHICLE", "DEVICE", "ID"),
                  find_labelled),
     "vin": (("VEHICLE",), find_vins),
+    "generic-id": (("ID",), find_generic_ids),
     "names": (("PERSON",), find_names),
     "orgs": (("ORGANIZATION",), find_orgs),
 }
