@@ -230,7 +230,7 @@ _ABIS = {
     "aarch64": {"arch": AUDIT_ARCH_AARCH64, "seccomp": 277, "family": (198, 199),
                 "deny": (425, 426, 427, 117, 270, 271, 438)},
 }
-_ALLOWED_FAMILIES = (socket.AF_UNIX, 16)  # 16 = AF_NETLINK (not exposed on every platform)
+_ALLOWED_FAMILIES = (getattr(socket, "AF_UNIX", 1), 16)  # 16 = AF_NETLINK; both absent on Windows
 
 EPERM, EACCES = 1, 13
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -461,7 +461,7 @@ def _fmt_address(addr):
 def _make_hook(denied_addresses):
     """The hook is a closure over everything it needs, so nothing reachable from the module
     (or interpreter shutdown clearing globals) can switch it off."""
-    af_unix = socket.AF_UNIX
+    af_unix = _ALLOWED_FAMILIES[0]
     allowed_families = _ALLOWED_FAMILIES
     denied_symbols = DENIED_SYMBOLS
     library_allowed = _library_allowed
@@ -529,6 +529,8 @@ def _make_hook(denied_addresses):
                 return f"looking up the native function {name}()"
             return None
         if event == "ctypes.call_function":
+            # Only ctypes' private call helper raises this; an ordinary call through a raw
+            # function pointer raises no event at all, and only the kernel layer stops it.
             if args[0] in denied_addresses:
                 return "calling a denied native function through a raw pointer"
             return None

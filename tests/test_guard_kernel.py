@@ -226,3 +226,21 @@ def test_stack_libraries_work_under_the_guard(tmp_path, stories260k):
     assert out["rich"] and out["click"] == "42"
     assert out["inv"] == [[0.5, 0.0], [0.0, 0.25]]
     assert out["attempts"] == []
+
+
+def test_install_is_idempotent():
+    r = run_child("""
+        import json, sys
+        from docassist import guard
+        first = guard.install()
+        second = guard.install()
+        state = guard.kernel_filter_state()
+        print(json.dumps({"filters": state["filters"] if state else None,
+                          "same": first["layers"] == second["layers"]}))
+    """)
+    assert r.returncode == 0, r.stderr
+    import json
+    out = json.loads(r.stdout)
+    assert out["same"] is True
+    if LINUX_X86_64:
+        assert out["filters"] == "1"
