@@ -427,7 +427,11 @@ def _show(state, op: bytes, operands: list, shown: list, mult) -> None:
             eff = state.effective_transform  # pypdf rewrites a rotated string's own copy
             tj = state.text_state_params(item)
             shown.append((tj, eff))
-            disp = tj.displacement_matrix()
+            t = tj.transform
+            if not tj.rotated and abs(t[0]) > 1e-9:  # reuse the width pypdf just measured
+                disp = [1.0, 0.0, 0.0, 1.0, (tj.displaced_tx - t[4]) / t[0], 0.0]
+            else:
+                disp = tj.displacement_matrix()
         elif isinstance(item, (int, float)):
             disp = state.text_state_params("").displacement_matrix(td_offset=float(item))
         else:
