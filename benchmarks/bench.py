@@ -332,13 +332,16 @@ def bench_load(path, context_length=None, batch: int = 512) -> tuple[object, dic
     warm_s = warm_page_cache(path)
     gpu = get_gpu()
     alloc0 = gpu.allocated
+    pipes0 = len(getattr(gpu, "_pipelines", ()))
     with RSSWatch() as w:
         t0 = time.perf_counter()
         m = load_model(path, context_length=context_length, batch=batch, quiet=True)
         wall = time.perf_counter() - t0
     out = {"load_s": wall, "engine_load_s": float(getattr(m, "load_seconds", wall)),
            "page_cache_read_s": warm_s, "gpu_allocated": int(gpu.allocated - alloc0),
-           "context_length": int(m.context_length)}
+           "context_length": int(m.context_length),
+           # the first model of a process compiles the shaders: later loads reuse the pipelines
+           "pipelines_compiled": len(getattr(gpu, "_pipelines", ())) - pipes0}
     out.update(w.report())
     return m, out
 
@@ -477,13 +480,14 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
     copy_gbs = (record["copy_bandwidth"] or {}).get("gb_s")
     for label, shape, quant in configs:
         entry = {"model": label, "quant": quant}
+        name = label if quant is None else f"{label} {quant}"
         try:
             if isinstance(shape, Shape):
                 path, gen_s = ensure_model(shape, quant, cache_dir)
                 entry["shape"] = asdict(shape)
                 entry["generate_s"] = gen_s
                 if gen_s is not None:
-                    log(f"{label} {quant}: wrote {path.name} ({path.stat().st_size / 2**30:.2f} GiB) in {gen_s:.1f} s")
+                    log(f"{name}: wrote {path.name} ({path.stat().st_size / 2**30:.2f} GiB) in {gen_s:.1f} s")
             else:
                 path = Path(shape)
             entry.update(bench_model(path, prompt=prompt, decode=decode, contexts=contexts, copy_gbs=copy_gbs,
@@ -492,9 +496,9 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
             log(format_row(entry))
         except Exception as e:
             err = f"{type(e).__name__}: {e}"
-            record["failures"].append({"config": f"{label} {quant}", "error": err,
+            record["failures"].append({"config": name, "error": err,
                                        "traceback": traceback.format_exc(limit=6)})
-            log(f"{label} {quant}: FAILED: {err}")
+            log(f"{name}: FAILED: {err}")
         if on_update:
             on_update(record)
     if hasattr(os, "getloadavg"):
@@ -505,7 +509,7 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
 def format_row(r: dict) -> str:
     ld = r["load"]
     pf = r.get("prefill")
-    parts = [f"{r['model']:<10} {str(r['quant']):<9}", f"{r['weights_bytes'] / 2**30:6.2f} GiB",
+    parts = [f"{r['model']:<10} {r['quant'] or '-':<9}", f"{r['weights_bytes'] / 2**30:6.2f} GiB",
              f"load {ld['load_s']:6.2f} s", f"gpu {ld['gpu_allocated'] / 2**30:6.2f} GiB",
              f"rss+ {ld['rss_growth'] / 2**20:6.0f} MiB (anon {ld['rss_anon_growth'] / 2**20:.0f})",
              f"prefill {pf['tok_s']:8.1f} tok/s" if pf else "prefill       -"]
@@ -518,7 +522,8 @@ def format_row(r: dict) -> str:
     return " | ".join(parts)
 
 
-def print_table(record: dict, out=sys.stdout):
+def print_table(record: dict, out=None):
+    out = out or sys.stdout
     cb = record.get("copy_bandwidth") or {}
     print(f"\n{record['adapter']} ({record['backend']}, {record['driver']}), "
           f"copy {cb.get('gb_s', float('nan')):.1f} GB/s", file=out)
@@ -529,7 +534,7 @@ def print_table(record: dict, out=sys.stdout):
     rows = []
     for r in record["results"]:
         ld, pf = r["load"], r.get("prefill")
-        row = [r["model"], str(r["quant"]), f"{r['weights_bytes'] / 2**30:.2f}", f"{ld['load_s']:.2f}",
+        row = [r["model"], r["quant"] or "-", f"{r['weights_bytes'] / 2**30:.2f}", f"{ld['load_s']:.2f}",
                f"{ld['gpu_allocated'] / 2**30:.2f}", f"{ld['rss_growth'] / 2**20:.0f}",
                f"{ld['rss_anon_growth'] / 2**20:.0f}", f"{pf['tok_s']:.1f}" if pf else "-"]
         dec = {d["context"]: d for d in r.get("decode", [])}

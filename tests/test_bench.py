@@ -1,0 +1,116 @@
+"""The engine speed benchmark (benchmarks/bench.py): quant mixes against llama.cpp's rules, the
+random model files, and a whole run on a tiny shape through the real GPU path (figures present
+and positive; no timing thresholds: speed depends on the machine)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench  # noqa: E402
+
+from docassist.engine.gguf import read_gguf  # noqa: E402
+from docassist.engine.quants import GGMLType as T, tensor_nbytes  # noqa: E402
+from quantize_helpers import llama_cpp_tensor_type  # noqa: E402
+
+TINY = bench.Shape("tiny", dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn=96, vocab=300, ctx=128)
+LLAMA_CPP_FTYPE = {"q4_0_mix": "Q4_0", "q4_k_m": "Q4_K_M", "q8_0": "Q8_0", "f16": "F16"}
+
+
+@pytest.mark.parametrize("shape", ["110m", "tinyllama", "7b"])
+@pytest.mark.parametrize("quant", sorted(LLAMA_CPP_FTYPE))
+def test_quant_mixes_follow_llama_cpp(shape, quant):
+    s = bench.SHAPES[shape]
+    for name, ne in bench.tensor_shapes(s).items():
+        assert bench.tensor_type(quant, name, ne, s.n_layers) == \
+            llama_cpp_tensor_type(LLAMA_CPP_FTYPE[quant], name, ne, s.n_layers), name
+
+
+def test_q4_k_m_of_7b_has_the_expected_q6_k_layers():
+    s = bench.SHAPES["7b"]
+    q6 = sorted(i for i in range(32)
+                if bench.tensor_type("q4_k_m", f"blk.{i}.ffn_down.weight", (s.ffn, s.dim), 32) == T.Q6_K)
+    assert q6 == [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
+    assert bench.tensor_type("q4_k_m", "blk.5.attn_q.weight", (4096, 4096), 32) == T.Q4_K
+    assert bench.tensor_type("q4_k_m", "output.weight", (4096, 32000), 32) == T.Q6_K
+    assert bench.tensor_type("q4_0", "output.weight", (4096, 32000), 32) == T.Q4_0
+
+
+def test_7b_q4_0_size_is_llama_cpp_size():
+    # all-Q4_0 Llama-2-7B: 6.74e9 weights at 4.5 bits (+ f32 norms) = 3.53 GiB stored
+    s = bench.SHAPES["7b"]
+    total = sum(tensor_nbytes(bench.tensor_type("q4_0", n, ne, s.n_layers), ne)
+                for n, ne in bench.tensor_shapes(s).items())
+    assert abs(total / 2**30 - 3.53) < 0.02
+
+
+def test_random_model_file_has_the_shape_and_types(tmp_path):
+    path, secs = bench.ensure_model(TINY, "q4_k_m", tmp_path)
+    assert secs is not None and path.exists()
+    assert bench.ensure_model(TINY, "q4_k_m", tmp_path) == (path, None)  # cached
+    with read_gguf(path) as g:
+        assert g.metadata["llama.embedding_length"] == 64
+        assert g.metadata["llama.attention.head_count_kv"] == 2
+        assert len(g.metadata["tokenizer.ggml.tokens"]) == 300
+        assert g.tensors["blk.1.attn_k.weight"].shape == (64, 32)
+        # 64 is not a whole number of 256-element super-blocks: llama.cpp's fallbacks
+        assert g.tensors["blk.0.attn_q.weight"].ggml_type == T.Q5_0
+        assert g.tensors["output.weight"].ggml_type == T.Q8_0
+        assert g.tensors["blk.0.ffn_norm.weight"].ggml_type == T.F32
+
+
+def _positive(d, *keys):
+    for k in keys:
+        assert d[k] > 0, (k, d[k])
+
+
+def test_whole_run_on_a_tiny_shape(tmp_path, capsys):
+    path, _ = bench.ensure_model(TINY, "q4_0", tmp_path)
+    out = tmp_path / "out.json"
+    rc = bench.main(["--model", f"{path},{path}", "--prompt", "8", "--decode", "3", "--contexts", "0,16",
+                     "--copy-mib", "1", "--json", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "dec@16 t/s" in printed and "copy" in printed
+    rec = json.loads(out.read_text())
+    for k in ("date", "adapter", "driver", "backend", "features", "command", "wgpu"):
+        assert rec[k] not in (None, ""), k
+    assert "--decode 3" in rec["command"]
+    assert rec["failures"] == []
+    _positive(rec["copy_bandwidth"], "bytes", "gb_s", "iterations")
+    assert len(rec["results"]) == 2
+    r = rec["results"][0]
+    _positive(r, "weights_bytes", "largest_tensor_bytes", "weights_read_per_token", "file_bytes")
+    assert r["weights_read_per_token"] < r["weights_bytes"]  # one embedding row, not the table
+    _positive(r["load"], "load_s", "gpu_allocated", "peak_rss", "context_length")
+    _positive(r["prefill"], "tok_s", "seconds")
+    assert r["prefill"]["tokens"] == 8
+    assert [d["context"] for d in r["decode"]] == [0, 16]
+    for d in r["decode"]:
+        _positive(d, "tok_s", "bytes_per_token", "effective_gb_s", "fraction_of_copy_bw", "kv_bytes_per_token")
+        assert d["steps"] == 3
+    # the KV cache read grows with the context
+    assert r["decode"][1]["kv_bytes_per_token"] > r["decode"][0]["kv_bytes_per_token"]
+
+
+def test_a_failing_configuration_is_reported_and_the_rest_run(tmp_path):
+    good, _ = bench.ensure_model(TINY, "q4_0", tmp_path)
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 40)
+    rec = bench.run([("broken", bad, None), ("tiny", good, None)], prompt=0, decode=1, contexts=[0],
+                    copy_bytes=1 << 20, argv=["bench"], log=lambda *a: None)
+    assert [f["config"] for f in rec["failures"]] == ["broken"]
+    assert [r["model"] for r in rec["results"]] == ["tiny"]
+    assert "prefill" not in rec["results"][0]
+
+
+def test_bad_arguments_exit_with_one_line():
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--model", "13b"])
+    assert "unknown model" in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--quant", "q3_k_s"])
+    assert "unknown quant" in str(e.value)
