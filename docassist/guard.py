@@ -9,8 +9,8 @@
    and ``socketpair()`` fail with EACCES for every address family except AF_UNIX and AF_NETLINK
    (the GPU stack may talk to udev over netlink; netlink cannot reach another machine), so no
    internet, IPv6, packet or vsock socket can exist. io_uring (which can open sockets without
-   ``socket()``), ptrace, process_vm_writev and pidfd_getfd (ways to borrow another process's
-   network) fail with EPERM. The i386 ABI (``int 0x80``) is covered too, its multiplexed
+   ``socket()``), ptrace, process_vm_readv/writev and pidfd_getfd (ways to borrow another
+   process's network) fail with EPERM. The i386 ABI (``int 0x80``) is covered too, its multiplexed
    ``socketcall`` refused outright; x32 system calls are refused; an unknown ABI gets EPERM for
    everything. The filter binds every thread (TSYNC: existing ones too) and every child, and no
    code in the process, Python or native, can lift it.
@@ -21,11 +21,14 @@
    documentation says audit hooks are not a sandbox; this layer is there to name what was tried
    and to stop it before any byte is built, the kernel layer is the guarantee.
 
-Every blocked attempt is recorded. The CLI turns a record into exit code 9
-(``EXIT_NETWORK_BLOCKED``) and one line naming the attempt, even when library code swallowed the
-exception; an ``atexit`` handler registered first (so it runs last) does the same for attempts
-made after the command returned. With ``--audit-log FILE`` each attempt is also appended to FILE
-as one JSON line.
+The kernel layer answers with an errno (and the kernel's audit log records it where seccomp
+logging is enabled); it also covers what raises no audit event, e.g. a ctypes call through a raw
+function pointer or native code. Every attempt the audit hook sees is recorded, and the CLI
+turns a record into exit code 9 (``EXIT_NETWORK_BLOCKED``) and one line naming the attempt, even
+when library code swallowed the exception; an ``atexit`` handler registered first (so it runs
+last) does the same for attempts made after the command returned, and after it has run the hook
+itself ends the process. With ``--audit-log FILE`` each attempt is also appended to FILE as one
+JSON line.
 
 There is no switch to turn any of this off. One case is deliberately left alone: when the CLI
 module is imported inside a pytest process (CliRunner tests), ``install_for_cli()`` leaves that
