@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -441,56 +440,11 @@ def _render_doc(parts: list[Part], texts: list[str]) -> str:
     return "\f".join("\n".join(v) for v in pages.values())
 
 
-@dataclass
-class _PlainPage:
-    number: int
-    label: str
-    text: str
-    header: str = ""
-    footer: str = ""
-
-
-@dataclass
-class _PlainDoc:
-    name: str
-    text: str
-    warnings: list = field(default_factory=list)
-
-    def pages(self):
-        for i, t in enumerate(self.text.split("\f")):
-            yield _PlainPage(i + 1, str(i + 1), t)
-
-
 def open_input(path: str, password: str | None = None, stdin=None) -> list:
-    """Documents from ``docassist.documents`` (PDF, text); plain text only where it is absent."""
-    try:
-        from docassist.documents import open_documents
-    except ImportError:
-        open_documents = None
-    if open_documents is not None:
-        from docassist.tasks.inputs import open_all
-        return open_all([path], password=password, stdin=stdin)
-    if path == "-":
-        data = (stdin or sys.stdin.buffer).read()
-        name = "-"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{path}: no such file")
-        data, name = p.read_bytes(), p.name
-    if isinstance(data, str):
-        data = data.encode()
-    if data.startswith(b"%PDF"):
-        raise InputError(f"{path}: PDF reading is not available in this build")
-    if b"\x00" in data[:4096]:
-        raise InputError(f"{path}: binary file, not text")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    if not text.strip():
-        raise InputError(f"{path}: empty input")
-    return [_PlainDoc(name, text)]
+    """The documents of ``path`` (PDF or text; "-" for stdin) from ``docassist.documents``."""
+    from docassist.tasks.inputs import open_all
+
+    return open_all([path], password=password, stdin=stdin)
 
 
 def parse_types(spec: Iterable[str] | str | None) -> list[str] | None:
