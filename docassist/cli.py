@@ -267,6 +267,8 @@ def ask(args, as_json, model_opt, password, max_tokens):
         click.echo(piece, nl=False)
         sys.stdout.flush()
     ans = asker.ask(question, on_text=None if as_json else stream)
+    if not as_json:
+        click.echo("")  # end the streamed answer before any note on stderr
     for r in ans.removed_citations:
         ui.warn(f"removed citation {r['citation']}: {r['reason']}")
     if ans.citations_source == "retrieval":
@@ -275,8 +277,6 @@ def ask(args, as_json, model_opt, password, max_tokens):
         ui.note("no passage matches the question; the model was not asked")
     if as_json:
         _json_out({"model": model.name, "documents": [d.name for d in docs], **ans.to_json()})
-    else:
-        click.echo("")
 
 
 @cli.command()

@@ -64,12 +64,22 @@ class Retriever:
         self.passage_tokens = passage_tokens
         self.docs: list = []
         self.chunks: list = []
+        self.texts: dict = {}  # document -> (joined text, page offsets), for quotes
         self.index = retrieval.BM25([])
+
+    def page_part(self, chunk, page: int) -> str:
+        """The part of ``chunk`` that lies on ``page`` (the whole chunk if unknown)."""
+        joined, spans = self.texts.get(doc_name(chunk), ("", []))
+        for number, start, end in spans:
+            if number == page:
+                part = joined[max(start, chunk.start):min(end, chunk.end)]
+                return part if part.strip() else chunk.text
+        return chunk.text
 
     def add(self, docs) -> int:
         from docassist.tasks.inputs import chunks_of
 
-        new = chunks_of(docs, self.model.count_tokens, self.passage_tokens)
+        new = chunks_of(docs, self.model.count_tokens, self.passage_tokens, texts=self.texts)
         self.docs.extend(docs)
         self.chunks.extend(new)
         self.index = retrieval.BM25([c.text for c in self.chunks])
@@ -112,13 +122,16 @@ def passage_tokens_for(model, overhead: int, answer: int, strict: bool = True) -
     return max(32, min(400, room // 3))
 
 
-def citations_json(check: Check, chunks, query: str) -> list[dict]:
+def citations_json(check: Check, chunks, query: str, retriever=None) -> list[dict]:
+    """One entry per cited page; the quote is the best sentence of that page's given text."""
     out = []
     for ref in check.cited:
         src = next((c for c in chunks if doc_name(c) == ref.document
                     and c.first_page <= ref.page <= c.last_page), None)
+        text = "" if src is None else \
+            retriever.page_part(src, ref.page) if retriever is not None else src.text
         out.append({"document": ref.document, "page": ref.page, "label": ref.label,
-                    "quote": retrieval.best_sentence(src.text, query) if src else ""})
+                    "quote": retrieval.best_sentence(text, query)})
     return out
 
 
@@ -174,16 +187,20 @@ class Asker:
         source = "model"
         if not check.cited:
             # The model cited nothing usable: say where the answer was drawn from.
+            # Cite the given pages whose own text shares a term with the question (all given
+            # pages if none does).
             source = "retrieval"
-            suffix = cite([Span.of_chunk(c) for c in chunks], with_document=r.multi_doc)
+            q = set(retrieval.terms(question))
+            refs = [ref for c in chunks for ref in pages_given([c])
+                    if q & set(retrieval.terms(r.page_part(c, ref.page)))] \
+                or pages_given(chunks)
+            check.cited = list(dict.fromkeys(refs))
+            suffix = cite([Span(x.document, x.page, x.page, x.label, x.label)
+                           for x in check.cited], with_document=r.multi_doc)
             if on_text:
                 on_text(" " + suffix)
             text = f"{text} {suffix}".strip()
-            for c in chunks:
-                for ref in pages_given([c]):
-                    if ref not in check.cited:
-                        check.cited.append(ref)
         return Answer(question, text, supported=True,
-                      citations=citations_json(check, chunks, question),
+                      citations=citations_json(check, chunks, question, r),
                       citations_source=source, removed_citations=check.removed,
                       retrieved=retrieved_json(chosen, chunks), usage=usage.to_json())

@@ -115,7 +115,7 @@ class ChatSession:
             raise
         finally:
             turn.reply = stream.text()
-            turn.citations = citations_json(check, chunks, message)
+            turn.citations = citations_json(check, chunks, message, self.retriever)
             self.history.append(turn)
             self.transcript.append(turn)
             if check.removed and on_notice:
