@@ -239,6 +239,8 @@ EPERM, EACCES = 1, 13
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
 SECCOMP_FILTER_FLAG_LOG = 2
@@ -311,13 +313,9 @@ def _native_abi():
             "arm64": "aarch64"}.get(machine.lower())
 
 
-def _install_seccomp():
-    """Install the kernel filter; returns the layer's status dict. Never raises."""
-    if not sys.platform.startswith("linux"):
-        return {"active": False, "detail": f"not available on {sys.platform} (Linux only)"}
-    abi = _native_abi()
-    if abi is None or sys.byteorder != "little":
-        return {"active": False, "detail": f"no filter for this CPU ({os.uname().machine})"}
+def _fprog(insns):
+    """struct sock_fprog {unsigned short len; struct sock_filter *filter;} over ``insns``; the
+    array is kept alive on the returned object."""
     import ctypes
 
     class SockFilter(ctypes.Structure):
@@ -327,9 +325,23 @@ def _install_seccomp():
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
 
-    insns = build_filter(abi)
     array = (SockFilter * len(insns))(*[SockFilter(*i) for i in insns])
     fprog = SockFprog(len(insns), array)
+    fprog._keep = array
+    return fprog
+
+
+def _install_seccomp():
+    """Install the kernel filter; returns the layer's status dict. Never raises."""
+    if not sys.platform.startswith("linux"):
+        return {"active": False, "detail": f"not available on {sys.platform} (Linux only)"}
+    abi = _native_abi()
+    if abi is None or sys.byteorder != "little":
+        return {"active": False, "detail": f"no filter for this CPU ({os.uname().machine})"}
+    import ctypes
+
+    insns = build_filter(abi)
+    fprog = _fprog(insns)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl.restype = ctypes.c_int
     libc.syscall.restype = ctypes.c_long
@@ -349,6 +361,12 @@ def _install_seccomp():
         err = ctypes.get_errno()
         if rc > 0:  # TSYNC: the id of a thread that could not be synchronised
             return {"active": False, "detail": f"thread {rc} could not take the filter (TSYNC)"}
+        if err == 38:  # ENOSYS: a kernel before seccomp() (3.17); prctl has no TSYNC
+            flags_used = _load_filter_prctl(libc, fprog)
+            if flags_used is None:
+                return {"active": False, "detail": "seccomp() missing and the prctl fallback "
+                                                   "refused (or other threads already run)"}
+            break
         if err != 22:  # EINVAL: flag unknown to this kernel, try without LOG
             return {"active": False, "detail": f"seccomp() refused: {os.strerror(err)}"}
     if flags_used is None:
@@ -366,6 +384,21 @@ def _install_seccomp():
             "refuses": "socket()/socketpair() except AF_UNIX and AF_NETLINK (EACCES); io_uring, "
                        "ptrace, process_vm_*, pidfd_getfd, x32 and unknown ABIs (EPERM)"
                        + ("; i386 socketcall (EACCES)" if abi == "x86_64" else "")}
+
+
+def _load_filter_prctl(libc, fprog):
+    """Old kernels: prctl(PR_SET_SECCOMP) binds only the calling thread, so it is used only
+    while this process has a single thread (/proc/self/task); threads created later inherit it."""
+    import ctypes
+    try:
+        if len(os.listdir("/proc/self/task")) != 1:
+            return None
+    except OSError:
+        return None
+    ul = ctypes.c_ulong
+    rc = libc.prctl(ctypes.c_int(PR_SET_SECCOMP), ul(SECCOMP_MODE_FILTER), ctypes.byref(fprog),
+                    ul(0), ul(0))
+    return "prctl, single thread" if rc == 0 else None
 
 
 def kernel_filter_state():

@@ -244,3 +244,29 @@ def test_install_is_idempotent():
     assert out["same"] is True
     if LINUX_X86_64:
         assert out["filters"] == "1"
+
+
+@needs_kernel_layer
+def test_old_kernel_fallback_prctl_filter():
+    # Kernels before seccomp() (3.17) get the same program through prctl(PR_SET_SECCOMP), only
+    # while the process has one thread (prctl cannot synchronise threads).
+    r = run_child("""
+        import ctypes, json, socket, threading
+        from docassist import guard
+        libc = ctypes.CDLL(None, use_errno=True)
+        u = ctypes.c_ulong
+        assert libc.prctl(ctypes.c_int(guard.PR_SET_NO_NEW_PRIVS), u(1), u(0), u(0), u(0)) == 0
+        prog = guard._fprog(guard.build_filter("x86_64"))
+        t = threading.Thread(target=threading.Event().wait, args=(2,)); t.start()
+        with_thread = guard._load_filter_prctl(libc, prog)
+        t.join()
+        alone = guard._load_filter_prctl(libc, prog)
+        try:
+            socket.socket(); inet = "allowed"
+        except OSError as e:
+            inet = e.errno
+        print(json.dumps([with_thread, alone, inet]))
+    """)
+    assert r.returncode == 0, r.stderr
+    import json
+    assert json.loads(r.stdout) == [None, "prctl, single thread", 13]
