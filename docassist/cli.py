@@ -417,6 +417,20 @@ def models_default(name, as_json):
         click.echo(f"default model: {e.name}")
 
 
+def _bash_completion_without_subprocess():
+    """click's bash script generator runs `bash --version` in a subprocess, which the privacy
+    guard forbids; the check only warns about bash < 4.4, so it is skipped."""
+    from click.shell_completion import BashComplete, add_completion_class
+
+    class _Bash(BashComplete):
+        def _check_version(self) -> None:
+            return None
+
+    add_completion_class(_Bash, "bash")
+
+
+_bash_completion_without_subprocess()
+
 # ---------------------------------------------------------------- end summarize/ask/chat/models
 
 

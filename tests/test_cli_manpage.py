@@ -22,3 +22,18 @@ def test_man_page_lists_every_command_and_exit_code():
         assert f".SS docassist {name.replace('-', chr(92) + '-')}\n" in text, name
     for code in EXIT_CODES:
         assert f".TP\n\\fB{code}\\fR\n" in text
+
+
+def test_shell_completion_scripts_and_completions():
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    for shell, marker in [("bash", "_docassist_completion()"), ("zsh", "#compdef docassist"),
+                          ("fish", "complete --no-files --command docassist")]:
+        r = runner.invoke(cli, [], prog_name="docassist",
+                          env={"_DOCASSIST_COMPLETE": f"{shell}_source"})
+        assert r.exit_code == 0 and marker in r.stdout, (shell, r.output)
+    r = runner.invoke(cli, [], prog_name="docassist",
+                      env={"_DOCASSIST_COMPLETE": "bash_complete",
+                           "COMP_WORDS": "docassist models de", "COMP_CWORD": "2"})
+    assert r.stdout.split() == ["plain,default"]
