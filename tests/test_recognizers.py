@@ -310,3 +310,17 @@ def test_any_labelled_identifying_number(sentence, value):
                                   "Order #: 12345"])
 def test_labelled_numbers_that_identify_nobody(text):
     assert_clean(text)
+
+
+def test_label_overrides_a_weaker_shape_and_takes_trailing_groups():
+    assert spans_of("MRN: 004-55-2918\n") == [("MRN", "004-55-2918")]
+    assert spans_of("serial number PZK 203948 H.") == [("DEVICE", "PZK 203948 H")]
+
+
+def test_given_name_wrapped_onto_the_next_line():
+    assert ("PERSON", "Anna\nKowalczyk") in spans_of("his daughter, Anna\nKowalczyk, at home")
+
+
+def test_street_line_is_not_a_postcode_and_town():
+    got = spans_of("5150 Spencer Mill\nSouth Martinport, NV 89101\n")
+    assert ("ADDRESS", "5150 Spencer Mill") in got and ("LOCATION", "South Martinport") in got

@@ -585,6 +585,8 @@ def find_geography(text: str) -> Iterator[Span]:
         for m in rx.finditer(text):
             yield Span(m.start(), m.end(), "ZIP", "postcode")
     for m in _ZIP_CITY_LINE.finditer(text):
+        if _STREET.match(text, m.start(1)):
+            continue    # "5150 Spencer Mill": a street line, not "75008 Paris"
         yield Span(m.start(1), m.end(1), "ZIP", "zip-city")
         yield Span(m.start(2), m.end(2), "LOCATION", "zip-city")
     for rx in (_STREET, _PO_BOX, _STREET_EU, _STREET_FR):
@@ -654,7 +656,10 @@ def find_labelled(text: str) -> Iterator[Span]:
     for typ, rx in _LABEL_RES:
         for m in rx.finditer(text):
             s, e = m.start(1), m.end(1)
-            val = m.group(1)
+            longer = value_after(text, s, min_digits=1)
+            if longer and longer[1] > e:
+                e = longer[1]     # "PZK 203948 H": a trailing group the value shape stopped at
+            val = text[s:e]
             alnum = re.sub(r"[^A-Za-z0-9]", "", val)
             if len(alnum) < 4:
                 continue
@@ -833,7 +838,9 @@ FIRST_NAMES -= frozenset("""Bill Grant Amber Joy Crystal Rose Dawn Penny Mark Fr
 Georgia Virginia Sierra Jordan Austin Lance Glen Dale Jack Lee Jean Kim Jo Jay Chase Carmen Sydney
 Victoria Madison Logan Taylor Morgan Riley Casey Shelby Brooke Destiny Miranda Ross Gene Earl
 Hannah Kai Chen Wei Zhang""".split())
-_FIRST_LAST = _m(r"(?<![\w-])(" + _NAME_WORD + r")((?:[ \t]+(?:[A-Z]\.|" + _NAME_WORD + r")){1,2})(?![\w-])")
+# The surname may start the next line (wrapped text); further words stay on its line.
+_FIRST_LAST = _m(r"(?<![\w-])(" + _NAME_WORD + r")((?:[ \t]+|[ \t]*\n[ \t]*)(?:[A-Z]\.|" + _NAME_WORD
+                 + r")(?:[ \t]+(?:[A-Z]\.|" + _NAME_WORD + r"))?)(?![\w-])")
 
 
 def find_names(text: str) -> Iterator[Span]:
@@ -903,6 +910,11 @@ def find_all(text: str, types: Iterable[str] | None = None) -> list[Span]:
     return sorted(out, key=lambda sp: (sp.start, -sp.end))
 
 
+# Shape-only detectors whose type a label on the same value overrides ("MRN: 004-55-2918" is an
+# MRN although it has an SSN's shape).
+_WEAK = frozenset({"ssn", "phone"})
+
+
 def merge_spans(spans: Iterable[Span]) -> list[Span]:
     """Overlapping or touching-inside spans become one; its type is the most specific one."""
     items = sorted(spans, key=lambda sp: (sp.start, -sp.end))
@@ -916,6 +928,7 @@ def merge_spans(spans: Iterable[Span]) -> list[Span]:
             merged.append([sp.start, sp.end, [sp]])
     out = []
     for s, e, parts in merged:
-        best = min(parts, key=lambda p: (PRIORITY.get(p.type, 99), -(p.end - p.start)))
+        best = min(parts, key=lambda p: (PRIORITY.get(p.type, 99) + (50 if p.detector in _WEAK else 0),
+                                         -(p.end - p.start)))
         out.append(Span(s, e, best.type, best.detector))
     return out
