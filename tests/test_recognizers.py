@@ -324,3 +324,13 @@ def test_given_name_wrapped_onto_the_next_line():
 def test_street_line_is_not_a_postcode_and_town():
     got = spans_of("5150 Spencer Mill\nSouth Martinport, NV 89101\n")
     assert ("ADDRESS", "5150 Spencer Mill") in got and ("LOCATION", "South Martinport") in got
+
+
+def test_names_beyond_ascii_are_whole_words():
+    text = "To: Lucía Fernández-Ruiz <l@x.org>\nDear Lucía,"
+    got = spans_of(text, ["PERSON"])
+    assert ("PERSON", "Lucía Fernández-Ruiz") in got and ("PERSON", "Lucía") in got
+
+
+def test_parenthesised_label_with_the_value_inside():
+    assert_found("Your passport (No. {}) was verified.", "533380006", "PASSPORT")

@@ -304,10 +304,10 @@ _SSN_LABEL = (r"(?:SSN|SS#|S\.S\.N\.?|Social\s+Security(?:\s+(?:Number|No\.?|#|N
               r"(?:\s*(?:No\.?|#|Number))?|ITIN|TIN|Tax\s*(?:payer)?\s*ID(?:\s*(?:No\.?|Number))?|EIN|"
               r"National\s+Insurance(?:\s+(?:Number|No\.?))?|NI\s+(?:Number|No\.?)|NINO|SIN|"
               r"Social\s+Insurance(?:\s+(?:Number|No\.?))?)")
-_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?\s*(?:(?:is|was|of)(?![\w])|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
+_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n\d]{1,30}\))?\s*(?:(?:is|was|of)(?![\w])|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
 
 
-_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n]{1,30}\))?[ \t]*(?:(?:is|was)(?![\w])|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
+_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n\d]{1,30}\))?[ \t]*(?:(?:is|was)(?![\w])|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -646,7 +646,7 @@ _VALUE = (r"((?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9]
           r"(?:[ ](?=\d)\d{2,}(?:[-/.]\d+)*){0,5}"
           r"|[A-Z]{2,4}[ -]\d[\dA-Z\-]{2,})")
 _LABEL_RES = [
-    (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\([^)\n]{1,30}\)\s*)?"
+    (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\([^)\n\d]{1,30}\)\s*)?"
              r"(?:(?:(?:is|was|of)(?![\w])|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
     for typ, lab in _LABELS
 ]
@@ -708,7 +708,11 @@ def find_vins(text: str) -> Iterator[Span]:
 # Name and organisation heuristics (deterministic; the model layer adds what these miss)
 # --------------------------------------------------------------------------------------------
 
-_NAME_WORD = r"(?:[A-Z]')?[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:[-'][A-Z]?[a-z]+)*"
+# Letters beyond ASCII (Lucía, Fernández, Łukasz, Ødegaard); Latin Extended-A mixes cases.
+_UP = "A-Z\u00c0-\u00d6\u00d8-\u00de\u0100-\u017f"
+_LO = "a-z\u00df-\u00f6\u00f8-\u00ff\u0100-\u017f"
+_NAME_WORD = (f"(?:[{_UP}]')?[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[-'][{_UP}]?[{_LO}]+)*"
+              r"(?![\w])")
 _INITIAL = r"[A-Z]\."
 _FULL_NAME = r"(?:" + _NAME_WORD + r"|" + _INITIAL + r")(?:[ \t]+(?:" + _NAME_WORD + r"|" + _INITIAL + r")){0,3}"
 _TITLE = _m(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sir|Dame|Rev|Hon|Judge|Nurse|Mme|Mlle|Herr|Frau)"

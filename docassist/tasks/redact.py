@@ -285,7 +285,7 @@ def _complete_array(s: str) -> bool:
 # One document
 # --------------------------------------------------------------------------------------------
 
-_NAME_PART = re.compile(r"[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*")
+_NAME_PART = re.compile(f"[{rz._UP}][{rz._LO}]+(?:[-'][{rz._UP}]?[{rz._LO}]+)*(?![\\w])")
 
 
 _TITLES = frozenset("Mr Mrs Ms Miss Mx Dr Prof Professor Doctor Sir Dame Rev Hon Mme Mlle Herr Frau "
