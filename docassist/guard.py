@@ -348,13 +348,15 @@ def _install_seccomp():
     ul = ctypes.c_ulong
     if libc.prctl(ctypes.c_int(PR_SET_NO_NEW_PRIVS), ul(1), ul(0), ul(0), ul(0)) != 0:
         err = ctypes.get_errno()
-        return {"active": False, "detail": f"prctl(PR_SET_NO_NEW_PRIVS) refused: {os.strerror(err)}"}
+        return {"active": False,
+                "detail": f"prctl(PR_SET_NO_NEW_PRIVS) refused: {os.strerror(err)}"}
     flags_used = None
     for flags, names in ((SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG, "TSYNC|LOG"),
                          (SECCOMP_FILTER_FLAG_TSYNC, "TSYNC")):
         ctypes.set_errno(0)
-        rc = libc.syscall(ctypes.c_long(_ABIS[abi]["seccomp"]), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
-                          ctypes.c_long(flags), ctypes.byref(fprog))
+        rc = libc.syscall(ctypes.c_long(_ABIS[abi]["seccomp"]),
+                          ctypes.c_long(SECCOMP_SET_MODE_FILTER), ctypes.c_long(flags),
+                          ctypes.byref(fprog))
         if rc == 0:
             flags_used = names
             break
@@ -660,7 +662,8 @@ def _install_cffi_wrapper():
 # --- public entry points -----------------------------------------------------------------------
 
 def install():
-    """Install every layer available here. Idempotent; nothing can uninstall it. Returns status()."""
+    """Install every layer available here. Idempotent; nothing can uninstall it.
+    Returns status()."""
     with _LOCK:
         if _STATE["installed"]:
             return status()

@@ -4,7 +4,6 @@ Every command runs in a child interpreter: the guard cannot be installed in the 
 process (it would stop the runner's listeners and children), see docassist/guard.py.
 """
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -177,7 +176,8 @@ def test_foreign_native_library_and_find_library_are_refused():
         raw_socket = ctypes.cast(ctypes.CDLL(None).socket, ctypes.c_void_p).value
         guard.install()
         out = {}
-        call_raw = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)(raw_socket)
+        proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)
+        call_raw = proto(raw_socket)
         for name, fn in [("ctypes_libz", lambda: ctypes.CDLL("libz.so.1")),
                          ("cffi_libz", lambda: __import__("cffi").FFI().dlopen("libz.so.1")),
                          ("find_library", lambda: ctypes.util.find_library("z")),

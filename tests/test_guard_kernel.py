@@ -119,7 +119,8 @@ def test_kernel_filter_in_a_real_process():
         out["getpid"] = sysc(39)[0] > 0
         # Children inherit it: a fresh interpreter, no guard of its own.
         out["child"] = subprocess.run([sys.executable, "-c",
-            "import socket\\ntry:\\n socket.socket(); print('allowed')\\nexcept OSError as e: print(e.errno)"],
+            "import socket\\ntry:\\n socket.socket(); print('allowed')\\n"
+            "except OSError as e: print(e.errno)"],
             capture_output=True, text=True).stdout.strip()
         out["status"] = guard.kernel_filter_state()
         print(json.dumps(out))
@@ -257,9 +258,14 @@ def test_old_kernel_fallback_prctl_filter():
         u = ctypes.c_ulong
         assert libc.prctl(ctypes.c_int(guard.PR_SET_NO_NEW_PRIVS), u(1), u(0), u(0), u(0)) == 0
         prog = guard._fprog(guard.build_filter("x86_64"))
-        t = threading.Thread(target=threading.Event().wait, args=(2,)); t.start()
+        t = threading.Thread(target=threading.Event().wait, args=(0.5,)); t.start()
         with_thread = guard._load_filter_prctl(libc, prog)
         t.join()
+        import os, time
+        for _ in range(200):  # the OS thread outlives join() by a moment
+            if len(os.listdir("/proc/self/task")) == 1:
+                break
+            time.sleep(0.01)
         alone = guard._load_filter_prctl(libc, prog)
         try:
             socket.socket(); inet = "allowed"
