@@ -231,11 +231,14 @@ def order_lines(frags: list[Frag]) -> list[Line]:
 
 _HYPHEN_END = re.compile(r"(\w)[-\u00ad\u2010]$")
 _LOWER_START = re.compile(r"[^\W\d_]")
+_RUNS_ON = re.compile(r"[\w,;\-\u00ad\u2010]$")  # a line ending like this has not finished its sentence
 
 
 def _paragraph_break(a: Line, b: Line) -> bool:
     if b.top > a.bottom + 0.1 * a.size:      # moved up: next column or next region
-        return True
+        # ...unless a sentence visibly runs on into the next column
+        return not (_RUNS_ON.search(a.text) and b.text[:1].islower()
+                    and abs(a.size - b.size) <= 0.15 * max(a.size, b.size))
     size = max(a.size, b.size)
     if a.y - b.y > PARAGRAPH_STEP * size:      # extra white between the lines
         return True

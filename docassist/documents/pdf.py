@@ -401,10 +401,36 @@ def _fonts(resources, prefix: str, Font) -> dict:
         table = {}
     for name, ref in (table.items() if hasattr(table, "items") else ()):
         try:
-            out[prefix + str(name)] = Font.from_font_resource(ref.get_object())
+            obj = ref.get_object()
+            font = Font.from_font_resource(obj)
+            _type3_widths(obj, font)
         except Exception:
-            out[prefix + str(name)] = _helvetica(Font)
+            font = _helvetica(Font)
+        out[prefix + str(name)] = font
     return out
+
+
+_TEX_LIGATURES = {chr(base + i): lig for base in (11, 27)
+                  for i, lig in enumerate(("ff", "fi", "fl", "ffi", "ffl"))}
+_TEX_LIGATURES.update({"\x15": "\u2013", "\x16": "\u2014"})  # T1 en and em dashes
+
+
+def _type3_widths(obj, font) -> None:
+    """Type 3 widths are in glyph space, scaled by /FontMatrix rather than 1/1000 (TeX's bitmap
+    fonts use 0.00581...): rescale, or every glyph looks several times too narrow."""
+    if obj.get("/Subtype") != "/Type3" or "/FontMatrix" not in obj:
+        return
+    # TeX bitmap fonts name their glyphs /a27..., so ligatures decode as their TeX codes:
+    # OT1 puts ff fi fl ffi ffl at 11-15, T1 at 27-31 (dashes at 21-22). Control codes are
+    # never text.
+    font.character_map = {**font.character_map, **_TEX_LIGATURES} if isinstance(
+        font.character_map, dict) else font.character_map
+    factor = float(obj["/FontMatrix"][0]) * 1000.0
+    if factor <= 0 or abs(factor - 1.0) < 1e-6:
+        return
+    for k, v in list(font.character_widths.items()):
+        font.character_widths[k] = v * factor
+    font.space_width = font.space_width * factor
 
 
 _SHOW = (b"Tj", b"TJ", b"'", b'"')
