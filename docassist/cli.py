@@ -225,6 +225,8 @@ def summarize(files, length, style, focus, as_json, model_opt, password, max_tok
             result = s.run(chunks, **hooks)
         except KeyboardInterrupt:
             progress.stop()
+            if writer.started:
+                click.echo("")
             ui.note("partial summaries are cached: run the same command again to resume")
             raise
     if as_json:

@@ -219,10 +219,12 @@ def test_chat_ctrl_c_stops_the_answer_not_the_session(model512, topics_pdf, tmp_
     out, err = io.StringIO(), io.StringIO()
     repl = Repl(session, out, err, interactive=False)
     script = io.StringIO(f"/add {topics_pdf}\n/docs\nabout the castle\n"
-                         f"/save {tmp_path / 't.md'}\n/reset\n/nope\n/quit\nnever read\n")
+                         f"/save {tmp_path / 't.md'}\n/reset\n/nope\n{'word ' * 600}\n"
+                         f"/quit\nnever read\n")
     repl.run(script)
     assert "stopped (Ctrl-C)" in err.getvalue()
     assert "topics.pdf: " in err.getvalue() and "unknown command /nope" in err.getvalue()
+    assert "that message is too long for the model's context (512 tokens)" in err.getvalue()
     t = session.transcript[0]
     assert t.stopped and t.reply  # the partial answer is kept
     saved = (tmp_path / "t.md").read_text()

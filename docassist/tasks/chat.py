@@ -219,6 +219,10 @@ class Repl:
                 self.out.flush()
         try:
             turn = self.s.turn(text, on_text=write, on_notice=self.note)
+        except DocassistError as e:  # e.g. a message too long for the context: say so, go on
+            self.err.write(f"docassist: error: {e}\n")
+            self.err.flush()
+            return
         except KeyboardInterrupt:
             if streaming:
                 self.out.write("\n")
