@@ -229,6 +229,7 @@ def summarize(files, length, style, focus, as_json, model_opt, password, max_tok
                 click.echo("")
             ui.note("partial summaries are cached: run the same command again to resume")
             raise
+    result.warnings = [f"{d.name}: {w}" for d in docs for w in (d.warnings or [])]
     if as_json:
         _json_out({"model": model.name, "documents": [d.name for d in docs], "length": length,
                    **result.to_json()})
@@ -278,7 +279,8 @@ def ask(args, as_json, model_opt, password, max_tokens):
     if not ans.supported:
         ui.note("no passage matches the question; the model was not asked")
     if as_json:
-        _json_out({"model": model.name, "documents": [d.name for d in docs], **ans.to_json()})
+        _json_out({"model": model.name, "documents": [d.name for d in docs], **ans.to_json(),
+                   "warnings": [f"{d.name}: {w}" for d in docs for w in (d.warnings or [])]})
 
 
 @cli.command()
