@@ -107,8 +107,11 @@ _STATE = {
     "seccomp": {"active": False, "detail": "not installed"},
     "audit_hook": {"active": False},
     "inherited_sockets": [],
+    "loaded_before": [],
     "audit_log": None,
 }
+_LOAD_AFTER = ("numpy", "wgpu", "sentencepiece", "pypdf", "cffi", "_cffi_backend", "rich",
+               "urllib.request", "http.client", "requests", "urllib3", "httpx", "aiohttp")
 _ATTEMPTS = []              # dicts, in order; appended by the hook (list.append is atomic)
 _REPORTED = [0]             # how many attempts the CLI has already turned into an exit
 _FINAL = [False]            # set once the exit check has run: later attempts exit at once
@@ -667,6 +670,8 @@ def install():
     with _LOCK:
         if _STATE["installed"]:
             return status()
+        # Libraries that should only ever load under the guard; any here loaded before it.
+        _STATE["loaded_before"] = sorted(m for m in _LOAD_AFTER if m in sys.modules)
         _STATE["environment"] = _scrub_environment()
         _STATE["seccomp"] = _install_seccomp()
         if sys.platform.startswith("linux"):
@@ -724,6 +729,7 @@ def status():
         },
         "kernel_state": kernel_filter_state(),
         "inherited_sockets_closed": list(_STATE["inherited_sockets"]),
+        "loaded_before_guard": list(_STATE["loaded_before"]),
         "blocked_attempts": attempts(),
         "audit_log": _STATE["audit_log"],
     }
@@ -807,6 +813,8 @@ def render_doctor(report):
     if g["inherited_sockets_closed"]:
         lines.append("  inherited internet sockets replaced by /dev/null:")
         lines += _render_value(g["inherited_sockets_closed"], 2)
+    if g["loaded_before_guard"]:
+        lines.append("  WARNING: loaded before the guard: " + ", ".join(g["loaded_before_guard"]))
     lines.append(f"  blocked attempts: {len(g['blocked_attempts']) or 'none'}")
     gpu = report["gpu"]
     if gpu.get("status") == "unknown (engine not available)":

@@ -57,7 +57,19 @@ def test_doctor_json_reports_every_layer():
     else:
         assert any("unshare -rn" in a for a in g["alternatives"])
     assert g["blocked_attempts"] == []
+    # The CLI installs the guard before numpy, wgpu, sentencepiece, pypdf... are imported.
+    assert g["loaded_before_guard"] == []
     assert isinstance(rep["gpu"], dict) and rep["gpu"]
+
+
+def test_loaded_before_guard_is_reported():
+    # The check above can fail: a library imported ahead of the guard is named.
+    r = py("""
+        import json, numpy
+        from docassist import guard
+        print(json.dumps(guard.install()["loaded_before_guard"]))
+    """)
+    assert json.loads(r.stdout) == ["numpy"], r.stderr
 
 
 def test_doctor_text_names_layers_and_gpu():
