@@ -212,6 +212,10 @@ def test_close_to_pdftotext(tmp_path):
     # text in a form XObject, placed by its matrix
     ("BT /F1 10 Tf 72 700 Td (Before the form.) Tj ET q 1 0 0 1 0 -30 cm /Fm1 Do Q",
      "Before the form.\n\nInside the form."),
+    # Type 3 widths scale by the font matrix: "ab" is 10 wide at 10 pt, so "cd" placed at
+    # 82 continues the word; TeX's code 27 in such a font is the "ff" ligature
+    ("BT /F2 10 Tf 72 700 Td (ab) Tj 1 0 0 1 82 700 Tm (cd) Tj 1 0 0 1 110 700 Tm (e\\033ect) Tj ET",
+     "abcd effect"),
     # glyphs drawn twice at the same place (fake bold) count once; double letters stay
     ("BT /F1 10 Tf 72 700 Td (Bold) Tj ET BT /F1 10 Tf 72.3 700 Td (Bold) Tj ET "
      "BT /F1 10 Tf 100 700 Td (shall) Tj ET", "Bold shall"),

@@ -153,7 +153,7 @@ def encrypted(path: Path, user_password: str, owner_password: str = "owner-secre
 def raw_pdf(path: Path, pages: list[str], forms: dict[str, str] | None = None,
             rotate: int = 0) -> Path:
     """A minimal PDF written by hand: each page's content stream given as operators, with
-    Helvetica as /F1 and optional form XObjects (name -> content) usable with "/name Do".
+    Helvetica as /F1, a TeX-like Type 3 font as /F2, and optional form XObjects (name -> content) usable with "/name Do".
     For testing the content-stream cases fpdf2 never writes."""
     forms = forms or {}
     objs: list[bytes] = []
@@ -163,6 +163,16 @@ def raw_pdf(path: Path, pages: list[str], forms: dict[str, str] | None = None,
         return len(objs)
 
     font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    # /F2: a Type 3 font like TeX's bitmap fonts: glyph space 100 units an em, glyphs named
+    # /aNN by their code (so only the code says that 27 is the "ff" ligature), all 0.5 em wide
+    proc = add(b"<< /Length 0 >>\nstream\n\nendstream")
+    codes = [27] + list(range(97, 123))
+    diffs = b" ".join(b"%d /a%d" % (c, c) for c in codes)
+    procs = b" ".join(b"/a%d %d 0 R" % (c, proc) for c in codes)
+    t3 = add(b"<< /Type /Font /Subtype /Type3 /FontMatrix [0.01 0 0 0.01 0 0] /FontBBox [0 0 50 70] "
+             b"/FirstChar 27 /LastChar 122 /Widths [%s] /Encoding << /Type /Encoding /Differences [%s] >> "
+             b"/CharProcs << %s >> /Resources << >> >>"
+             % (b" ".join(b"50" for _ in range(27, 123)), diffs, procs))
     form_refs = {}
     for name, content in forms.items():
         data = content.encode("latin-1")
@@ -176,8 +186,8 @@ def raw_pdf(path: Path, pages: list[str], forms: dict[str, str] | None = None,
         data = content.encode("latin-1")
         c = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(data), data))
         kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Rotate %d "
-                        b"/Resources << /Font << /F1 %d 0 R >> /XObject << %s >> >> /Contents %d 0 R >>"
-                        % (pages_id, rotate, font, xobjects, c)))
+                        b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> /XObject << %s >> >> /Contents %d 0 R >>"
+                        % (pages_id, rotate, font, t3, xobjects, c)))
     add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
     out = bytearray(b"%PDF-1.4\n")
