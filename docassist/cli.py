@@ -130,12 +130,19 @@ def _ask_password():
     return click.prompt("PDF password", hide_input=True, err=True)
 
 
-def _setup(model_opt, chat_format=None):
+def _context_option(f):
+    return click.option("--context", "context_length", type=click.IntRange(64, None),
+                        default=None, metavar="TOKENS",
+                        help="Use a smaller context than the model's (less memory, faster "
+                             "calls, more chunks).")(f)
+
+
+def _setup(model_opt, chat_format=None, context_length=None):
     from docassist import config
     from docassist.tasks import chatformat, common
 
     cfg = config.load_config()
-    model, path = common.load_model(model_opt, cfg)
+    model, path = common.load_model(model_opt, cfg, context_length)
     fmt = chatformat.for_model(model, chat_format or cfg.get("chat_format") or None)
     return cfg, model, path, fmt
 
@@ -189,11 +196,13 @@ class _PointWriter:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
 @_model_option
 @_password_option
+@_context_option
 @click.option("--max-tokens", type=click.IntRange(8, None), default=None,
               help="Tokens per model call (capped at a third of the context).")
 @click.option("--no-cache", is_flag=True, help="Recompute every partial summary.")
 @quiet_option
-def summarize(files, length, style, focus, as_json, model_opt, password, max_tokens, no_cache):
+def summarize(files, length, style, focus, as_json, model_opt, password, context_length,
+              max_tokens, no_cache):
     """Summarize documents; every point carries the pages it comes from.
 
     Long documents are summarized in token-measured chunks whose partial summaries are merged
@@ -206,7 +215,7 @@ def summarize(files, length, style, focus, as_json, model_opt, password, max_tok
 
     cfg = config.load_config()
     docs = common.open_documents(files, password, cfg, _ask_password)  # bad input fails fast
-    cfg, model, path, fmt = _setup(model_opt)
+    cfg, model, path, fmt = _setup(model_opt, context_length=context_length)
     length = length or cfg["length"]
     style = style or cfg["style"]
     cache = Cache(config.cache_dir() / "summaries", config.model_identity(path),
@@ -245,10 +254,11 @@ def summarize(files, length, style, focus, as_json, model_opt, password, max_tok
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (see README).")
 @_model_option
 @_password_option
+@_context_option
 @click.option("--max-tokens", type=click.IntRange(8, None), default=None,
               help="Tokens for the answer (capped at a third of the context).")
 @quiet_option
-def ask(args, as_json, model_opt, password, max_tokens):
+def ask(args, as_json, model_opt, password, context_length, max_tokens):
     """Answer QUESTION from the documents, citing pages as [p. N].
 
     The best passages (BM25) are packed into the model's context; every citation in the answer
@@ -262,7 +272,7 @@ def ask(args, as_json, model_opt, password, max_tokens):
         raise click.UsageError("give at least one FILE and a QUESTION")
     files, question = args[:-1], args[-1]
     docs = common.open_documents(files, password, config.load_config(), _ask_password)
-    cfg, model, path, fmt = _setup(model_opt)
+    cfg, model, path, fmt = _setup(model_opt, context_length=context_length)
     asker = ak.Asker(model, fmt, config=cfg, answer_tokens=max_tokens or ak.ANSWER_TOKENS)
     asker.retriever.add(docs)
 
@@ -289,10 +299,11 @@ def ask(args, as_json, model_opt, password, max_tokens):
               help="One JSON object per reply (JSON Lines) instead of streamed text.")
 @_model_option
 @_password_option
+@_context_option
 @click.option("--max-tokens", type=click.IntRange(8, None), default=None,
               help="Tokens per reply (capped at a third of the context).")
 @quiet_option
-def chat(files, as_json, model_opt, password, max_tokens):
+def chat(files, as_json, model_opt, password, context_length, max_tokens):
     """Talk with the model about the documents, with streaming answers.
 
     Slash commands: /help, /add FILE, /docs, /reset, /save FILE, /quit. Ctrl-C stops the
@@ -302,7 +313,7 @@ def chat(files, as_json, model_opt, password, max_tokens):
     from docassist import config, ui
     from docassist.tasks import chat as ch, common
 
-    cfg, model, path, fmt = _setup(model_opt)
+    cfg, model, path, fmt = _setup(model_opt, context_length=context_length)
     session = ch.ChatSession(model, fmt, config=cfg,
                              answer_tokens=max_tokens or ch.ANSWER_TOKENS,
                              open_docs=lambda paths: common.open_documents(

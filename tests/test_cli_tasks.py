@@ -126,6 +126,29 @@ def test_chat_in_a_terminal_streams_and_survives_ctrl_c(home, doc, tmp_path):
     assert "**You:** tell me about the harbor" in talk and "*(stopped)*" in talk
 
 
+def test_chat_in_a_terminal_drops_old_turns_to_fit(home, tmp_path):
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(os.environ, DOCASSIST_HOME=str(home), PYTHONPATH=str(ROOT), TERM="dumb")
+    child = pexpect.spawn(sys.executable, ["-m", "docassist", "chat", "--context", "256",
+                                           "--max-tokens", "8"],
+                          env=env, cwd=str(tmp_path), encoding="utf-8", timeout=60)
+    msg = "please tell me a long story about the harbor and the railway and the town"
+    try:
+        child.expect_exact("> ")
+        for i in range(2):
+            child.sendline(f"{i} {msg}")
+            child.expect_exact("> ")
+        child.sendline(f"2 {msg}")
+        child.expect(r"dropped (\d+) old turns? to stay within the 256-token context")
+        assert int(child.match.group(1)) >= 1
+        child.expect_exact("> ")
+        child.sendeof()  # Ctrl-D leaves
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+
+
 def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
     from docassist import ui
 

@@ -8,13 +8,16 @@ from docassist import ui
 from docassist.errors import PasswordError
 
 
-def load_model(model_opt: str | None, cfg: dict):
-    """Resolve (--model, DOCASSIST_MODEL, config, default) and load; says what it loads."""
+def load_model(model_opt: str | None, cfg: dict, context_length: int | None = None):
+    """Resolve (--model, DOCASSIST_MODEL, config, default) and load; says what it loads.
+
+    ``context_length`` below the model's own uses less memory and time per call (more chunks).
+    """
     from docassist.engine import load_model as _load
 
     path = _config.resolve_model(model_opt, cfg)
     ui.note(f"loading model {path.name}")
-    model = _load(path)
+    model = _load(path, context_length=context_length)
     ui.note(f"model {model.name}: context {model.context_length} tokens")
     return model, path
 
