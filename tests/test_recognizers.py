@@ -334,3 +334,8 @@ def test_names_beyond_ascii_are_whole_words():
 
 def test_parenthesised_label_with_the_value_inside():
     assert_found("Your passport (No. {}) was verified.", "533380006", "PASSPORT")
+
+
+def test_middle_initial_and_day_of_month():
+    assert_found("between {} and the Landlord", "Marcus T. Whitfield", "PERSON")
+    assert_found("entered into on the {}, between", "1st day of June, 2024", "DATE")

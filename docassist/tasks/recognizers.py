@@ -452,9 +452,12 @@ _DATE_WORDS = [
     _m(r"\b" + _WEEKDAY + r"\d{1,2}" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r"(?:,?\s+" + _YEAR + r")?(?![\w])", re.I),
     # 14-Mar-1962 / 14-MAR-62 / 14/Mar/1962
     _m(r"\b\d{1,2}([-/ ])" + _MONTH + r"\1(?:\d{4}|\d{2})\b", re.I),
+    # 1st day of June, 2024
+    _m(r"\b\d{1,2}" + _ORD + r"\s+day\s+of\s+" + _MONTH + r"(?:,?\s+(?:in\s+the\s+year\s+)?" + _YEAR + r")?(?![\w])", re.I),
     # March 1962 / Mar 1962
     _m(r"\b" + _MONTH + r",?\s+\d{4}\b", re.I),
 ]
+_MONTH_RX = _m(r"\b" + _MONTH, re.I)
 _DATE_NUM = _m(r"(?<![\w./-])(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\w]|[./-]\d)")
 _DATE_ISO = _m(r"(?<![\w./-])(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?!(?!T\d)\w|[./-]\d)")
 _DOB_LABEL = _m(r"(?i)\b(?:DOB|D\.O\.B\.?|date\s+of\s+birth|birth\s*date|birthday|born(?:\s+on)?|"
@@ -472,7 +475,7 @@ def _ymd_ok(d1: int, d2: int) -> bool:
 def find_dates(text: str) -> Iterator[Span]:
     for rx in _DATE_WORDS:
         for m in rx.finditer(text):
-            word = re.search(r"[A-Za-z]{3,}", m.group())
+            word = _MONTH_RX.search(m.group())
             if word and not word.group()[0].isupper():
                 continue    # "may 12": a lowercase month name is a verb more often than a date
             yield Span(m.start(), m.end(), "DATE", "date")
@@ -496,7 +499,10 @@ def find_dates(text: str) -> Iterator[Span]:
 def find_ages(text: str) -> Iterator[Span]:
     # Safe Harbor: ages over 89 are identifying.
     for m in _AGE.finditer(text):
-        yield Span(m.start(), m.end(), "AGE", "age")
+        s = m.start()
+        if m.group()[:1] in "aA":      # "Age: 93": the label stays, the number goes
+            s = m.end() - len(re.search(r"\d+$", m.group()).group())
+        yield Span(s, m.end(), "AGE", "age")
 
 
 # --------------------------------------------------------------------------------------------
@@ -835,6 +841,29 @@ Xavier Yolanda Yvonne Zachary Zoe
 Ahmed Ali Anja Arjun Carmen Chen Dmitri Elena Fatima Francesca Giovanni Hans Ingrid Ivan Jan
 Jens Juan Jürgen Kai Klaus Lars Lena Lukas Marco Mohammed Muhammad Olga Pablo Pierre Priya Rahul
 Sofia Sven Wei Yuki Zhang
+Abdul Adriana Agnes Aisha Alberto Alejandro Alfred Alison Allen Alma Alvin Amelia Ana Andre Andres
+Angel Angelica Angelo Anton Antoine Ashton Ava Barney Beatrice Becky Ben Benny Bernice Bertha
+Blake Bobbie Bradford Brendan Bret Brittney Bryce Byron Camille Candace Carlton Carly Carolina
+Cassandra Cecil Cecilia Cedric Celia Chadwick Chester Chidi Clara Claude Clifton Clint Clyde
+Colby Cole Conrad Cora Corey Cory Cristina Daniela Dante Darius Darnell Darrell Deanna Deborah
+Delia Della Delores Demetrius Derick Devin Devon Dexter Diego Dolores Dominique Dora Duane Dwight
+Edith Edna Eduardo Edwin Efrain Elisa Elise Ella Ellie Elliot Elmer Eloise Elsa Emanuel Emilio
+Enrique Esther Ethel Eugenia Everett Fabian Faye Felix Fiona Flora Florence Floyd Francesca
+Francisco Freddie Gabriela Garrett Genevieve Geraldine Gilbert Gina Giovanna Gladys Gregg Guadalupe
+Gustavo Guy Gwen Harriet Harvey Hazel Herbert Herman Hilda Hugh Hugo Ida Ignacio Imani Inez Irene
+Iris Irma Irving Isaiah Ivy Jacqueline Jaden Jamal Janelle Janie Jeanette Jenifer Jerome Jessie
+Jocelyn Johanna Jonah Josefina Juanita Julio Julius June Kara Karina Kate Katharine Kaye Keisha
+Kenny Kerri Kimberley Kristopher Lakisha Lamar Latoya Laverne Leila Leon Leonardo Leroy Lester
+Lillian Lily Lionel Lloyd Lois Lonnie Lora Loretta Lorraine Louise Lucia Lucille Luther Lydia Lyle
+Mabel Mack Mae Malcolm Mandy Manuel Marc Marcia Marco Marcus Margaret Margarita Marguerite Mariah
+Marian Marianne Marjorie Marlene Marshall Marta Maryann Mathew Matilda Mattie Maurice Max Maxine
+Maya Mercedes Mia Milton Minnie Miriam Mona Myra Myrtle Nadia Naomi Nash Nell Nellie Nelson
+Nichole Nick Nina Noel Nora Olive Oliver Omar Orlando Otis Owen Pat Patsy Pearl Pedro Percy
+Perry Phyllis Preston Rafael Ramon Ramona Raquel Raul Reginald Rene Rex Rhonda Roberto Rochelle
+Rodolfo Roland Rolando Ronda Rosa Rosalie Rosemary Roxanne Rudolph Rufus Sadie Salvador Sam
+Santiago Saul Selena Serena Shanna Shari Sheldon Sherman Silvia Simon Sonia Sonya Stella Stuart
+Sue Susie Sylvia Terrence Thelma Tim Tobias Tonya Tracie Tristan Tyrone Ursula Velma Vera Vern
+Vernon Vicky Viola Violet Wade Wallace Wendell Wilbur Wilma Winston Yvette Zachariah
 """.split())
 # Given names that are also common words or places in title-case headings ("Bill Payment",
 # "Grant Agreement", "Virginia Beach") are left to the labels and the model.
@@ -847,7 +876,15 @@ _FIRST_LAST = _m(r"(?<![\w-])(" + _NAME_WORD + r")((?:[ \t]+|[ \t]*\n[ \t]*)(?:[
                  + r")(?:[ \t]+(?:[A-Z]\.|" + _NAME_WORD + r"))?)(?![\w-])")
 
 
+# "Marcus T. Whitfield": a middle initial between two capitalised words marks a full name.
+_MIDDLE_INITIAL = _m(r"(?<![\w-])(" + _NAME_WORD + r"[ \t]+[A-Z]\.[ \t]+" + _NAME_WORD + r")")
+
+
 def find_names(text: str) -> Iterator[Span]:
+    for m in _MIDDLE_INITIAL.finditer(text):
+        words = m.group(1).split()
+        if words[0] not in _NOT_NAMES and words[-1] not in _NOT_NAMES:
+            yield from _name_span(text, m.start(1), m.end(1))
     for rx in (_TITLE, _NAME_LABEL, _NAME_LABEL_ALT, _DEAR, _PARTY, _NAME_BEFORE_EMAIL, _SIGNOFF):
         for m in rx.finditer(text):
             yield from _name_span(text, m.start(1), m.end(1))
