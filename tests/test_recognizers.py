@@ -339,3 +339,10 @@ def test_parenthesised_label_with_the_value_inside():
 def test_middle_initial_and_day_of_month():
     assert_found("between {} and the Landlord", "Marcus T. Whitfield", "PERSON")
     assert_found("entered into on the {}, between", "1st day of June, 2024", "DATE")
+
+
+def test_clean_technical_and_financial_prose():
+    text = ("In the PARADIGM-HF trial, 8,442 patients were randomized (hazard ratio 0.80; 95% CI 0.73-0.87).\n"
+            "Start at 24/26 mg twice daily. Firmware version 3.14.159 fixes CVE-2024-12345; build 20240315.\n"
+            "Revenue of USD 4.2 billion, APR 5.125%, ISO 9001:2015, ratio 3:1, score 21-14, Room 101 at 10:30.\n")
+    assert_clean(text)

@@ -339,7 +339,7 @@ def find_ssns(text: str) -> Iterator[Span]:
 
 _EXT = r"(?:\s*(?:ext\.?|extn\.?|extension|x|#)\s*\d{1,6})?"
 _PHONE = _m(
-    r"(?<![\w+@/.$€£])"
+    r"(?<![\w+@/.$€£-])"
     r"(?:\+|00)?\d{0,4}[ .-]?"                       # country code
     r"(?:\(\s*\+?\d{1,5}\s*\)[ .\-/]?|\(0\)[ .-]?)*"   # (area), (+358) or (0)
     r"\d{1,13}(?:[ .\-/]{1,2}\(?\d{1,8}\)?){0,6}"      # groups
@@ -447,7 +447,7 @@ _ORD = r"(?:st|nd|rd|th)?"
 _YEAR = r"(?:\d{4}|'\d{2})"
 _DATE_WORDS = [
     # Monday, March 14th, 1962 / Mar. 14 1962 / March 14
-    _m(r"\b" + _WEEKDAY + _MONTH + r"\s+\d{1,2}" + _ORD + r"(?:,?\s+" + _YEAR + r")?(?!\d)", re.I),
+    _m(r"\b" + _WEEKDAY + _MONTH + r"\s+\d{1,2}" + _ORD + r"(?:,?\s+" + _YEAR + r")?(?!\d|[.,]\d)", re.I),
     # 14 March 1962 / 14th of March, 1962 / 14 Mar
     _m(r"\b" + _WEEKDAY + r"\d{1,2}" + _ORD + r"\s+(?:of\s+)?" + _MONTH + r"(?:,?\s+" + _YEAR + r")?(?![\w])", re.I),
     # 14-Mar-1962 / 14-MAR-62 / 14/Mar/1962
