@@ -99,14 +99,16 @@ class Retriever:
         is counted and the weakest passage dropped until it fits.
         """
         hits = self.index.search(query)
-        chosen = []
+        chosen, misses = [], 0
         for h in hits:
             trial = chosen + [h]
             ordered = sorted(trial, key=lambda x: x.index)  # document order reads better
             ids = build("\n\n".join(self.passage(self.chunks[x.index]) for x in ordered))
             if room_check(ids):
                 chosen = trial
-            if len(chosen) >= 16:
+            else:
+                misses += 1  # passages are of similar size: a few misses mean it is full
+            if len(chosen) >= 16 or misses >= 3:
                 break
         ordered = sorted(chosen, key=lambda x: x.index)
         ids = build("\n\n".join(self.passage(self.chunks[x.index]) for x in ordered))

@@ -65,9 +65,8 @@ class ChatSession:
     def ids(self, history: list[Turn], context: str, message: str) -> list[int]:
         names = ", ".join(d.name for d in self.retriever.docs) if hasattr(self, "retriever") \
             else ""
-        system, _ = self.system_prompt.render(documents=names or "none loaded")
-        if not system:
-            system = self.system_prompt.user.strip()
+        system, first = self.system_prompt.render(documents=names or "none loaded")
+        system = system or first  # a file without section headers is the system prompt
         _, user = self.context_prompt.render(context=context or "(none)", message=message)
         turns = [(t.user, t.reply) for t in history] + [(user, None)]
         return self.fmt.encode(self.model.tokenizer, system, turns)
