@@ -69,7 +69,7 @@ class Document:
                 yield Page(i + 1, str(i + 1), text)
 
     def _pdf_pages(self) -> Iterator[Page]:
-        from docassist.documents.layout import lines_to_text  # noqa: PLC0415
+        from docassist.documents.layout import lines_to_text, rows_text  # noqa: PLC0415
         from docassist.documents.pdf import iter_raw_pages, open_reader  # noqa: PLC0415
         from docassist.documents.running import RunningFilter  # noqa: PLC0415
 
@@ -92,8 +92,8 @@ class Document:
                 if raw.extra:
                     text = f"{text}\n\n{raw.extra}" if text else raw.extra
                 page = Page(raw.number, raw.label, text,
-                            header=lines_to_text([raw.lines[i] for i in head]),
-                            footer=lines_to_text([raw.lines[i] for i in foot]))
+                            header=rows_text([raw.lines[i] for i in head]),
+                            footer=rows_text([raw.lines[i] for i in foot]))
                 if not (page.text or page.header or page.footer):
                     empty.append(raw.number)
                 yield page

@@ -235,6 +235,8 @@ _RUNS_ON = re.compile(r"[\w,;\-\u00ad\u2010]$")  # a line ending like this has n
 
 
 def _paragraph_break(a: Line, b: Line) -> bool:
+    if abs(a.y - b.y) < 0.3 * min(a.size, b.size):  # the next part of the same visual line
+        return False
     if b.top > a.bottom + 0.1 * a.size:      # moved up: next column or next region
         # ...unless a sentence visibly runs on into the next column
         return not (_RUNS_ON.search(a.text) and b.text[:1].islower()
@@ -269,3 +271,15 @@ def lines_to_text(lines: list[Line]) -> str:
         out.append(text)
         prev = line
     return "".join(out).strip()
+
+
+def rows_text(lines: list[Line]) -> str:
+    """Lines of a header or footer: parts of one visual row joined by a space, rows by "\n"."""
+    out: list[str] = []
+    prev: Line | None = None
+    for line in lines:
+        if prev is not None:
+            out.append(" " if abs(prev.y - line.y) < 0.5 * min(prev.size, line.size) else "\n")
+        out.append(line.text)
+        prev = line
+    return "".join(out)
