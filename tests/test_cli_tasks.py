@@ -61,6 +61,38 @@ def test_summarize_streams_points_with_pages_then_json_from_cache(home, doc):
     assert j["points"][0]["citation"] in j["summary"]
 
 
+def test_summarize_paragraph_style_is_one_cited_paragraph(home, doc):
+    r = run("summarize", doc, "--style", "paragraph", "--focus", "the lamp", "--max-tokens", "8",
+            "-q")
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "" and r.stdout.count("\n") == 1
+    assert re.fullmatch(r".+ \[pp?\. [0-9-]+\]\n", r.stdout)
+
+
+def test_encrypted_pdf_needs_its_password(home, tmp_path):
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    pdf.add_page()
+    pdf.multi_cell(0, 8, "The vault code is kept in the harbor office.")
+    plain = tmp_path / "plain.pdf"
+    pdf.output(str(plain))
+    w = PdfWriter()
+    for page in PdfReader(str(plain)).pages:
+        w.add_page(page)
+    w.encrypt("s3cret")
+    locked = tmp_path / "locked.pdf"
+    with open(locked, "wb") as f:
+        w.write(f)
+    r = run("ask", locked, "Where is the vault code kept?")
+    assert r.exit_code == 4 and r.stderr.count("\n") == 1  # one line, before any model loads
+    r = run("ask", locked, "What is the tax rate in Peru?", "--password", "s3cret", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["supported"] is False  # opened, read, nothing matched
+
+
 def test_ask_json_shapes_and_unsupported(home, doc):
     r = run("ask", doc, "When was the lighthouse lamp lit?", "--json", "--max-tokens", "12")
     assert r.exit_code == 0, r.output
