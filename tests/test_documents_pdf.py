@@ -71,12 +71,13 @@ def test_page_labels(tmp_path):
 
 
 def test_hyphenation_and_ligatures(tmp_path):
-    lines = ["The treat-", "ment was effec-", "tive in the \ufb01rst \ufb02ight of\ufb01ce.",
+    lines = ["The treat-", "ment was effec-", "tive in the \ufb01rst \ufb02ight of\ufb01ce.", "AS AP-",
+             "PLICABLE.",
              "A well-", "Known name stays hyphenated.", "Odd\u00a0spaces\u2009here."]
     path = g.text_lines(tmp_path / "h.pdf", [lines], ttf="DejaVuSans.ttf")
     _, pages = read(path)
     text = pages[0].text
-    assert "treatment" in text and "effective" in text
+    assert "treatment" in text and "effective" in text and "AS APPLICABLE." in text
     assert "first flight office" in text and "\ufb01" not in text
     assert "well-" in text  # capitalized continuation: not a split word
     assert "Odd spaces here." in text

@@ -250,8 +250,8 @@ def _paragraph_break(a: Line, b: Line) -> bool:
 def lines_to_text(lines: list[Line]) -> str:
     """Join lines: "\n" inside a paragraph, "\n\n" between paragraphs, end-of-line hyphens joined.
 
-    A line ending in letter+hyphen followed by a line starting with a lowercase letter is one
-    word split by the typesetter: the hyphen goes, the word is rejoined on the first line.
+    A line ending in letter+hyphen followed by a line starting with a letter of the same case is
+    one word split by the typesetter: the hyphen goes, the word is rejoined on the first line.
     """
     lines = list(lines)  # hyphenation rewrites the next line: work on a copy
     out: list[str] = []
@@ -263,8 +263,10 @@ def lines_to_text(lines: list[Line]) -> str:
         if prev is not None:
             out.append("\n\n" if _paragraph_break(prev, line) else "\n")
         nxt = lines[i + 1] if i + 1 < len(lines) else None
-        if nxt is not None and _HYPHEN_END.search(text) and _LOWER_START.match(nxt.text) \
-                and nxt.text[:1].islower() and not _paragraph_break(line, nxt):
+        m = _HYPHEN_END.search(text) if nxt is not None else None
+        # same case on both sides of the hyphen ("treat-/ment", "AP-/PLICABLE"; not "well-/Known")
+        if m and _LOWER_START.match(nxt.text) and m.group(1).islower() == nxt.text[:1].islower() \
+                and not _paragraph_break(line, nxt):
             head, _, rest = nxt.text.partition(" ")
             text = text[:-1] + head
             lines[i + 1] = Line(rest, nxt.x0, nxt.x1, nxt.y, nxt.size, nxt.bottom, nxt.top)

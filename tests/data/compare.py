@@ -21,7 +21,8 @@ def words(text: str) -> list[str]:
     from docassist.documents.layout import normalize
 
     text = normalize(text)
-    text = re.sub(r"(\w)-\n\s*([a-z])", r"\1\2", text)
+    text = re.sub(r"([a-z])-\n\s*([a-z])|([A-Z])-\n\s*([A-Z])",
+                  lambda m: "".join(g for g in m.groups() if g), text)
     out = []
     for w in text.split():
         w = _EDGE.sub("", w.lower())
