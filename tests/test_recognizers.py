@@ -346,3 +346,12 @@ def test_clean_technical_and_financial_prose():
             "Start at 24/26 mg twice daily. Firmware version 3.14.159 fixes CVE-2024-12345; build 20240315.\n"
             "Revenue of USD 4.2 billion, APR 5.125%, ISO 9001:2015, ratio 3:1, score 21-14, Room 101 at 10:30.\n")
     assert_clean(text)
+
+
+@pytest.mark.parametrize("text", ["A-" * 300, "1 " * 3000, "a." * 3000 + "@", "a-" * 3000 + ".com",
+                                  "12-" * 3000, "Ab-Cd " * 1000, "ab:" * 2000])
+def test_pathological_input_stays_fast(text):
+    import time
+    t0 = time.perf_counter()
+    rz.find_all(text)
+    assert time.perf_counter() - t0 < 2.0

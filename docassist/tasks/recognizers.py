@@ -117,7 +117,7 @@ def vin_ok(vin: str) -> bool:
 
 _EMAIL = _m(r"(?<![\w.+-])[\w.+'%-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b")
 # Obfuscated forms: "jane dot doe at example dot com", "jane[at]example.com".
-_EMAIL_OBF = _m(r"(?i)\b[\w.+-]+\s*(?:\[at\]|\(at\)|\{at\}|\s+at\s+)\s*[\w-]+(?:\s*(?:\.|\[dot\]|\(dot\)|\s+dot\s+)\s*[\w-]+)*\s*(?:\.|\[dot\]|\(dot\)|\s+dot\s+)\s*(?:com|org|net|edu|gov|io|co|uk|de|fr|info|biz)\b")
+_EMAIL_OBF = _m(r"(?i)(?<![\w.+-])[\w.+-]+\s*(?:\[at\]|\(at\)|\{at\}|\s+at\s+)\s*[\w-]+(?:\s*(?:\.|\[dot\]|\(dot\)|\s+dot\s+)\s*[\w-]+)*\s*(?:\.|\[dot\]|\(dot\)|\s+dot\s+)\s*(?:com|org|net|edu|gov|io|co|uk|de|fr|info|biz)\b")
 
 
 def find_emails(text: str) -> Iterator[Span]:
@@ -207,11 +207,20 @@ _DIGIT_RUN = _m(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w]|[.,]\d)")
 
 
 def _group_windows(run: str, base: int) -> Iterator[tuple[int, int, str]]:
+    """Windows of consecutive digit groups holding 12 to 19 digits, longest first per start.
+    Bounded by the digit count, so a long run of small groups stays linear."""
     groups = [(m.start(), m.end()) for m in re.finditer(r"\d+", run)]
     for i in range(len(groups)):
-        for j in range(len(groups) - 1, i - 1, -1):
-            s, e = groups[i][0], groups[j][1]
-            yield base + s, base + e, re.sub(r"\D", "", run[s:e])
+        n, j = 0, i
+        while j < len(groups) and n + groups[j][1] - groups[j][0] <= 19:
+            n += groups[j][1] - groups[j][0]
+            j += 1
+        for k in range(j - 1, i - 1, -1):
+            s, e = groups[i][0], groups[k][1]
+            digits = re.sub(r"\D", "", run[s:e])
+            if len(digits) < 12:
+                break
+            yield base + s, base + e, digits
 
 
 _NOT_CARD_LABEL = _m(r"(?i)\b(?:IMEI|MEID|serial|S/N)\b[^\n]{0,12}$")
@@ -557,7 +566,7 @@ _STREET = _m(r"(?<![\w/.-])\d{1,6}[A-Za-z]?(?:-\d{1,5}[A-Za-z]?)?,?[ \t]+"
              r"(?:" + _SUFFIXES + r")\.?(?![\w])"
              r"(?:[ \t]+(?:[NSEW]|NE|NW|SE|SW)\.?(?![\w]))?" + _SECONDARY)
 _PO_BOX = _m(r"(?i)\b(?:P\.?\s?O\.?\s*Box|Post\s+Office\s+Box|Postfach|PMB)\s*#?\s*\d+\b")
-_STREET_EU = _m(r"(?<![\w])[A-ZÄÖÜ][\wäöüß\-]*(?:stra(?:ß|ss)e|str\.|gasse|weg|allee|platz|ring|"
+_STREET_EU = _m(r"(?<![\w-])[A-ZÄÖÜ][\wäöüß\-]*(?:stra(?:ß|ss)e|str\.|gasse|weg|allee|platz|ring|"
                 r"damm|ufer|steig|pfad|chaussee)(?:[ \t]+\d{1,5}[a-z]?(?:[-/]\d{1,5}[a-z]?)?)", re.I)
 _STREET_FR = _m(r"(?<![\w])\d{1,4}(?:[ \t]?(?:bis|ter))?,?[ \t]+(?:rue|avenue|av\.|boulevard|bd|"
                 r"place|allée|allee|chemin|impasse|quai|route|cours|passage|square|via|viale|"
@@ -681,7 +690,7 @@ def find_labelled(text: str) -> Iterator[Span]:
 
 # Safe Harbor's catch-all, "any other unique identifying number": any label that says it is a
 # number or an identifier ("Loyalty card number:", "Locker ID:") followed by a value with digits.
-_GENERIC_LABEL = _m(r"(?i)\b((?:[A-Za-z/'\-]+[ \t]+){0,3})(?:number|no\.|num\.?|nr\.?|#|id|identifier|"
+_GENERIC_LABEL = _m(r"(?i)(?<![\w/'\-])((?:[A-Za-z/'\-]+[ \t]+){0,3})(?:number|no\.|num\.?|nr\.?|#|id|identifier|"
                     r"ident)s?[ \t]*[:#][ \t]*")
 _GENERIC_NOT = frozenset("page version ver rev revision icd cpt hcpcs ndc diagnosis procedure room bed "
                          "floor table figure fig section clause item line step question chapter order "
@@ -742,7 +751,10 @@ _PARTY = _m(r"(?i:\bby\s+and\s+between\s+)(" + _FULL_NAME + r")")
 _NAME_BEFORE_EMAIL = _m(r"(?m)(" + _FULL_NAME + r")[ \t]*<[^>\s]+@[^>\s]+>")
 _SIGNOFF = _m(r"(?:Sincerely|Regards|Best regards|Kind regards|Yours truly|Yours sincerely|Best|Thanks|Cheers|Respectfully)"
               r",?[ \t]*\n(?:[ \t]*\n)?[ \t]*(" + _FULL_NAME + r")")
-_ORG = _m(r"(?<![\w])((?:[A-Z][\w'&.-]*(?:,?[ \t]+(?:and|&)[ \t]+|,[ \t]+|[ \t]+|-)){0,4}[A-Z][\w'&.-]*"
+# Words may hold hyphens but not start or end with one, and words are joined by spaces only:
+# with no two ways to split a run, the match stays linear (no catastrophic backtracking).
+_ORG_WORD = r"[A-Z][\w'&.]*(?:-[\w'&.]+)*"
+_ORG = _m(r"(?<![\w])((?:" + _ORG_WORD + r"(?:,?[ \t]+(?:and|&)[ \t]+|,[ \t]+|[ \t]+)){0,4}" + _ORG_WORD +
           r"[ \t]+(?:Inc|LLC|L\.L\.C|Ltd|Limited|PLC|plc|Corp|Corporation|Company|Co|GmbH|AG|SA|S\.A|"
           r"SAS|SARL|BV|NV|LLP|LP|PC|Group|Holdings|Bank|Hospital|Clinic|Medical\s+Center|"
           r"Health(?:\s+System)?|University|College|Associates|Partners|Foundation|Trust|"
