@@ -225,8 +225,8 @@ def summarize(files, length, style, focus, as_json, model_opt, password, context
                           config=cfg, progress=progress, answer_tokens=max_tokens)
         from docassist.tasks.inputs import chunks_of
         chunks = chunks_of(docs, model.count_tokens, s.chunk_budget())
-        ui.note(f"{len(chunks)} chunks of at most {s.chunk_budget()} tokens; "
-                f"{s.answer} tokens per answer")
+        ui.note(f"{len(chunks)} chunk{'s' if len(chunks) != 1 else ''} of at most "
+                f"{s.chunk_budget()} tokens; {s.answer} tokens per answer")
         writer = _PointWriter(style, len(docs) > 1)
         hooks = {} if as_json else {"on_point": lambda sp: (progress.stop(), writer.start(sp)),
                                     "on_text": writer.text, "on_point_end": writer.end}
@@ -245,7 +245,8 @@ def summarize(files, length, style, focus, as_json, model_opt, password, context
     else:
         writer.finish()
     u = result.usage.to_json()
-    ui.note(f"{u['model_calls']} model calls, {u['cached_calls']} from cache, largest prompt "
+    ui.note(f"{u['model_calls']} model call{'s' if u['model_calls'] != 1 else ''}, "
+            f"{u['cached_calls']} from cache, largest prompt "
             f"{u['prompt_plus_answer_max']}/{u['context_length']} tokens with its answer")
 
 

@@ -47,7 +47,7 @@ def test_summarize_streams_points_with_pages_then_json_from_cache(home, doc):
     assert r.exit_code == 0, r.output
     lines = r.stdout.strip().splitlines()
     assert lines and all(re.fullmatch(r"- .* \[pp?\. [0-9-]+\]", ln) for ln in lines), lines
-    assert "loading model" in r.stderr and "1 model calls, 0 from cache" in r.stderr
+    assert "loading model" in r.stderr and "1 model call, 0 from cache" in r.stderr
 
     # Same text on stdin, --json, -q: answered from the cache, nothing on stderr.
     r = run("summarize", "-", "--length", "short", "--max-tokens", "12", "--json", "-q",
