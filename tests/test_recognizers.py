@@ -355,3 +355,22 @@ def test_pathological_input_stays_fast(text):
     t0 = time.perf_counter()
     rz.find_all(text)
     assert time.perf_counter() - t0 < 2.0
+
+
+@pytest.mark.parametrize("sentence,value,typ", [
+    ("Policy number .... {}\n", "1112JFF623", "HEALTH_PLAN"), ("Social Security .. {}\n", "123-45-6789", "SSN"),
+    ("Full name ........ {}\n", "Kathleen Wright", "PERSON"), ("Signature: ________ {}\n", "Ann Lee", "PERSON"),
+    ("the car (reg. {}) was hit", "52O B32", "VEHICLE"),
+])
+def test_form_layouts_with_dot_leaders(sentence, value, typ):
+    assert_found(sentence, value, typ)
+
+
+def test_town_and_zip_on_the_line_after_a_street():
+    got = spans_of("Home address: 12 Oak Street\n    Port Rachel 49519\n")
+    assert ("LOCATION", "Port Rachel") in got and ("ZIP", "49519") in got
+
+
+def test_chat_speaker_names():
+    got = spans_of("[9:13] Lauren: hey\n[9:14] Note: not a name\n")
+    assert ("PERSON", "Lauren") in got and not any(v == "Note" for _, v in got)

@@ -578,8 +578,12 @@ _CITY_AFTER = _m(r"(?:,[ \t]*|[ \t]+in[ \t]+)((?:" + _CAP_WORD + r"[ \t]){0,2}" 
 _NOT_PLACES = frozenset("Apt Apartment Suite Ste Unit Flat Floor Room Building Dept The On At For "
                         "Phone Tel Fax Email Mobile Cell".split()) | frozenset(_STATES.split("|"))
 _PLATE = _m(r"(?i:\b(?:licen[cs]e\s+plate|number\s+plate|plate|registration(?:\s+(?:plate|mark))?|"
-            r"reg\.?\s*(?:no\.?|mark|plate)|tag)(?:\s*(?:no\.?|number|#))?\s*[:#]?\s*)"
+            r"reg\.?\s*(?:no\.?|mark|plate)|reg\.|tag)(?:\s*(?:no\.?|number|#))?\s*[:#]?\s*)"
             r"([A-Z0-9]{1,8}(?:[ \-\u2022\u00b7][A-Z0-9]{1,8}){0,2})(?![\w-])")
+
+
+_NEXT_LINE_TOWN = _m(r"[ \t,]*\n[ \t]*((?:" + _CAP_WORD + r"[ \t]){0,3}" + _CAP_WORD + r"),?[ \t]+(?:(?:"
+                     + _STATES + "|" + _STATE_NAMES + r")\.?,?[ \t]+)?(\d{5}(?:-\d{4})?|\d{4})[ \t]*(?=\n|$)")
 
 
 def find_geography(text: str) -> Iterator[Span]:
@@ -610,6 +614,11 @@ def find_geography(text: str) -> Iterator[Span]:
             while end > m.start() and text[end - 1] in " \t,":
                 end -= 1
             yield Span(m.start(), end, "ADDRESS", "street")
+            # The line after a street line: "Springfield 62704", "Springfield, IL 62704-1234".
+            nl = _NEXT_LINE_TOWN.match(text, end)
+            if nl:
+                yield Span(nl.start(1), nl.end(1), "LOCATION", "town-after-street")
+                yield Span(nl.start(2), nl.end(2), "ZIP", "zip-after-street")
             # "... 12 Oak Street in Springfield" / "12 Oak Street, Springfield": the town.
             c = _CITY_AFTER.match(text, end)
             if c and c.group(1).split()[0] not in _NOT_PLACES:
@@ -739,7 +748,10 @@ _NAME_LABEL_WORDS = (r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|name|full\s+name|clie
                  r"surgeon|attending|referring(?:\s+physician)?|signed|signature|witness|"
                  r"prepared\s+by|reviewed\s+by|approved\s+by|author|from|to|cc|bcc|"
                  r"borrower|co-borrower|lender|landlord|tenant|buyer|seller|party|"
-                 r"spouse|mother|father|guardian|parent|son|daughter|wife|husband)\s*:[ \t]*)"
+                 r"spouse|mother|father|guardian|parent|son|daughter|wife|husband|witness|"
+                 r"clinician|nurse|doctor|therapist|dentist|pharmacist|claimant|applicant|"
+                 r"patient\s+full\s+name|first\s+name|last\s+name|surname|given\s+names?)"
+                 r"(?:\s*:[ \t]*|[ \t]{3,}))"
                      )
 _NAME_LABEL = _m(_NAME_LABEL_WORDS + r"(" + _FULL_NAME + r")")
 _NAME_CAPS = (r"(?:[A-Z][A-Z'\-]+(?:,?[ \t]+(?:[A-Z][A-Z'\-]+|[A-Z]\.)){1,3}|" + _NAME_WORD + r",[ \t]+"
@@ -892,7 +904,14 @@ _FIRST_LAST = _m(r"(?<![\w-])(" + _NAME_WORD + r")((?:[ \t]+|[ \t]*\n[ \t]*)(?:[
 _MIDDLE_INITIAL = _m(r"(?<![\w-])(" + _NAME_WORD + r"[ \t]+[A-Z]\.[ \t]+" + _NAME_WORD + r")")
 
 
+# A chat or transcript speaker: a given name alone before a colon at the start of a line.
+_SPEAKER = _m(r"(?m)^(?:[ \t]*\[[^\]\n]{1,20}\])?[ \t]*(" + _NAME_WORD + r"):")
+
+
 def find_names(text: str) -> Iterator[Span]:
+    for m in _SPEAKER.finditer(text):
+        if m.group(1) in FIRST_NAMES:
+            yield Span(m.start(1), m.end(1), "PERSON", "name-heuristic")
     for m in _MIDDLE_INITIAL.finditer(text):
         words = m.group(1).split()
         if words[0] not in _NOT_NAMES and words[-1] not in _NOT_NAMES:
@@ -950,9 +969,15 @@ RECOGNIZERS: dict[str, tuple[tuple[str, ...], Callable[[str], Iterable[Span]]]] 
 }
 
 
+# Dot leaders and fill-in lines between a form's label and its value ("Policy number .... 1234",
+# "Name: ______ Jane"): blanked to spaces of the same length before matching, so offsets hold.
+_LEADERS = _m(r"[.\u00b7\u2026_]{3,}|\u2026")
+
+
 def find_all(text: str, types: Iterable[str] | None = None) -> list[Span]:
     """Every span any recognizer finds (overlapping, unsorted duplicates removed)."""
     want = set(types) if types else None
+    text = _LEADERS.sub(lambda m: " " * len(m.group()), text)
     out: set[Span] = set()
     for produced, fn in RECOGNIZERS.values():
         if want is not None and not want.intersection(produced):
