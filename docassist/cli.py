@@ -223,10 +223,9 @@ def summarize(files, length, style, focus, as_json, model_opt, password, context
     with ui.Progress("summarize") as progress:
         s = sm.Summarizer(model, fmt, cache, length=length, style=style, focus=focus,
                           config=cfg, progress=progress, answer_tokens=max_tokens)
-        from docassist.tasks.inputs import chunks_of
-        chunks = chunks_of(docs, model.count_tokens, s.chunk_budget())
+        chunks = s.chunk(docs)
         ui.note(f"{len(chunks)} chunk{'s' if len(chunks) != 1 else ''} of at most "
-                f"{s.chunk_budget()} tokens; {s.answer} tokens per answer")
+                f"{s.chunk_tokens} tokens; answers of up to {s.answer} tokens")
         writer = _PointWriter(style, len(docs) > 1)
         hooks = {} if as_json else {"on_point": lambda sp: (progress.stop(), writer.start(sp)),
                                     "on_text": writer.text, "on_point_end": writer.end}

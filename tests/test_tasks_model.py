@@ -15,7 +15,7 @@ from docassist.tasks import summarize as sm
 from docassist.tasks.ask import NO_ANSWER, Asker
 from docassist.tasks.cache import Cache
 from docassist.tasks.chat import ChatSession, Repl
-from docassist.tasks.inputs import chunks_of, open_all
+from docassist.tasks.inputs import open_all
 from docassist.tasks.sources import Span, merge
 
 TOPICS = ["harbor", "lighthouse", "orchard", "railway", "glacier",
@@ -104,12 +104,12 @@ def test_summarize_100_pages_budgets_pages_and_resume(model256, pdf100, tmp_path
 
     def summarizer(model, **kw):
         return sm.Summarizer(model, fmt, Cache(tmp_path / "cache", "stories260K-test"),
-                             length="short", answer_tokens=16, **kw)
+                             length="short", answer_tokens=32, **kw)
 
     s = summarizer(model256)
-    chunks = chunks_of(docs, model256.count_tokens, s.chunk_budget())
+    chunks = s.chunk(docs)
     assert len(chunks) > sm.POINTS["short"]  # so that at least one merge level runs
-    assert all(c.n_tokens <= s.chunk_budget() for c in chunks)
+    assert all(c.n_tokens <= s.chunk_tokens == s.chunk_budget(s.map_answer) for c in chunks)
 
     # Run 1 is interrupted (Ctrl-C) when its 4th model call starts.
     first = Counted(model256, interrupt_after=3)
@@ -125,6 +125,8 @@ def test_summarize_100_pages_budgets_pages_and_resume(model256, pdf100, tmp_path
         on_text=lambda piece: events.append(("text", piece)),
         on_point_end=lambda p: events.append(("end", p)))
     assert result.usage.cached == 3
+    # Map answers that feed merges are half length; the final merges write full-length points.
+    assert {m for _, m in first.calls} == {16} and second.calls[-1][1] == 32
     assert len(second.calls) == result.usage.to_json()["model_calls"] > 0
     assert result.levels >= 2 and len(result.points) <= sm.POINTS["short"]
     assert [e[0] for e in events].count("point") == len(result.points)

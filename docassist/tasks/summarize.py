@@ -83,7 +83,11 @@ class Summarizer:
         # Answer room: a third of the context at most, so two partials and a merge prompt fit.
         self.answer = budget.answer_room(model.context_length,
                                          answer_tokens or ANSWER_TOKENS[length])
+        # Partial summaries that feed a merge are half as long: generating costs several times
+        # more per token than reading, and the chunks get the room saved.
+        self.map_answer = min(self.answer, max(16, self.answer // 2))
         self.target = POINTS[length]
+        self.chunk_tokens = 0  # the chunk size chosen by chunk()
 
     # -- prompts -------------------------------------------------------------
 
@@ -93,14 +97,14 @@ class Summarizer:
                                      style=STYLE_WORDS[self.style], focus=self.focus)
         return self.fmt.encode(self.model.tokenizer, system, [(user, None)])
 
-    def fits(self, ids) -> bool:
-        return len(ids) + self.answer <= self.model.context_length
+    def fits(self, ids, answer=None) -> bool:
+        return len(ids) + (answer or self.answer) <= self.model.context_length
 
-    def chunk_budget(self) -> int:
+    def chunk_budget(self, answer=None) -> int:
         """Tokens of document text one map prompt can hold (prompt overhead measured, not guessed)."""
         span = [Span("x", 99999, 99999)]  # widest page tag the prompt will carry
         overhead = len(self.ids(self.map_prompt, "", span))
-        room = self.model.context_length - self.answer - overhead - SAFETY
+        room = self.model.context_length - (answer or self.answer) - overhead - SAFETY
         if room < 32:
             raise TaskError(f"the model's context ({self.model.context_length} tokens) is too "
                             f"small for the summarize prompts ({overhead} tokens)")
@@ -108,22 +112,35 @@ class Summarizer:
 
     # -- one call ------------------------------------------------------------
 
-    def call(self, ids, on_text=None) -> str:
-        key = self.cache.key(ids, max_tokens=self.answer, stop=self.fmt.stop, temperature=0.0)
+    def chunk(self, docs) -> list:
+        """The documents' chunks, sized for map answers that feed merges; if they are few enough
+        to be the final points themselves, sized again for full-length answers."""
+        from docassist.tasks.inputs import chunks_of
+
+        self.chunk_tokens = self.chunk_budget(self.map_answer)
+        chunks = chunks_of(docs, self.model.count_tokens, self.chunk_tokens)
+        if len(chunks) <= self.target and self.map_answer < self.answer:
+            self.chunk_tokens = self.chunk_budget(self.answer)
+            chunks = chunks_of(docs, self.model.count_tokens, self.chunk_tokens)
+        return chunks
+
+    def call(self, ids, on_text=None, answer=None) -> str:
+        answer = answer or self.answer
+        key = self.cache.key(ids, max_tokens=answer, stop=self.fmt.stop, temperature=0.0)
         hit = self.cache.get(key)
         if hit is not None:
             self.usage.cached += 1
             if on_text:
                 on_text(hit)
             return hit
-        text = budget.generate(self.model, ids, self.answer, self.usage,
+        text = budget.generate(self.model, ids, answer, self.usage,
                                stop=self.fmt.stop, on_piece=on_text)
         self.cache.put(key, text)
         return text
 
     # -- levels --------------------------------------------------------------
 
-    def map_items(self, chunks) -> list[tuple[list[int], list[Span]]]:
+    def map_items(self, chunks, answer) -> list[tuple[list[int], list[Span]]]:
         """(prompt ids, spans) per map call; a chunk whose exact prompt overflows is split."""
         items = []
         for ch in chunks:
@@ -132,7 +149,7 @@ class Summarizer:
             while stack:
                 text = stack.pop(0)
                 ids = self.ids(self.map_prompt, text, span)
-                if self.fits(ids):
+                if self.fits(ids, answer):
                     items.append((ids, span))
                     continue
                 cut = text.rfind(" ", 0, len(text) // 2 + 1)
@@ -170,14 +187,21 @@ class Summarizer:
         if not chunks:
             raise InputError("nothing to summarize: the documents contain no text")
         multi = len({doc_name(c) for c in chunks}) > 1
-        items = self.map_items(chunks)
-        final = len(items) <= self.target
+        # Map outputs that are the final points get full-length answers; those that feed a
+        # merge get map_answer (and the chunks were sized for it, see chunk()).
+        final = len(chunks) <= self.target
+        answer = self.answer if final else self.map_answer
+        items = self.map_items(chunks, answer)
+        if final and len(items) > self.target:  # splitting made too many: they feed merges
+            final, answer = False, self.map_answer
+            items = self.map_items(chunks, answer)
         partials, levels = [], 1
         for n, (ids, spans) in enumerate(items):
             self.progress("map", n, len(items))
             if final and on_point:
                 on_point(spans)
-            partials.append(Partial(clean(self.call(ids, on_text if final else None)), spans))
+            partials.append(Partial(clean(self.call(ids, on_text if final else None, answer)),
+                                    spans))
             if final and on_point_end:
                 on_point_end(partials[-1])
         self.progress("map", len(items), len(items))
