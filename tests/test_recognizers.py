@@ -374,3 +374,11 @@ def test_town_and_zip_on_the_line_after_a_street():
 def test_chat_speaker_names():
     got = spans_of("[9:13] Lauren: hey\n[9:14] Note: not a name\n")
     assert ("PERSON", "Lauren") in got and not any(v == "Note" for _, v in got)
+
+
+@pytest.mark.parametrize("sentence,value,typ", [
+    ("Policy number .... {}\n", "OF-4551245", "HEALTH_PLAN"), ("Notices by phone to {}.", "4916.0628", "PHONE"),
+    ("Agreement with {} signed.", "Page LLC", "ORGANIZATION"), ("[10:42] {}: sure", "Mark", "PERSON"),
+])
+def test_values_that_look_like_filler_or_headings(sentence, value, typ):
+    assert_found(sentence, value, typ)

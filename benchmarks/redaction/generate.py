@@ -1,6 +1,7 @@
 """Seeded generator of labelled synthetic documents for the redaction benchmark.
 
-Four kinds (clinical notes, bank letters, contracts, e-mails), each assembled from sentences in
+Six kinds (clinical notes, bank letters, contracts, e-mails, claim forms with dot leaders, chat
+transcripts), each assembled from sentences in
 which every personal value is recorded with its type and character offsets as it is appended;
 confounders (doses, money, versions, page numbers, codes) are mixed in to measure precision.
 Values come from Faker (a test/benchmark dependency, never imported by the tool) in several
@@ -324,6 +325,47 @@ def email(v: Values) -> Doc:
     return d
 
 
+def claim(v: Values) -> Doc:
+    """A form: dot leaders between labels and values, a town line without a state."""
+    d, r, f = Doc("claim"), v.r, v.f
+    d.t("INSURANCE CLAIM FORM\n\nSection A - Claimant\n")
+    d.t("Full name ........ ").e("PERSON", v.person()).t("\n")
+    d.t("Date of birth .... ").e("DATE", v.date(dob=True)).t("\n")
+    d.t("Home address ..... ").e("ADDRESS", f.street_address()).t("\n                   ")
+    d.e("LOCATION", v.city()).t(" ").e("ZIP", f.zipcode()).t("\n")
+    d.t("Telephone (day) .. ").e("PHONE", v.phone()).t("\n")
+    d.t("Email ............ ").e("EMAIL", v.email()).t("\n")
+    d.t("Policy number .... ").e("HEALTH_PLAN", v.member_id()).t("\n")
+    d.t("Social Security .. ").e("SSN", v.ssn(True)).t("\n\n")
+    d.t("Section B - Incident\nOn ").e("DATE", v.date())
+    d.t(f" at about {r.randint(1, 12)}:{r.randint(10, 59)} the claimant's car (reg. ").e("VEHICLE", v.plate())
+    d.t(", VIN ").e("VEHICLE", v.vin()).t(") was hit.\n")
+    d.t("Witness: ").e("PERSON", v.person()).t(", tel. ").e("PHONE", v.phone()).t(".\n")
+    d.t("Treating clinician: ").e("PERSON", "Dr. " + f.last_name()).t(" (NPI ").e("LICENSE", v.digits(10)).t(").\n")
+    d.t("Hospital record no. ").e("MRN", v.mrn()).t("; device ID ").e("DEVICE", v.serial()).t(".\n")
+    d.t("Pay to: ").e("IBAN", v.iban()).t(" or card ").e("CREDIT_CARD", v.card()).t(".\n")
+    d.t(confounder(v) + f" Reported {r.randint(1, 30)} days later.\n")
+    d.t("Submitted online from ").e("IP_ADDRESS", v.ip()).t(" via ").e("URL", v.url()).t("\n")
+    return d
+
+
+def chat(v: Values) -> Doc:
+    """A chat transcript: speakers by given name only, values in casual prose."""
+    d, r, f = Doc("chat"), v.r, v.f
+    a, b = f.first_name(), f.first_name()
+
+    def say(who):
+        return d.t(f"[{r.randint(8, 11)}:{r.randint(10, 59)}] ").e("PERSON", who).t(": ")
+    say(a).t("hey can u send me ur new number\n")
+    say(b).t("sure its ").e("PHONE", v.phone()).t("\n")
+    say(a).t("thx. also my bday is ").e("DATE", v.date(dob=True)).t(" lol\n")
+    say(b).t("mail me at ").e("EMAIL", v.email()).t(" or check ").e("URL", v.url()).t("\n")
+    say(a).t("my acct no is ").e("ACCOUNT", v.account()).t(" and ssn ").e("SSN", v.ssn(False)).t("\n")
+    say(b).t("server ip ").e("IP_ADDRESS", v.ip()).t(", passport# ").e("PASSPORT", v.passport()).t("\n")
+    say(a).t(confounder(v) + "\n")
+    return d
+
+
 def surname(name: str) -> str:
     words = [w for w in name.split() if w.rstrip(".") not in ("Dr", "Mr", "Mrs", "Ms", "Miss", "Mx",
                                                              "MD", "DDS", "PhD", "DVM", "Jr", "Sr",
@@ -331,7 +373,8 @@ def surname(name: str) -> str:
     return words[-1]
 
 
-KINDS = {"clinical": clinical, "bank": bank, "contract": contract, "email": email}
+KINDS = {"clinical": clinical, "bank": bank, "contract": contract, "email": email, "claim": claim,
+         "chat": chat}
 
 
 def generate(n: int, seed: int = 0) -> list[dict]:

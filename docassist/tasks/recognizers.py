@@ -313,10 +313,10 @@ _SSN_LABEL = (r"(?:SSN|SS#|S\.S\.N\.?|Social\s+Security(?:\s+(?:Number|No\.?|#|N
               r"(?:\s*(?:No\.?|#|Number))?|ITIN|TIN|Tax\s*(?:payer)?\s*ID(?:\s*(?:No\.?|Number))?|EIN|"
               r"National\s+Insurance(?:\s+(?:Number|No\.?))?|NI\s+(?:Number|No\.?)|NINO|SIN|"
               r"Social\s+Insurance(?:\s+(?:Number|No\.?))?)")
-_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n\d]{1,30}\))?\s*(?:(?:is|was|of)(?![\w])|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
+_SSN_LABELLED = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n\d]{1,30}\))?\s*(?:(?:is|was|of)(?=\s)|:|#|=|-|\.)?\s*[:#]?\s*(\d{3}[- .]?\d{2}[- .]?\d{4}|\d{3}[- ]?\d{3}[- ]?\d{3}|[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]|\d{2}-\d{7})(?![\w])")
 
 
-_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n\d]{1,30}\))?[ \t]*(?:(?:is|was)(?![\w])|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
+_SSN_LABEL_ONLY = _m(r"(?i)\b" + _SSN_LABEL + r"(?:\s*\([^)\n\d]{1,30}\))?[ \t]*(?:(?:is|was)(?=\s)|:|#|=|-|\.)?[ \t]*[:#]?[ \t]*(?:\n[ \t]*)?")
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -360,7 +360,7 @@ _PHONE_LABEL = _m(
     r"home|work|office|emergency\s+contact|dial|whatsapp|sms|number\s+is|reachable\s+(?:at|on)|"
     r"reach\s+(?:me|him|her|us|them)\s+(?:at|on)|call\s+(?:me|him|her|us|them)\s+(?:at|on)|"
     r"call\s+(?:at|on)|text\s+(?:me|us|him|her)(?:\s+(?:at|on))?|fax(?:ed)?\s+(?:\w+\s+){0,2}to|"
-    r"(?:old|new|other)\s+one|contact\s+(?:me|us|him|her)\s+(?:at|on))|\b[TFMHW])\.?"
+    r"(?:old|new|other)\s+one|(?:phone|telephone|fax|text|ring|call)(?:\s+\w+){0,2}\s+(?:to|at|on)|contact\s+(?:me|us|him|her)\s+(?:at|on))|\b[TFMHW])\.?"
     r"(?:\s*(?:no\.?|number|#|nr\.?))?\s*[:.]?\s*(?:\(?\s*(?:is|was)\s*\)?\s*)?$")
 _CURRENCY_NEAR = _m(r"(?i)^\s*(?:%|percent|€|\$|£|eur\b|euros?\b|usd\b|dollars?\b|gbp\b|pounds?\b|chf\b|mg\b|ml\b|kg\b|km\b|units?\b|patients?\b|people\b|cases\b|years?\b|hours?\b|minutes?\b)")
 _CURRENCY_BEFORE = _m(r"(?i)(?:[$€£¥]|\b(?:usd|eur|gbp|chf|rs\.?))\s*$")
@@ -671,7 +671,7 @@ _VALUE = (r"((?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-/.](?=[A-Za-z0-9]
           r"|[A-Z]{2,4}[ -]\d[\dA-Z\-]{2,})")
 _LABEL_RES = [
     (typ, _m(r"(?i)(?<![\w])(?:" + lab + r")(?![\w])\.?\s*(?:\([^)\n\d]{1,30}\)\s*)?\(?"
-             r"(?:(?:(?:is|was|of)(?![\w])|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
+             r"(?:(?:(?:is|was|of)(?=\s)|:|#|=|–|-|no\.?)\s*){0,2}[:#]?[ \t]*\n?[ \t]*" + _VALUE))
     for typ, lab in _LABELS
 ]
 
@@ -891,6 +891,7 @@ Vernon Vicky Viola Violet Wade Wallace Wendell Wilbur Wilma Winston Yvette Zacha
 """.split())
 # Given names that are also common words or places in title-case headings ("Bill Payment",
 # "Grant Agreement", "Virginia Beach") are left to the labels and the model.
+_ALL_GIVEN = FIRST_NAMES
 FIRST_NAMES -= frozenset("""Bill Grant Amber Joy Crystal Rose Dawn Penny Mark Frank Hunter Holly
 Georgia Virginia Sierra Jordan Austin Lance Glen Dale Jack Lee Jean Kim Jo Jay Chase Carmen Sydney
 Victoria Madison Logan Taylor Morgan Riley Casey Shelby Brooke Destiny Miranda Ross Gene Earl
@@ -910,7 +911,10 @@ _SPEAKER = _m(r"(?m)^(?:[ \t]*\[[^\]\n]{1,20}\])?[ \t]*(" + _NAME_WORD + r"):")
 
 def find_names(text: str) -> Iterator[Span]:
     for m in _SPEAKER.finditer(text):
-        if m.group(1) in FIRST_NAMES:
+        # Line-initial "Mark:" is a speaker even where "Mark Payment" would not be a name; after a
+        # [timestamp] any capitalised word that is not a heading word is.
+        stamped = text[m.start():m.start(1)].strip().startswith("[")
+        if m.group(1) in _ALL_GIVEN or (stamped and m.group(1) not in _NOT_NAMES):
             yield Span(m.start(1), m.end(1), "PERSON", "name-heuristic")
     for m in _MIDDLE_INITIAL.finditer(text):
         words = m.group(1).split()
@@ -936,7 +940,7 @@ def find_orgs(text: str) -> Iterator[Span]:
             yield Span(s, e, "ORGANIZATION", "org-heuristic")
             continue
         words = text[s:e].split()
-        while len(words) > 1 and words[0] in _NOT_NAMES:
+        while len(words) > 2 and words[0] in _NOT_NAMES:
             s = text.find(words[1], s + len(words[0]))
             words.pop(0)
         if len(words) > 1:
