@@ -21,7 +21,7 @@ def test_generator_is_seeded_and_offsets_are_exact():
     a, b, c = gen.generate(12, seed=3), gen.generate(12, seed=3), gen.generate(12, seed=4)
     assert a == b
     assert a != c
-    assert {d["kind"] for d in a} == {"clinical", "bank", "contract", "email"}
+    assert {d["kind"] for d in a} == set(gen.KINDS) == {"clinical", "bank", "contract", "email", "claim", "chat"}
     for d in a:
         assert d["entities"]
         for e in d["entities"]:
