@@ -276,3 +276,49 @@ def test_old_kernel_fallback_prctl_filter():
     assert r.returncode == 0, r.stderr
     import json
     assert json.loads(r.stdout) == [None, "prctl, single thread", 13]
+
+
+INT80 = """
+    import ctypes, json, sys
+    from docassist import guard
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    # One page below 4 GiB (MAP_32BIT): i386 system calls take 32-bit pointers.
+    page = libc.mmap(None, 4096, 7, 0x22 | 0x40, -1, 0)
+    # push rbx; mov eax,edi; mov ebx,esi; mov ecx,edx; xor edx,edx; int 0x80; pop rbx; ret
+    code = bytes([0x53, 0x89, 0xF8, 0x89, 0xF3, 0x89, 0xD1, 0x31, 0xD2, 0xCD, 0x80, 0x5B, 0xC3])
+    ctypes.memmove(page, code, len(code))
+    int80 = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_long, ctypes.c_long, ctypes.c_long)(page)
+    args = page + 64
+    def socketcall(family):  # socketcall(SYS_SOCKET, {family, SOCK_STREAM, 0})
+        ctypes.memmove(args, (ctypes.c_uint32 * 3)(family, 1, 0), 12)
+        return int80(102, 1, args)
+    if sys.argv[1] == "filter":
+        assert guard._install_seccomp()["active"]
+    print(json.dumps({"socketcall_inet": socketcall(2), "socketcall_unix": socketcall(1),
+                      "socket_inet": int80(359, 2, 1), "socket_unix": int80(359, 1, 1),
+                      "getpid": int80(20, 0, 0) > 0}))
+"""
+
+
+@needs_kernel_layer
+def test_i386_abi_through_int80():
+    """The 32-bit entry point (int 0x80 from a 64-bit process): the filter's i386 branch."""
+    import json
+    plain = subprocess.run([sys.executable, "-c", textwrap.dedent(INT80), "plain"],
+                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=child_env())
+    if plain.returncode != 0:
+        pytest.skip(f"cannot run i386 code here: {plain.stderr[-300:]}")
+    base = json.loads(plain.stdout)
+    if base["socketcall_inet"] == -38:
+        pytest.skip("kernel without i386 emulation")
+    assert base["socketcall_inet"] >= 0 and base["socket_inet"] >= 0  # the negative control
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(INT80), "filter"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT, env=child_env())
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["socketcall_inet"] == -13 and out["socketcall_unix"] == -13  # refused outright
+    assert out["socket_inet"] == -13                                          # EACCES
+    assert out["socket_unix"] >= 0 and out["getpid"] is True
