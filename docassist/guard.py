@@ -76,7 +76,8 @@ DENIED_SYMBOLS = frozenset("""
     gethostbyaddr_r getnameinfo res_query res_search res_send res_nquery res_nsearch res_nsend
     fork vfork _Fork clone clone3 execve execv execvp execvpe execl execlp execle fexecve execveat
     system popen posix_spawn posix_spawnp syscall dlopen dlmopen dlsym dlvsym
-    io_uring_setup io_uring_enter io_uring_register ptrace process_vm_writev pidfd_getfd
+    io_uring_setup io_uring_enter io_uring_register ptrace process_vm_readv process_vm_writev
+    pidfd_getfd
 """.split())
 
 # Proxy variables would point a library at a relay; the others tell hubs and telemetry to stay
