@@ -263,3 +263,17 @@ def test_sideways_page_is_laid_out(tmp_path, angle, matrix):
     ops.append("BT /F1 8 Tf 72 40 Td (upright footnote) Tj ET")
     _, pages = read(g.raw_pdf(tmp_path / "side.pdf", [" ".join(ops)]))
     assert pages[0].text == "\n".join(lines) + "\n\nupright footnote"
+
+
+def test_running_rows_need_words_or_a_short_number(tmp_path):
+    """A data row that starts every page is body text; "- 3 -" style page numbers are footers."""
+    WORDS = ["", "Alpha", "Bravo", "Charlie", "Delta"]
+    pages = []
+    for k in range(1, 5):
+        pages.append(f"BT /F1 10 Tf 72 760 Td ({2020 + k} {10 + k} {400 + k} {k * 7}) Tj ET "
+                     f"BT /F1 10 Tf 72 700 Td ({WORDS[k]} is what page {k} says.) Tj ET "
+                     f"BT /F1 10 Tf 290 40 Td (- {k} -) Tj ET")
+    _, got = read(g.raw_pdf(tmp_path / "t.pdf", pages))
+    for k, p in enumerate(got, 1):
+        assert p.text == f"{2020 + k} {10 + k} {400 + k} {k * 7}\n\n{WORDS[k]} is what page {k} says."
+        assert p.header == "" and p.footer == f"- {k} -"

@@ -21,10 +21,16 @@ ROWS = 2  # header/footer rows considered at each edge
 
 _NUMBER = re.compile(r"\d+|\b[ivxlcdm]+\b")
 _SPACE = re.compile(r"\s+")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def _key(text: str) -> str:
-    return _SPACE.sub(" ", _NUMBER.sub("#", text.lower())).strip()
+    """Text with numbers made generic; "" for rows that must never count as running: numbers
+    only (a table row continued on every page), unless short like a page number ("- 3 -")."""
+    key = _SPACE.sub(" ", _NUMBER.sub("#", text.lower())).strip()
+    if not _LETTER.search(_NUMBER.sub("", text.lower())) and (key.count("#") > 2 or len(key) > 12):
+        return ""
+    return key
 
 
 def edge_rows(lines: list[Line], top: bool) -> list[list[int]]:
@@ -89,7 +95,8 @@ class RunningFilter:
         for slot, rows in ((0, tops), (1, bottoms)):
             for k, row in enumerate(rows):
                 # only from the edge inwards: the second row counts only if the first did
-                if not self._repeated(idx, self.keys[idx][slot][k], slot, n_seen, final):
+                key = self.keys[idx][slot][k]
+                if not key or not self._repeated(idx, key, slot, n_seen, final):
                     break
                 chosen[slot].extend(row)
         # forget keys no later page's window can reach
