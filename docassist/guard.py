@@ -150,7 +150,7 @@ def _record(layer, event, what):
 def set_audit_log(path):
     """Append every blocked attempt to ``path`` as a JSON line (also those recorded so far)."""
     from docassist.errors import InputError
-    path = os.fspath(path)
+    path = os.path.abspath(os.fspath(path))  # later chdir must not move the log
     try:  # fail now, on the command line's terms, rather than silently at the first attempt
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
         for attempt in list(_ATTEMPTS):
