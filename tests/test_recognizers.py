@@ -382,3 +382,13 @@ def test_chat_speaker_names():
 ])
 def test_values_that_look_like_filler_or_headings(sentence, value, typ):
     assert_found(sentence, value, typ)
+
+
+@pytest.mark.parametrize("text,value,typ", [
+    ("| MRN | 7319-76 |\n", "7319-76", "MRN"), ('{"mrn": "Q3813732", "member_id": "U11241392SB"}', "Q3813732", "MRN"),
+    ('{"mrn": "Q3813732", "member_id": "U11241392SB"}', "U11241392SB", "HEALTH_PLAN"),
+    ("Ann Lee,1962-03-14,4415259704748675,GB82WEST12345698765432\n", "4415259704748675", "CREDIT_CARD"),
+    ("Her GP practises at Greer Medical Centre.", "Greer Medical Centre", "ORGANIZATION"),
+])
+def test_tables_json_and_csv(text, value, typ):
+    assert_found(text.replace("{", "{{").replace("}", "}}").replace(value, "{}"), value, typ)

@@ -203,7 +203,7 @@ def find_macs(text: str) -> Iterator[Span]:
 
 # Runs of digit groups separated by one space or dash; windows of the run are tried so a card
 # next to another number is still found.
-_DIGIT_RUN = _m(r"(?<![\w.,/-])\d+(?:[ -]\d+)*(?![\w]|[.,]\d)")
+_DIGIT_RUN = _m(r"(?<![\w./-])\d+(?:[ -]\d+)*(?![\w]|\.\d)")
 
 
 def _group_windows(run: str, base: int) -> Iterator[tuple[int, int, str]]:
@@ -633,16 +633,16 @@ def find_geography(text: str) -> Iterator[Span]:
 # Labelled identifiers: the label says what it is, the value has a loose shape
 # --------------------------------------------------------------------------------------------
 
-_NO = r"(?:\s*(?:No\.?|Nr\.?|Num\.?|Numbers?|#|ID|Identifiers?|Code))?"
+_NO = r"(?:[\s_]*(?:No\.?|Nr\.?|Num\.?|Numbers?|#|ID|Identifiers?|Code))?"
 _LABELS = [
-    ("MRN", r"(?-i:MRN)|MR#|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?" + _NO + r"|Medical\s+Record" + _NO +
+    ("MRN", r"(?-i:MRN|mrn)|MR#|Med(?:ical)?\.?\s*Rec(?:ord)?s?\.?" + _NO + r"|Medical\s+Record" + _NO +
             r"|Patient\s*(?:ID|No\.?|Number|#|Identifier)|Chart" + _NO + r"|Hospital\s*(?:No\.?|Number|#|ID)"
             r"|Unit\s+(?:No\.?|Number)|Record\s*(?:No\.?|Number|#)|Case\s*(?:No\.?|Number|#|ID)|"
             r"Encounter\s*(?:No\.?|Number|#|ID)|Admission\s*(?:No\.?|Number|#|ID)|Accession" + _NO +
-            r"|Specimen\s*(?:No\.?|Number|#|ID)|Visit\s*(?:No\.?|Number|#|ID)|(?-i:NHS)" + _NO),
+            r"|Specimen\s*(?:No\.?|Number|#|ID)|Visit\s*(?:No\.?|Number|#|ID)|(?-i:NHS|nhs)" + _NO),
     ("HEALTH_PLAN", r"Member" + _NO + r"|Subscriber" + _NO + r"|(?:Health\s*)?Plan\s*(?:ID|No\.?|Number|#)|"
                     r"Health\s+Plan(?:\s+Beneficiary)?" + _NO + r"|Beneficiary" + _NO +
-                    r"|Medicaid" + _NO + r"|Medicare" + _NO + r"|(?-i:MBI)|(?-i:HICN)|"
+                    r"|Medicaid" + _NO + r"|Medicare" + _NO + r"|(?-i:MBI|mbi)|(?-i:HICN|hicn)|"
                     r"Insurance" + _NO + r"|Insured\s*ID|Policy" + _NO + r"|Group" + r"\s*(?:No\.?|Number|#|ID)"
                     r"|Claim\s*(?:No\.?|Number|#|ID)|Coverage\s*ID|Enrollee\s*ID|Payer\s*ID"),
     ("ACCOUNT", r"Account" + _NO + r"|Acct\.?" + _NO + r"|A/C" + _NO + r"|Bank\s+Account" + _NO +
@@ -652,13 +652,13 @@ _LABELS = [
                 r"Invoice\s*(?:No\.?|Number|#)|Contract\s*(?:No\.?|Number|#|ID)|(?-i:BIC)|SWIFT" + _NO +
                 r"|Transit\s*(?:No\.?|Number)|Checking" + _NO + r"|Savings" + _NO + r"|Portfolio" + _NO),
     ("LICENSE", r"D/L" + _NO + r"|Driver'?s?\s+Licen[cs]e" + _NO + r"|Driving\s+Licen[cs]e" + _NO + r"|(?-i:DL)" + _NO +
-                r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|(?-i:DEA)" + _NO + r"|(?-i:NPI)" + _NO +
+                r"|Licen[cs]e" + _NO + r"|Lic\.?" + _NO + r"|(?-i:DEA)" + _NO + r"|(?-i:NPI|npi)" + _NO +
                 r"|Certificate" + _NO + r"|Cert\.?" + _NO + r"|Registration\s*(?:No\.?|Number|#)|"
                 r"Permit" + _NO + r"|Registration(?=\s*:)|Badge" + _NO + r"|Bar\s*(?:No\.?|Number|#)|State\s+ID" + _NO),
     ("PASSPORT", r"Passport" + _NO + r"|Travel\s+Document" + _NO),
-    ("VEHICLE", r"(?-i:VIN)|Vehicle\s*(?:ID(?:entification)?|Identification)?" + _NO +
+    ("VEHICLE", r"(?-i:VIN|vin)|Vehicle\s*(?:ID(?:entification)?|Identification)?" + _NO +
                 r"|Licen[cs]e\s+Plate" + _NO + r"|Plate" + _NO + r"|Reg(?:istration)?\.?\s*(?:Plate|Mark)" + _NO),
-    ("DEVICE", r"S/N|(?-i:SN)|Serial" + _NO + r"|Device" + _NO + r"|Device\s+Serial" + _NO + r"|(?-i:IMEI)|(?-i:MEID)|(?-i:UDI)|"
+    ("DEVICE", r"S/N|(?-i:SN)|Serial" + _NO + r"|Device" + _NO + r"|Device\s+Serial" + _NO + r"|(?-i:IMEI|imei)|(?-i:MEID|meid)|(?-i:UDI|udi)|"
                r"Implant" + _NO + r"|Lot" + _NO + r"|Model/Serial|Asset\s*Tag|Equipment" + _NO),
     ("ID", r"(?-i:ID)|I\.D\.|Identifier|(?-i:ID)\s*(?:No\.?|Number|#)|Employee" + _NO + r"|Staff" + _NO +
            r"|Student" + _NO + r"|National\s+ID" + _NO + r"|Personal\s+ID" + _NO + r"|User\s*(?:name|ID)|"
@@ -770,6 +770,7 @@ _ORG = _m(r"(?<![\w])((?:" + _ORG_WORD + r"(?:,?[ \t]+(?:and|&)[ \t]+|,[ \t]+|[ 
           r"[ \t]+(?:Inc|LLC|L\.L\.C|Ltd|Limited|PLC|plc|Corp|Corporation|Company|Co|GmbH|AG|SA|S\.A|"
           r"SAS|SARL|BV|NV|LLP|LP|PC|Group|Holdings|Bank|Hospital|Clinic|Medical\s+Center|"
           r"Health(?:\s+System)?|University|College|Associates|Partners|Foundation|Trust|"
+          r"Medical\s+Centre|Health\s+Centre|Centre|Surgery|Practice|Medical\s+Group|Hospice|"
           r"Insurance|Pharmacy|Laboratories|Labs|and\s+Sons|&\s+Sons|Sons)\.?)(?![\w])"
           r"|(?<![\w-])([A-Z][a-z]+,[ \t]+[A-Z][a-z]+,?[ \t]+(?:and|&)[ \t]+[A-Z][a-z]+)(?![\w])"
           r"|(?<![\w-])([A-Z][a-z]{1,}-[A-Z][a-z]{2,})(?![\w-])")
@@ -974,8 +975,9 @@ RECOGNIZERS: dict[str, tuple[tuple[str, ...], Callable[[str], Iterable[Span]]]] 
 
 
 # Dot leaders and fill-in lines between a form's label and its value ("Policy number .... 1234",
-# "Name: ______ Jane"): blanked to spaces of the same length before matching, so offsets hold.
-_LEADERS = _m(r"[.\u00b7\u2026_]{3,}|\u2026")
+# "Name: ______ Jane"), table bars and JSON quotes ('| MRN | 123 |', '"mrn": "123"'): blanked to
+# spaces of the same length before matching, so offsets hold.
+_LEADERS = _m(r"[.\u00b7\u2026_]{3,}|\u2026|[|\"]")
 
 
 def find_all(text: str, types: Iterable[str] | None = None) -> list[Span]:
