@@ -1,7 +1,7 @@
 """Seeded generator of labelled synthetic documents for the redaction benchmark.
 
-Six kinds (clinical notes, bank letters, contracts, e-mails, claim forms with dot leaders, chat
-transcripts), each assembled from sentences in
+Seven kinds (clinical notes, bank letters, contracts, e-mails, claim forms with dot leaders, chat
+transcripts, structured records: table, CSV, JSON, log line), each assembled from sentences in
 which every personal value is recorded with its type and character offsets as it is appended;
 confounders (doses, money, versions, page numbers, codes) are mixed in to measure precision.
 Values come from Faker (a test/benchmark dependency, never imported by the tool) in several
@@ -366,6 +366,29 @@ def chat(v: Values) -> Doc:
     return d
 
 
+def record(v: Values) -> Doc:
+    """Structured exports: a Markdown table, CSV rows and a JSON record with a log line."""
+    d, r, f = Doc("record"), v.r, v.f
+    d.t("| Field | Value |\n|---|---|\n")
+    for lab, typ, gen in [("Name", "PERSON", v.person), ("DOB", "DATE", lambda: v.date(dob=True)),
+                          ("Phone", "PHONE", v.phone), ("MRN", "MRN", v.mrn),
+                          ("Insurance", "HEALTH_PLAN", v.member_id), ("E-mail", "EMAIL", v.email),
+                          ("SSN", "SSN", lambda: v.ssn(True)), ("Address", "ADDRESS", f.street_address)]:
+        d.t(f"| {lab} | ").e(typ, gen()).t(" |\n")
+    d.t("\nname,dob,phone,email,card,iban,ip\n")
+    for _ in range(2):
+        d.e("PERSON", v.person()).t(",").e("DATE", f.date_of_birth().isoformat()).t(",")
+        d.e("PHONE", v.phone().replace(",", " ")).t(",").e("EMAIL", v.email()).t(",")
+        d.e("CREDIT_CARD", f.credit_card_number()).t(",").e("IBAN", v.iban().replace(" ", "")).t(",")
+        d.e("IP_ADDRESS", v.ip()).t("\n")
+    d.t('\n{"patient": {"name": "').e("PERSON", v.person()).t('", "mrn": "').e("MRN", v.mrn())
+    d.t('", "phone": "').e("PHONE", v.phone()).t('", "ssn": "').e("SSN", f.ssn())
+    d.t('", "member_id": "').e("HEALTH_PLAN", v.member_id()).t('", "ip": "').e("IP_ADDRESS", v.ip()).t('"}}\n')
+    d.t("log: user=").e("EMAIL", v.email()).t(" src=").e("IP_ADDRESS", v.ip()).t(" acct=").e("ACCOUNT", v.account())
+    d.t(f" status={r.randint(200, 504)} bytes={r.randint(100, 99999)}\n")
+    return d
+
+
 def surname(name: str) -> str:
     words = [w for w in name.split() if w.rstrip(".") not in ("Dr", "Mr", "Mrs", "Ms", "Miss", "Mx",
                                                              "MD", "DDS", "PhD", "DVM", "Jr", "Sr",
@@ -374,7 +397,7 @@ def surname(name: str) -> str:
 
 
 KINDS = {"clinical": clinical, "bank": bank, "contract": contract, "email": email, "claim": claim,
-         "chat": chat}
+         "chat": chat, "record": record}
 
 
 def generate(n: int, seed: int = 0) -> list[dict]:

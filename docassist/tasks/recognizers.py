@@ -376,6 +376,8 @@ def _phone_ok(cand: str, labelled: bool) -> bool:
         return False
     groups = re.findall(r"\d+", core)
     seps = re.findall(r"[ .\-/]+", core.strip())
+    if re.fullmatch(r"\d{4}\.\d{4}", core):
+        return True    # 2481.7374: four decimals are not how amounts or measurements are written
     if _DATE_NUM.search(core) or _DATE_ISO.search(core):
         return False   # a date (and its time): the date recognizer owns it
     if core.startswith("+"):
@@ -931,6 +933,10 @@ def find_names(text: str) -> Iterator[Span]:
                 yield from _name_span(text, m.start(1), m.end(2))
 
 
+_ORG_LEAD_STOP = frozenset("The This That These Those A An At In On For With And Or But Dear Re To From "
+                           "By Of Our Your Their His Her Its".split())
+
+
 def find_orgs(text: str) -> Iterator[Span]:
     for m in _ORG.finditer(text):
         g = 1 if m.group(1) else (2 if m.group(2) else 3)
@@ -941,7 +947,7 @@ def find_orgs(text: str) -> Iterator[Span]:
             yield Span(s, e, "ORGANIZATION", "org-heuristic")
             continue
         words = text[s:e].split()
-        while len(words) > 2 and words[0] in _NOT_NAMES:
+        while len(words) > 2 and words[0] in _ORG_LEAD_STOP:
             s = text.find(words[1], s + len(words[0]))
             words.pop(0)
         if len(words) > 1:
@@ -977,7 +983,7 @@ RECOGNIZERS: dict[str, tuple[tuple[str, ...], Callable[[str], Iterable[Span]]]] 
 # Dot leaders and fill-in lines between a form's label and its value ("Policy number .... 1234",
 # "Name: ______ Jane"), table bars and JSON quotes ('| MRN | 123 |', '"mrn": "123"'): blanked to
 # spaces of the same length before matching, so offsets hold.
-_LEADERS = _m(r"[.\u00b7\u2026_]{3,}|\u2026|[|\"]")
+_LEADERS = _m(r"[.\u00b7\u2026_]{3,}|\.\.(?= )|\u2026|[|\"]")
 
 
 def find_all(text: str, types: Iterable[str] | None = None) -> list[Span]:
