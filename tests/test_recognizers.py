@@ -392,3 +392,9 @@ def test_values_that_look_like_filler_or_headings(sentence, value, typ):
 ])
 def test_tables_json_and_csv(text, value, typ):
     assert_found(text.replace("{", "{{").replace("}", "}}").replace(value, "{}"), value, typ)
+
+
+@pytest.mark.parametrize("sentence,value,typ", [("Reg: {}\n", "AB12 CDE", "VEHICLE"),
+                                                ("the card ending in {} was used", "4242", "ACCOUNT")])
+def test_uk_registration_and_card_endings(sentence, value, typ):
+    assert_found(sentence, value, typ)

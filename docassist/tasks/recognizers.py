@@ -580,7 +580,7 @@ _CITY_AFTER = _m(r"(?:,[ \t]*|[ \t]+in[ \t]+)((?:" + _CAP_WORD + r"[ \t]){0,2}" 
 _NOT_PLACES = frozenset("Apt Apartment Suite Ste Unit Flat Floor Room Building Dept The On At For "
                         "Phone Tel Fax Email Mobile Cell".split()) | frozenset(_STATES.split("|"))
 _PLATE = _m(r"(?i:\b(?:licen[cs]e\s+plate|number\s+plate|plate|registration(?:\s+(?:plate|mark))?|"
-            r"reg\.?\s*(?:no\.?|mark|plate)|reg\.|tag)(?:\s*(?:no\.?|number|#))?\s*[:#]?\s*)"
+            r"reg\.?\s*(?:no\.?|mark|plate)|reg\.|reg(?=\s*:)|tag)(?:\s*(?:no\.?|number|#))?\s*[:#]?\s*)"
             r"([A-Z0-9]{1,8}(?:[ \-\u2022\u00b7][A-Z0-9]{1,8}){0,2})(?![\w-])")
 
 
@@ -709,7 +709,14 @@ _GENERIC_NOT = frozenset("page version ver rev revision icd cpt hcpcs ndc diagno
                          "ticket".split())
 
 
+# "card ending in 4242": the last digits of a card or account are kept out too.
+_ENDING_IN = _m(r"(?i)\b(?:card|account|acct|a/c)(?:\s+(?:number|no\.?|#))?\s+ending(?:\s+(?:in|with))?"
+                r"\s*[:#]?\s*(\d{3,6})\b")
+
+
 def find_generic_ids(text: str) -> Iterator[Span]:
+    for m in _ENDING_IN.finditer(text):
+        yield Span(m.start(1), m.end(1), "ACCOUNT", "label:account")
     for m in _GENERIC_LABEL.finditer(text):
         words = {w.lower().strip("/'-") for w in m.group(1).split()}
         if words & _GENERIC_NOT:
@@ -974,7 +981,7 @@ RECOGNIZERS: dict[str, tuple[tuple[str, ...], Callable[[str], Iterable[Span]]]] 
     "labelled": (("MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "PASSPORT", "VEHICLE", "DEVICE", "ID"),
                  find_labelled),
     "vin": (("VEHICLE",), find_vins),
-    "generic-id": (("ID",), find_generic_ids),
+    "generic-id": (("ID", "ACCOUNT"), find_generic_ids),
     "names": (("PERSON",), find_names),
     "orgs": (("ORGANIZATION",), find_orgs),
 }
