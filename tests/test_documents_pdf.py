@@ -27,6 +27,15 @@ def test_interpreter_available():
     assert pdfmod._interpreter() is not None
 
 
+def test_fallback_without_interpreter(tmp_path, monkeypatch):
+    """If pypdf's internals move, text still comes out (pypdf's own order), not an error."""
+    paras = g.paragraphs(3, 6)
+    path = g.single_column(tmp_path / "f.pdf", paras, align="L")
+    monkeypatch.setattr(pdfmod, "_interpreter", lambda: None)
+    _, pages = read(path)
+    assert words(" ".join(p.text for p in pages)) == words(" ".join(paras))
+
+
 def test_single_column_pages_headers_footers(tmp_path):
     paras = g.paragraphs(5, 40)
     path = g.single_column(tmp_path / "r.pdf", paras, header="Northwind Review 2025", footer=True)

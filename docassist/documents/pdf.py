@@ -16,7 +16,7 @@ import math
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
 from docassist.errors import InputError, NoTextError, PasswordError
@@ -24,8 +24,8 @@ from docassist.documents.layout import (WORD_GAP_EM, Frag, Line, lines_to_text, 
                                         order_lines)
 
 PASSWORD_ENV = "DOCASSIST_PDF_PASSWORD"
-MAX_FORM_DEPTH = 8
-_TEXT_STATE = ("Tc", "Tw", "Tz", "TL", "Ts", "font", "font_size")  # nested form XObjects followed this deep (guards against cycles)
+MAX_FORM_DEPTH = 8  # nested form XObjects followed this deep (guards against cycles)
+_TEXT_STATE = ("Tc", "Tw", "Tz", "TL", "Ts", "font", "font_size")  # saved by q, restored by Q
 
 # pypdf reports recoverable damage through the "pypdf" logger and warnings; docassist reports
 # it once, per page, in its own words, so those messages are kept off stderr.
@@ -55,7 +55,6 @@ class RawPage:
     extra: str = ""  # text at other angles (margin stamps, sideways tables), after the body
     failed: bool = False
     error: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def open_reader(source: str | IO[bytes], name: str, password: str | None,
