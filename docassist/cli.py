@@ -279,7 +279,7 @@ def ask(args, as_json, model_opt, password, context_length, max_tokens):
     def stream(piece):
         click.echo(piece, nl=False)
         sys.stdout.flush()
-    ans = asker.ask(question, on_text=None if as_json else stream)
+    ans = asker.ask(question, on_text=None if as_json else stream, on_note=ui.note)
     if not as_json:
         click.echo("")  # end the streamed answer before any note on stderr
     for r in ans.removed_citations:

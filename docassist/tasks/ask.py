@@ -160,7 +160,7 @@ class Asker:
     def fits(self, ids) -> bool:
         return len(ids) + self.answer <= self.model.context_length
 
-    def ask(self, question: str, on_text=None) -> Answer:
+    def ask(self, question: str, on_text=None, on_note=None) -> Answer:
         question = " ".join(question.split())
         if not question:
             raise InputError("empty question")
@@ -180,6 +180,9 @@ class Asker:
         chosen, ids, chunks = r.select(question, lambda ctx: self.ids(ctx, question), self.fits)
         if not chunks:
             raise TaskError("no retrieved passage fits the model's context with this question")
+        if on_note:
+            on_note(f"answering from {len(chunks)} passage{'s' if len(chunks) > 1 else ''} "
+                    f"{cite([Span.of_chunk(c) for c in chunks], with_document=r.multi_doc)}")
         check = Check(given=pages_given(chunks))
         stream = CitationStream(check, on_text or (lambda _t: None))
         budget.generate(self.model, ids, self.answer, usage, stop=self.fmt.stop,
