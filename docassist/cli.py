@@ -379,6 +379,15 @@ def models_list(as_json):
     for n, e in sorted(reg.models.items()):
         rows.append(("*" if n == reg.default else "", n, e.architecture, e.quantization,
                      str(e.context_length), f"{e.size / 1e6:.1f} MB", e.path))
+    if ui.fancy(sys.stdout):  # a table with colour on a terminal only
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*rows[0], box=None, header_style="bold")
+        for r in rows[1:]:
+            table.add_row(*r, style="green" if r[0] else None)
+        Console().print(table)
+        return
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -191,3 +191,19 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch):
     assert ui.fancy(Tty()) and not ui.fancy(open(os.devnull, "w"))
     monkeypatch.setenv("NO_COLOR", "1")
     assert not ui.fancy(Tty())
+
+
+def test_models_list_colour_on_a_terminal_only(home):
+    pexpect = pytest.importorskip("pexpect")
+    base = dict(os.environ, DOCASSIST_HOME=str(home), PYTHONPATH=str(ROOT), TERM="xterm")
+    base.pop("NO_COLOR", None)
+    outs = []
+    for extra in ({}, {"NO_COLOR": "1"}):
+        child = pexpect.spawn(sys.executable, ["-m", "docassist", "models", "list"],
+                              env={**base, **extra}, encoding="utf-8", timeout=30)
+        child.expect(pexpect.EOF)
+        outs.append(child.before)
+        child.close()
+    assert "\x1b[" in outs[0] and "tiny" in outs[0]
+    assert "\x1b[" not in outs[1] and "*  tiny" in outs[1]
+    assert "\x1b[" not in run("models", "list").stdout  # not a terminal: plain
