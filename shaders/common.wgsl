@@ -3,7 +3,7 @@ struct Params {
     n_tokens: u32,   // T: tokens in this forward (rows of the activation buffers)
     pos0: u32,       // position of the first of them in the sequence (KV cache row)
     row0: u32,       // first token whose logits are wanted (tail norm reads rows row0..T-1)
-    _pad: u32,
+    n_split: u32,    // attention: key splits per head (decode); 1 = write the output directly
 }
 @group(0) @binding(0) var<uniform> P: Params;
 

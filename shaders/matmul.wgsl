@@ -1,12 +1,13 @@
 // Y[t, ROW0 + r] (=, or += when ACC) sum_k W[r, k] * X[t, k], for the NR rows of this weight part.
 // Composed after quant_<type>.wgsl, which provides dq32(row, j): 32 weights of row, cols 32j...
-// `matvec`: T = 1 (decode): TPR threads per row, RPW rows per workgroup, shared-memory reduction.
+// `matvec`: T = 1 (decode) for any K (matvec.wgsl is the fast one, for K % 32 == 0).
 // `matmul`: T > 1 (prefill): 64 rows x 64 tokens per workgroup, K in steps of 32 via shared tiles.
 override K: u32;          // input dim
 override NR: u32;         // rows in this part
 override ROW0: u32 = 0u;  // first output row of this part
 override LDY: u32;        // output row stride (all rows of the full tensor)
 override ACC: bool = false;
+override GLU: bool = false;   // rows interleaved (gate i, up i): Y[t, (ROW0 + row) / 2] = silu(gate) * up
 @group(0) @binding(1) var<storage, read> X: array<f32>;         // (T, K)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 
@@ -92,6 +93,16 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     for (var c = 0u; c < 4u; c++) {
         let t = t0 + tc * 4u + c;
         if (t >= P.n_tokens) { continue; }
+        if (GLU) {  // this thread holds rows tr*4 .. tr*4+3: two (gate, up) pairs
+            for (var i = 0u; i < 4u; i += 2u) {
+                let row = r0 + tr * 4u + i;
+                if (row + 1u < NR) {
+                    let g = acc[c][i];
+                    Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * acc[c][i + 1u];
+                }
+            }
+            continue;
+        }
         for (var i = 0u; i < 4u; i++) {
             let row = r0 + tr * 4u + i;
             if (row < NR) {

@@ -20,3 +20,12 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     r[4] = d * nib_hi(q.x); r[5] = d * nib_hi(q.y); r[6] = d * nib_hi(q.z); r[7] = d * nib_hi(q.w);
     return r;
 }
+
+fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+    let b = row * (K / 32u) + j;
+    let q = W0[b];
+    let s = dot(nib_lo(q.x), (*xv)[0]) + dot(nib_lo(q.y), (*xv)[1]) + dot(nib_lo(q.z), (*xv)[2])
+          + dot(nib_lo(q.w), (*xv)[3]) + dot(nib_hi(q.x), (*xv)[4]) + dot(nib_hi(q.y), (*xv)[5])
+          + dot(nib_hi(q.z), (*xv)[6]) + dot(nib_hi(q.w), (*xv)[7]);
+    return f16_at(W1[b >> 1u], b) * s;
+}

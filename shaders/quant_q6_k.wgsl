@@ -35,3 +35,10 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     }
     return r;
 }
+
+fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+    let w = dq32(row, j);
+    var s = 0.0;
+    for (var i = 0u; i < 8u; i++) { s += dot(w[i], (*xv)[i]); }
+    return s;
+}

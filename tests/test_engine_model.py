@@ -164,3 +164,23 @@ def test_long_prompt_in_chunks_and_long_context(tmp_path, shared_models):
     finally:
         m.close()
     assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-4
+
+
+def test_f16_kv_cache_and_split_attention_decode(tmp_path, shared_models):
+    # f16 cache (the default from dim 2048) and decode past several attention splits
+    path = write_tiny_model(tmp_path / "kv16.gguf", dim=64, hidden=96, context_length=700, seed=5)
+    g = read_gguf(path)
+    cfg = Config.from_metadata(g.metadata, g.tensors)
+    ref = ReferenceModel(cfg, load_weights(g, cfg))
+    toks = list(np.random.default_rng(2).integers(3, 512, 600))
+    ref.forward(toks[:-1])
+    expect = ref.forward(toks[-1:])[-1]
+    m = load_model(path, kv_dtype="f16")
+    try:
+        assert m.kv_f16
+        m.forward(toks[:-1])
+        assert m._n_split(1) > 1
+        got = m.forward(toks[-1:])
+    finally:
+        m.close()
+    assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-2

@@ -66,6 +66,51 @@ def test_matmul_matches_numpy(gpu, gtype, K, N, Tn):
     assert err.max() < 1e-5, f"first bad (token,row) {np.unravel_index(err.argmax(), err.shape)}"
 
 
+FAST = [(T.F32, 64, 45), (T.F16, 96, 45), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
+
+
+@pytest.mark.parametrize("gtype,K,N", FAST, ids=[f"{t.name}-{k}x{n}" for t, k, n in FAST])
+@pytest.mark.parametrize("lanes,R", [(32, 2), (8, 4)])
+def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R):
+    rng = np.random.default_rng(K + N)
+    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
+    X = rng.standard_normal(K).astype(np.float32)
+    arrays = repack(raw, gtype, 2 * N, K)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
+    x = gpu.buffer(X.nbytes, data=X)
+    init = rng.standard_normal(2 * N).astype(np.float32)
+    for glu in (False, True):
+        y = gpu.buffer(init.nbytes, data=init)
+        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", K=K, NR=2 * N, ROW0=0, LDY=2 * N,
+                            ACC=int(not glu), GLU=int(glu), LANES=lanes, R=R)
+        _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **bufs}, (-(-2 * N // (R * 256 // lanes)), 1, 1))
+        got = gpu.read(y, init.nbytes)
+        full = Wd @ X
+        if glu:  # rows interleaved (gate i, up i)
+            g, u = full[0::2], full[1::2]
+            np.testing.assert_allclose(got[:N], g / (1 + np.exp(-g)) * u, rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_allclose(got, init + full, rtol=1e-5, atol=1e-5)
+
+
+def test_tiled_matmul_glu(gpu):
+    rng = np.random.default_rng(9)
+    K, N, Tn = 96, 70, 67   # 2N = 140 interleaved rows
+    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, T.Q8_0)
+    Wd = dequantize(raw, T.Q8_0, 2 * N * K).reshape(2 * N, K).astype(np.float64)
+    X = rng.standard_normal((Tn, K)).astype(np.float32)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, T.Q8_0, 2 * N, K))}
+    x, y = gpu.buffer(X.nbytes, data=X), gpu.buffer(Tn * N * 4)
+    pipe = gpu.pipeline("matmul", "q8_0", "matmul", K=K, NR=2 * N, ROW0=0, LDY=N, ACC=0, GLU=1)
+    _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, **bufs}, (-(-2 * N // 64), -(-Tn // 64), 1))
+    full = X @ Wd.T
+    g, u = full[:, 0::2], full[:, 1::2]
+    np.testing.assert_allclose(gpu.read(y, Tn * N * 4).reshape(Tn, N), g / (1 + np.exp(-g)) * u, rtol=1e-5, atol=1e-5)
+
+
 def test_rmsnorm(gpu):
     rng = np.random.default_rng(0)
     D, Tn = 300, 7
@@ -77,47 +122,75 @@ def test_rmsnorm(gpu):
     np.testing.assert_allclose(gpu.read(y, X.nbytes).reshape(Tn, D), ref.rmsnorm(X, w, 1e-5), rtol=1e-5, atol=1e-5)
 
 
-def test_rope_and_kv_write(gpu):
+def _kv_decode(words, n_rows, width, f16):
+    """KV cache words -> float32 (n_rows, width)."""
+    w = np.asarray(words, np.uint32)
+    if f16:
+        return w.view(np.float16).astype(np.float32).reshape(-1, width)[:n_rows]
+    return w.view(np.float32).reshape(-1, width)[:n_rows]
+
+
+def _kv_encode(vals, f16):
+    v = np.ascontiguousarray(vals, np.float32)
+    return v.astype(np.float16).view(np.uint32).reshape(-1) if f16 else v.view(np.uint32).reshape(-1)
+
+
+@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
+def test_rope_and_kv_write(gpu, f16):
     from docassist.engine.config import Config
     rng = np.random.default_rng(1)
     cfg = Config(dim=48, n_layers=1, n_heads=4, n_kv_heads=2, hidden_dim=8, vocab_size=8,
                  context_length=64, rope_base=10000.0, rope_dim=8, rope_freq_scale=0.5)
-    hd, Tn, p0 = cfg.head_dim, 5, 9
-    Q = rng.standard_normal((Tn, cfg.dim)).astype(np.float32)
-    K = rng.standard_normal((Tn, cfg.kv_dim)).astype(np.float32)
-    V = rng.standard_normal((Tn, cfg.kv_dim)).astype(np.float32)
-    pipe = gpu.pipeline("rope_kv", None, NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5)
-    q, k, v = (gpu.buffer(a.nbytes, data=a) for a in (Q, K, V))
-    kc, vc = gpu.buffer(64 * cfg.kv_dim * 4), gpu.buffer(64 * cfg.kv_dim * 4)
-    _run(gpu, pipe, {0: _params(gpu, Tn, p0), 1: q, 2: k, 3: v, 4: kc, 5: vc}, (-(-Tn * 4 * hd // 2 // 64), 1, 1))
+    hd, Tn, p0, kvd = cfg.head_dim, 5, 9, cfg.kv_dim
+    QKV = rng.standard_normal((Tn, cfg.dim + 2 * kvd)).astype(np.float32)
+    pipe = gpu.pipeline("rope_kv", None, NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5,
+                        KV_F16=int(f16))
+    qkv = gpu.buffer(QKV.nbytes, data=QKV)
+    kc, vc = gpu.buffer(64 * kvd * 4), gpu.buffer(64 * kvd * 4)
+    _run(gpu, pipe, {0: _params(gpu, Tn, p0), 1: qkv, 4: kc, 5: vc}, (-(-Tn * 4 * hd // 2 // 64), 1, 1))
     pos = np.arange(p0, p0 + Tn)
-    np.testing.assert_allclose(gpu.read(q, Q.nbytes).reshape(Tn, 4, hd), ref.rope(Q.reshape(Tn, 4, hd), pos, cfg), atol=2e-5)
-    kcache = gpu.read(kc, 64 * cfg.kv_dim * 4).reshape(64, cfg.kv_dim)
-    np.testing.assert_allclose(kcache[p0:p0 + Tn].reshape(Tn, 2, hd), ref.rope(K.reshape(Tn, 2, hd), pos, cfg), atol=2e-5)
-    np.testing.assert_array_equal(gpu.read(vc, 64 * cfg.kv_dim * 4).reshape(64, -1)[p0:p0 + Tn], V)
+    out = gpu.read(qkv, QKV.nbytes).reshape(Tn, -1)
+    np.testing.assert_allclose(out[:, :cfg.dim].reshape(Tn, 4, hd), ref.rope(QKV[:, :cfg.dim].reshape(Tn, 4, hd), pos, cfg), atol=2e-5)
+    tol = 2e-3 if f16 else 2e-5
+    kcache = _kv_decode(gpu.read(kc, 64 * kvd * 4, np.uint32), 64, kvd, f16)
+    k_expect = ref.rope(QKV[:, cfg.dim:cfg.dim + kvd].reshape(Tn, 2, hd), pos, cfg).reshape(Tn, kvd)
+    np.testing.assert_allclose(kcache[p0:p0 + Tn], k_expect, atol=tol, rtol=tol)
+    vcache = _kv_decode(gpu.read(vc, 64 * kvd * 4, np.uint32), 64, kvd, f16)
+    np.testing.assert_allclose(vcache[p0:p0 + Tn], QKV[:, cfg.dim + kvd:], atol=tol, rtol=tol)
 
 
-@pytest.mark.parametrize("hd,S", [(8, 3), (64, 130), (100, 70)])
-def test_attention_causal_gqa(gpu, hd, S):
-    rng = np.random.default_rng(hd)
-    NH, NKV, Tn = 4, 2, 3
+@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
+@pytest.mark.parametrize("hd,S,Tn,splits", [(8, 3, 3, 1), (64, 130, 3, 1), (100, 70, 3, 1), (64, 1000, 1, 4),
+                                            (128, 300, 1, 32)])
+def test_attention_causal_gqa_and_splits(gpu, hd, S, Tn, splits, f16):
+    rng = np.random.default_rng(hd + S)
+    NH, NKV = 4, 2
     p0 = S - Tn
-    Q = rng.standard_normal((Tn, NH * hd)).astype(np.float32)
+    QKV = rng.standard_normal((Tn, (NH + 2 * NKV) * hd)).astype(np.float32)
     KC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
     VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
-    pipe = gpu.pipeline("attention", None, NH=NH, NKV=NKV, HD=hd)
-    q, kc, vc = (gpu.buffer(a.nbytes, data=a) for a in (Q, KC, VC))
-    o = gpu.buffer(Q.nbytes)
-    _run(gpu, pipe, {0: _params(gpu, Tn, p0), 1: q, 2: kc, 3: vc, 4: o}, (NH, Tn, 1))
-    got = gpu.read(o, Q.nbytes).reshape(Tn, NH, hd)
+    if f16:  # the cache holds f16 values: compare with the same rounded values
+        KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
+    pipe = gpu.pipeline("attention", None, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16))
+    qkv = gpu.buffer(QKV.nbytes, data=QKV)
+    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
+    o = gpu.buffer(Tn * NH * hd * 4)
+    part = gpu.buffer(splits * NH * (hd + 2) * 4)
+    params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
+                        data=np.array([Tn, p0, 0, splits], np.uint32))
+    _run(gpu, pipe, {0: params, 1: qkv, 2: kc, 3: vc, 4: o, 5: part}, (NH, Tn, splits))
+    if splits > 1:
+        merge = gpu.pipeline("attn_merge", None, NH=NH, HD=hd)
+        _run(gpu, merge, {0: params, 1: part, 2: o}, (NH, 1, 1))
+    got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
     for t in range(Tn):
         for h in range(NH):
             kv = h // (NH // NKV)
             keys = KC[:p0 + t + 1, kv * hd:(kv + 1) * hd]
-            s = keys @ Q[t, h * hd:(h + 1) * hd] / np.sqrt(hd)
+            s = keys @ QKV[t, h * hd:(h + 1) * hd] / np.sqrt(hd)
             p = np.exp(s - s.max())
             p /= p.sum()
-            np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=1e-5)
+            np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
 
 
 def test_silu_mul_and_argmax(gpu):

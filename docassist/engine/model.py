@@ -21,7 +21,10 @@ from docassist.engine.repack import SHADER_NAME, repack, split_rows
 from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
-MATVEC_RPW = 4      # rows per workgroup of the matvec kernel (matmul.wgsl RPW)
+MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
+MATVEC_LANES, MATVEC_R = 32, 2   # matvec.wgsl: lanes per row group, rows per lane group
+MAX_SPLITS = 32     # key splits of decode attention (flash-decoding)
+SPLIT_KEYS = 256    # keys per split before another split pays
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
 MATMUL_TN = 64      # tokens per workgroup (TN)
 
@@ -37,7 +40,8 @@ class Weight:
 
 
 class GPUModel:
-    def __init__(self, path, context_length: int | None = None, batch: int = 512, quiet: bool = False):
+    def __init__(self, path, context_length: int | None = None, batch: int = 512, quiet: bool = False,
+                 kv_dtype: str = "auto"):
         from docassist.engine.gpu import get_gpu
         from docassist.engine.tokenizer import Tokenizer
 
@@ -53,11 +57,13 @@ class GPUModel:
         self.tokenizer = Tokenizer.from_gguf_metadata(meta, source=str(self.path))
         # default: the trained context, capped at DEFAULT_CONTEXT_CAP (the KV cache grows with it)
         self.context_length = int(context_length or min(cfg.context_length, DEFAULT_CONTEXT_CAP))
-        if cfg.head_dim > 256:
-            raise ModelError(f"{self.path}: head dimension {cfg.head_dim} > 256 is not supported")
+        if cfg.head_dim > 256 or cfg.head_dim % 4:
+            raise ModelError(f"{self.path}: head dimension {cfg.head_dim} is not supported (a multiple of 4, "
+                             "at most 256)")
         self.gpu = gpu = get_gpu()
         self.quiet = quiet
         self._converted: set = set()
+        self.weight_bytes = 0          # bytes of weight buffers on the GPU (a decode step reads them all)
         self._check_types()
 
         # -- weights ------------------------------------------------------------------------
@@ -65,14 +71,20 @@ class GPUModel:
         self.layers = []
         for i in range(cfg.n_layers):
             p = f"blk.{i}."
-            self.layers.append({
-                "attn_norm": self._upload_vec(p + "attn_norm.weight"),
-                "wq": self._upload(p + "attn_q.weight"), "wk": self._upload(p + "attn_k.weight"),
-                "wv": self._upload(p + "attn_v.weight"), "wo": self._upload(p + "attn_output.weight"),
-                "ffn_norm": self._upload_vec(p + "ffn_norm.weight"),
-                "wg": self._upload(p + "ffn_gate.weight"), "wu": self._upload(p + "ffn_up.weight"),
-                "wd": self._upload(p + "ffn_down.weight"),
-            })
+            L = {"attn_norm": self._upload_vec(p + "attn_norm.weight"),
+                 "ffn_norm": self._upload_vec(p + "ffn_norm.weight"),
+                 "wo": self._upload(p + "attn_output.weight"), "wd": self._upload(p + "ffn_down.weight")}
+            qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
+            if self._same_native(qkv):      # one product for Q, K and V: rows q | k | v
+                L["wqkv"] = [self._upload(qkv)]
+            else:                           # three products into column ranges of the same output
+                L["wqkv"] = [self._upload(n) for n in qkv]
+            gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
+            if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
+                L["wgu"] = self._upload(gu, interleave=True)
+            else:
+                L["wg"], L["wu"] = self._upload(gu[0]), self._upload(gu[1])
+            self.layers.append(L)
         self.out_norm = self._upload_vec("output_norm.weight")
         self.output = self._upload("output.weight" if "output.weight" in self.file.tensors else "token_embd.weight")
 
@@ -81,9 +93,15 @@ class GPUModel:
         self.batch = B = max(1, min(batch, self.context_length))
         # logits rows per forward: bounded by one binding (vocab * 4 bytes per row)
         self.logit_rows = max(1, min(B, gpu.max_binding // (V * 4)))
-        kv_bytes = self.context_length * KV * 4
+        # KV cache: f16 halves what decode reads back per token; f32 keeps small models exact
+        # (stories-size models match run.c to 1e-5 in f32, 2e-2 in f16). auto: f16 from dim 2048.
+        if kv_dtype not in ("auto", "f16", "f32"):
+            raise ValueError("kv_dtype: auto, f16 or f32")
+        self.kv_f16 = kv_dtype == "f16" or (kv_dtype == "auto" and D >= 2048)
+        self.kv_bytes_per_elem = 2 if self.kv_f16 else 4
+        kv_bytes = self.context_length * KV * self.kv_bytes_per_elem   # K (or V) cache of one layer
         if kv_bytes > gpu.max_binding:
-            fit = gpu.max_binding // (KV * 4)
+            fit = gpu.max_binding // (KV * self.kv_bytes_per_elem)
             raise ModelError(f"context length {self.context_length} needs a {kv_bytes / 2**20:.0f} MiB KV "
                              f"cache per layer; this adapter binds at most {gpu.max_binding / 2**20:.0f} MiB "
                              f"(use --context {fit} or less)")
@@ -94,10 +112,9 @@ class GPUModel:
         self.tok = buf(B * 4, label="tokens")
         self.x = buf(B * D * 4, label="x")
         self.xb = buf(B * D * 4, label="xb")
-        self.q = buf(B * D * 4, label="q")
-        self.k = buf(B * KV * 4, label="k")
-        self.v = buf(B * KV * 4, label="v")
+        self.qkv = buf(B * (D + 2 * KV) * 4, label="qkv")
         self.att = buf(B * D * 4, label="att")
+        self.part = buf(MAX_SPLITS * cfg.n_heads * (cfg.head_dim + 2) * 4, label="attention-partials")
         self.g = buf(B * F * 4, label="gate")
         self.u = buf(B * F * 4, label="up")
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
@@ -137,7 +154,15 @@ class GPUModel:
         return self.gpu.buffer(t.n_elements * 4, label=name,
                                data=dequantize(self.file.data(name), t.ggml_type, t.n_elements).astype(np.float32))
 
-    def _upload(self, name) -> Weight:
+    def _same_native(self, names) -> bool:
+        ts = [self.file.tensors.get(n) for n in names]
+        if any(t is None for t in ts):
+            return False
+        types = {native_type(t.ggml_type, self.file.data(t.name), t.shape) for t in ts}
+        return len(types) == 1 and len({t.shape[0] for t in ts}) == 1
+
+    def _native(self, name):
+        """(native type, raw bytes in that type, (k, n)) of one tensor, converting if needed."""
         if name not in self.file.tensors:
             raise ModelError(f"{self.path}: tensor {name} is missing")
         nt, raw, t = self._native_bytes(name)
@@ -149,49 +174,76 @@ class GPUModel:
             raise ModelError(f"{self.path}: tensor {name}: no GPU kernel for {nt.name}")
         if nt in (GGMLType.Q4_K, GGMLType.Q6_K) and k % 256 or k % 32 and nt not in (GGMLType.F32, GGMLType.F16):
             raise ModelError(f"{self.path}: tensor {name}: row length {k} is not a whole number of blocks")
-        if nt == t.ggml_type:
-            data = raw
-        else:  # converted once, chunk by chunk, into one array of the native type
+        if nt != t.ggml_type:  # converted once, chunk by chunk, into one array of the native type
             data = np.empty(tensor_nbytes(nt, t.shape), np.uint8)
             for off, chunk in iter_native_chunks(raw, t.ggml_type, t.shape, nt):
                 data[off:off + chunk.size] = chunk
+            raw = data
+        return nt, raw, (k, n)
+
+    def _upload(self, names, interleave: bool = False) -> Weight:
+        """Upload one weight, or several of the same type and row length as one: rows stacked
+        (q | k | v), or interleaved row by row (gate 0, up 0, gate 1, ...)."""
+        names = [names] if isinstance(names, str) else list(names)
+        parts = [self._native(n) for n in names]
+        nt, _, (k, _) = parts[0]
         rb = tensor_nbytes(nt, (k, 1))
-        w = Weight(name, SHADER_NAME[nt], k, n)
+        if len(parts) == 1:
+            data, n = parts[0][1], parts[0][2][1]
+        elif interleave:
+            n = sum(p[2][1] for p in parts)
+            data = np.stack([np.asarray(p[1]).reshape(-1, rb) for p in parts], axis=1).reshape(-1)
+        else:
+            n = sum(p[2][1] for p in parts)
+            data = np.concatenate([np.asarray(p[1]).reshape(-1) for p in parts])
+        label = "+".join(names)
+        w = Weight(label, SHADER_NAME[nt], k, n)
         for r0, r1 in split_rows(nt, n, k, self.gpu.max_binding):
             arrays = repack(data[r0 * rb:r1 * rb], nt, r1 - r0, k)
-            bufs = [self.gpu.buffer(a.nbytes, label=f"{name}[{r0}:{r1}]#{i}", data=a) for i, a in enumerate(arrays)]
+            bufs = [self.gpu.buffer(a.nbytes, label=f"{label}[{r0}:{r1}]#{i}", data=a) for i, a in enumerate(arrays)]
             w.parts.append((r0, r1 - r0, bufs))
+        self.weight_bytes += sum(b.size for _, _, bufs in w.parts for b in bufs)
         return w
 
     # -- the command stream -------------------------------------------------------------------
     def _build(self):
-        """Pipelines and bind groups for every dispatch, made once. Each op is recorded as a
-        (pipeline, bind group, grid function of (T, n_logits)) triple, in execution order."""
+        """Pipelines and bind groups for every dispatch, made once. Each op is a (pipeline, bind
+        group, grid function of (T, n_logits, n_split)) triple, in execution order; weight products
+        carry both a decode (one row) and a tiled (many rows) variant."""
         cfg, gpu = self.config, self.gpu
         D, KV, F = cfg.dim, cfg.kv_dim, cfg.hidden_dim
         P = self.p_main
-        self.ops_layer: list = []
         ceil = lambda a, b: -(-a // b)  # noqa: E731
 
-        def norm(src, dst, wbuf, tail=False, params=None):
-            pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
-            bg = gpu.bind(pipe, {0: params or P, 1: src, 2: dst, 3: wbuf})
-            grid = (lambda T, L: (L, 1, 1)) if tail else (lambda T, L: (T, 1, 1))
-            return [(pipe, bg, grid)]
+        def op(pipe, binds, grid):
+            return [(pipe, gpu.bind(pipe, binds), grid)]
 
-        def matmul(w: Weight, src, dst, acc=False, params=None, logits=False):
+        def norm(src, dst, wbuf, tail=False):
+            pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
+            return op(pipe, {0: P, 1: src, 2: dst, 3: wbuf}, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
+
+        def matmul(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, params=None, logits=False):
             ops = []
+            ldy = ldy or (w.n // 2 if glu else w.n)
             for r0, nr, bufs in w.parts:
-                c = dict(K=w.k, NR=nr, ROW0=r0, LDY=w.n, ACC=int(acc))
+                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
                 binds = {0: params or P, 1: src, 2: dst}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
-                pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
-                pm = gpu.pipeline("matmul", w.wtype, "matmul", **c)
-                nwg = ceil(nr, MATVEC_RPW)
-                grid_v = (min(nwg, 65535), ceil(nwg, 65535), 1)
+                if w.k % 32 == 0:
+                    pv = gpu.pipeline("matvec", w.wtype, "main", LANES=MATVEC_LANES, R=MATVEC_R, **c)
+                    nwg = ceil(nr, MATVEC_R * 256 // MATVEC_LANES)
+                else:
+                    if glu:
+                        raise ValueError("GLU needs K % 32 == 0")
+                    c.pop("GLU")
+                    pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
+                    nwg = ceil(nr, MATVEC_RPW)
+                pm = gpu.pipeline("matmul", w.wtype, "matmul", **c) if "GLU" in c else \
+                    gpu.pipeline("matmul", w.wtype, "matmul", **c)
+                gv = (min(nwg, 65535), ceil(nwg, 65535), 1)
                 pick = 1 if logits else 0
                 ops.append(((pv, gpu.bind(pv, binds)), (pm, gpu.bind(pm, binds)),
-                            (lambda T, L, nr=nr, gv=grid_v, pick=pick:
+                            (lambda T, L, S, nr=nr, gv=gv, pick=pick:
                              gv if (T, L)[pick] == 1 else (ceil(nr, MATMUL_TM), ceil((T, L)[pick], MATMUL_TN), 1)),
                             pick))
             return ops
@@ -201,37 +253,51 @@ class GPUModel:
             pipe = gpu.pipeline("embed", self.embed.wtype, K=D, NR=nr, ROW0=r0)
             binds = {0: P, 1: self.tok, 2: self.x}
             binds.update({3 + i: b for i, b in enumerate(bufs)})
-            self.ops_embed.append((pipe, gpu.bind(pipe, binds), lambda T, L: (ceil(ceil(D, 32) * T, 64), 1, 1)))
+            self.ops_embed += op(pipe, binds, lambda T, L, S: (ceil(ceil(D, 32) * T, 64), 1, 1))
 
-        rope_c = dict(NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
-                      BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale))
-        rope = gpu.pipeline("rope_kv", None, **rope_c)
-        attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim)
+        rope = gpu.pipeline("rope_kv", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
+                            ROPE_DIM=cfg.rope_dim, BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
+                            KV_F16=int(self.kv_f16))
+        attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
+                            KV_F16=int(self.kv_f16))
+        merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=cfg.head_dim)
         silu = gpu.pipeline("silu_mul", None, F=F)
         n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
+        LDQ = D + 2 * KV
+        self.ops_layer = []
         for i, L in enumerate(self.layers):
-            ops = []
-            ops += norm(self.x, self.xb, L["attn_norm"])
-            ops += matmul(L["wq"], self.xb, self.q)
-            ops += matmul(L["wk"], self.xb, self.k)
-            ops += matmul(L["wv"], self.xb, self.v)
-            ops.append((rope, gpu.bind(rope, {0: P, 1: self.q, 2: self.k, 3: self.v, 4: self.kc[i], 5: self.vc[i]}),
-                        lambda T, L_: (ceil(T * n_pairs, 64), 1, 1)))
-            ops.append((attn, gpu.bind(attn, {0: P, 1: self.q, 2: self.kc[i], 3: self.vc[i], 4: self.att}),
-                        lambda T, L_: (cfg.n_heads, T, 1)))
+            ops = norm(self.x, self.xb, L["attn_norm"])
+            row0 = 0
+            for w in L["wqkv"]:
+                ops += matmul(w, self.xb, self.qkv, ldy=LDQ, row0=row0)
+                row0 += w.n
+            ops += op(rope, {0: P, 1: self.qkv, 4: self.kc[i], 5: self.vc[i]},
+                      lambda T, L_, S: (ceil(T * n_pairs, 64), 1, 1))
+            ops += op(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att, 5: self.part},
+                      lambda T, L_, S: (cfg.n_heads, T, S))
+            ops += [(merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att}), lambda T, L_, S: (cfg.n_heads, 1, 1), "split")]
             ops += matmul(L["wo"], self.att, self.x, acc=True)
             ops += norm(self.x, self.xb, L["ffn_norm"])
-            ops += matmul(L["wg"], self.xb, self.g)
-            ops += matmul(L["wu"], self.xb, self.u)
-            ops.append((silu, gpu.bind(silu, {0: P, 1: self.g, 2: self.u}),
-                        lambda T, L_: (min(ceil(T * F, 256), 65535), ceil(ceil(T * F, 256), 65535), 1)))
+            if "wgu" in L:
+                ops += matmul(L["wgu"], self.xb, self.g, glu=True)
+            else:
+                ops += matmul(L["wg"], self.xb, self.g)
+                ops += matmul(L["wu"], self.xb, self.u)
+                ops += op(silu, {0: P, 1: self.g, 2: self.u},
+                          lambda T, L_, S: (min(ceil(T * F, 256), 65535), ceil(ceil(T * F, 256), 65535), 1))
             ops += matmul(L["wd"], self.g, self.x, acc=True)
             self.ops_layer.append(ops)
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
         self._am_pipes = {}
 
-    def _encode(self, T: int, n_logits: int):
+    def _n_split(self, T: int) -> int:
+        """Key splits for attention: only for one token (decode), once the context is long."""
+        if T != 1:
+            return 1
+        return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // SPLIT_KEYS)))
+
+    def _encode(self, T: int, n_logits: int, n_split: int):
         """One command encoder, one compute pass: every dispatch of a forward over T tokens."""
         enc = self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
@@ -240,15 +306,20 @@ class GPUModel:
             ops += layer
         if n_logits:
             ops += self.ops_tail
-        for op in ops:
-            if len(op) == 4:  # a weight product: matvec for one row of tokens, tiled otherwise
-                (pv, bv), (pm, bm), grid, pick = op
+        for o in ops:
+            if len(o) == 4 and o[3] == "split":   # merge of attention splits
+                if n_split == 1:
+                    continue
+                pipe, bg, gridf, _ = o
+                g = gridf(T, n_logits, n_split)
+            elif len(o) == 4:  # a weight product: matvec for one row of tokens, tiled otherwise
+                (pv, bv), (pm, bm), grid, pick = o
                 rows = (T, n_logits)[pick]
                 pipe, bg = ((pv, bv) if rows == 1 else (pm, bm))
-                g = grid(T, n_logits)
+                g = grid(T, n_logits, n_split)
             else:
-                pipe, bg, gridf = op
-                g = gridf(T, n_logits)
+                pipe, bg, gridf = o
+                g = gridf(T, n_logits, n_split)
             cp.set_pipeline(pipe)
             cp.set_bind_group(0, bg)
             cp.dispatch_workgroups(*g)
@@ -286,10 +357,11 @@ class GPUModel:
     def _run(self, chunk, n_logits, argmax: bool = False):
         T = len(chunk)
         gpu = self.gpu
-        gpu.write(self.p_main, np.array([T, self.pos, T - n_logits, 0], np.uint32))
-        gpu.write(self.p_logits, np.array([n_logits, self.pos, 0, 0], np.uint32))
+        n_split = self._n_split(T)
+        gpu.write(self.p_main, np.array([T, self.pos, T - n_logits, n_split], np.uint32))
+        gpu.write(self.p_logits, np.array([n_logits, self.pos, 0, 1], np.uint32))
         gpu.write(self.tok, np.asarray(chunk, np.uint32))
-        enc = self._encode(T, n_logits)
+        enc = self._encode(T, n_logits, n_split)
         if argmax:
             cp = enc.begin_compute_pass()
             pipe, bg = self._argmax_op(n_logits - 1)
@@ -355,9 +427,13 @@ class GPUModel:
         self.file.close()
 
     def _all_buffers(self):
-        yield from (self.x, self.xb, self.q, self.k, self.v, self.att, self.g, self.u, self.xl,
+        yield from (self.x, self.xb, self.qkv, self.att, self.part, self.g, self.u, self.xl,
                     self.logits_buf, self.tok, self.next_tok, *self.kc, *self.vc)
-        for w in [self.embed, self.output] + [w for L in self.layers for w in L.values() if isinstance(w, Weight)]:
+        ws = [self.embed, self.output]
+        for L in self.layers:
+            for w in L.values():
+                ws += w if isinstance(w, list) else [w] if isinstance(w, Weight) else []
+        for w in ws:
             for _, _, bufs in w.parts:
                 yield from bufs
 
