@@ -238,7 +238,9 @@ def iter_raw_pages(reader) -> Iterator[RawPage]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 page = reader.pages[i]
-                if interp is not None:
+                try:
+                    if interp is None:
+                        raise _Unsupported("pypdf internals out of reach")
                     # the orientation carrying most text is the page's body; text at other
                     # angles is laid out on its own and follows it
                     groups = sorted(_fragments(page, reader, interp).values(),
@@ -246,8 +248,12 @@ def iter_raw_pages(reader) -> Iterator[RawPage]:
                     lines = order_lines(groups[0]) if groups else []
                     extra = "\n\n".join(t for t in (lines_to_text(order_lines(g))
                                                       for g in groups[1:]) if t)
-                else:
+                except Exception as err:
+                    # a font or operator the layout cannot take: pypdf's own text, in stream
+                    # order, beats no text; when that is empty too, the page is reported failed
                     lines, extra = _plain_lines(page), ""
+                    if not lines and not isinstance(err, _Unsupported):
+                        raise
             yield RawPage(i + 1, labels[i], lines, extra)
         except Exception as err:  # damaged page: reported, the rest goes on
             yield RawPage(i + 1, labels[i], [], failed=True, error=_short(err))
@@ -273,8 +279,9 @@ def _fragments(page, reader, interp) -> dict[int, list[Frag]]:
     recurse_to_target_op, set_font_operation, TextStateManager, Font = interp
     resources = page.get("/Resources")
     resources = resources.get_object() if resources is not None else None
-    fonts = _fonts(resources, "", Font)
-    if getattr(reader, "docassist_repaired", False):
+    repaired = getattr(reader, "docassist_repaired", False)
+    fonts = _fonts(resources, "", Font, repaired)
+    if repaired:
         fonts = _AnyFont(fonts, Font)
     contents = page.get("/Contents")
     if contents is None:
@@ -291,7 +298,7 @@ def _fragments(page, reader, interp) -> dict[int, list[Frag]]:
                     inner = f"{prefix}{operands[0]}>"
                     res = xo.get("/Resources")
                     res = res.get_object() if res is not None else resources
-                    fonts.update(_fonts(res, inner, Font))
+                    fonts.update(_fonts(res, inner, Font, repaired))
                     yield [], b"q"
                     matrix = xo.get("/Matrix")
                     if matrix is not None:
@@ -389,9 +396,14 @@ class _AnyFont(dict):
         return self.substitute
 
 
-def _fonts(resources, prefix: str, Font) -> dict:
-    """Fonts of a resource dictionary by (prefixed) name. A font whose dictionary is lost (a
-    truncated file) is read as Helvetica: most simple fonts use a Latin encoding close to it."""
+class _Unsupported(Exception):
+    """The page needs something the positional layout cannot do; pypdf's plain text is used."""
+
+
+def _fonts(resources, prefix: str, Font, repaired: bool) -> dict:
+    """Fonts of a resource dictionary by (prefixed) name. In a repaired (truncated) file a font
+    whose dictionary is lost is read as Helvetica: most simple fonts use a Latin encoding close
+    to it. Elsewhere an unreadable font raises, and the page falls back to pypdf's plain text."""
     out = {}
     try:
         table = resources.get("/Font") if resources is not None else None
@@ -401,9 +413,13 @@ def _fonts(resources, prefix: str, Font) -> dict:
     for name, ref in (table.items() if hasattr(table, "items") else ()):
         try:
             obj = ref.get_object()
+            if obj is None:
+                raise _Unsupported(f"font {name} is missing")
             font = Font.from_font_resource(obj)
             _type3_widths(obj, font)
         except Exception:
+            if not repaired:  # a font pypdf cannot measure: the caller falls back
+                raise
             font = _helvetica(Font)
         out[prefix + str(name)] = font
     return out
