@@ -170,7 +170,7 @@ def test_iban_false():
 
 @pytest.mark.parametrize("value", [
     "03/14/1962", "14.03.1962", "March 14, 1962", "14 Mar 1962", "1962-03-14", "3/14/62",
-    "Monday, March 14th, 1962", "14th of March 1962", "14-MAR-62", "Mar. 14, 1962", "14/03/1962",
+    "Monday, March 14th, 1962", "14th of March 1962", "14-MAR-62", "Mar. 14, 1962", "14/03/1962", "Mar-14-1962",
     "March 1962", "1962/03/14", "March 14",
 ])
 def test_date_true(value):

@@ -465,6 +465,8 @@ _DATE_WORDS = [
     _m(r"\b\d{1,2}([-/ ])" + _MONTH + r"\1(?:\d{4}|\d{2})\b", re.I),
     # 1st day of June, 2024
     _m(r"\b\d{1,2}" + _ORD + r"\s+day\s+of\s+" + _MONTH + r"(?:,?\s+(?:in\s+the\s+year\s+)?" + _YEAR + r")?(?![\w])", re.I),
+    # Mar-14-1962 / MAR/14/62
+    _m(r"\b" + _MONTH + r"([-/])\d{1,2}\1(?:\d{4}|\d{2})\b", re.I),
     # March 1962 / Mar 1962
     _m(r"\b" + _MONTH + r",?\s+\d{4}\b", re.I),
 ]
