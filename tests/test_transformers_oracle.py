@@ -309,7 +309,8 @@ CASES = [(k, False) for k in PURE] + [(k, True) for k in MIXES]
 def _param(kind, mix):
     cid = f"{kind}-mix" if mix else kind
     lossy = sorted(t.name for t in _types_in_file(kind, mix) & REENCODED)
-    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=f"{', '.join(lossy)} re-encoded as Q8_0 at load")] \
+    reason = f"{', '.join(lossy)} re-encoded as Q8_0 at load"
+    marks = [pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)] \
         if lossy and cid in OVER_BOUND else []
     return pytest.param(kind, mix, id=cid, marks=marks)
 
@@ -366,8 +367,8 @@ def test_logits_match_transformers(ids, base, runs, kind, mix):
         assert rel_f < 1e-2 and not real_f, (rel_f, real_f)
 
 
-@pytest.mark.parametrize("kind,mix", [(k, m) for k, m in CASES if _types_in_file(k, m) & REENCODED],
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize("kind,mix", [pytest.param(k, m, id=f"{k}-mix" if m else k)
+                                      for k, m in CASES if _types_in_file(k, m) & REENCODED])
 def test_engine_runs_its_reencoding_exactly(ids, base, runs, kind, mix):
     # transformers on the weights after the engine's load-time conversion: the kernels are exact
     written, ours = runs(kind, mix)
