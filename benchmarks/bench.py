@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -69,12 +69,8 @@ class Shape:
 
     def key(self) -> str:
         """Cache file stem: the name plus a digest of every field (a changed shape is a new file)."""
-        h = hashlib.sha1(repr((FORMAT, astuple_(self))).encode()).hexdigest()[:8]
+        h = hashlib.sha1(repr((FORMAT, astuple(self))).encode()).hexdigest()[:8]
         return f"{self.name}-{h}"
-
-
-def astuple_(s: Shape) -> tuple:
-    return tuple(asdict(s).values())
 
 
 SHAPES = {
@@ -243,7 +239,9 @@ class RSSWatch:
         return {"rss_before": self.base_rss, "peak_rss": self.peak_rss,
                 "rss_growth": max(0, self.peak_rss - self.base_rss),
                 "peak_rss_anon": self.peak_anon, "rss_anon_growth": max(0, self.peak_anon - self.base_anon),
-                "rss_after": self.end_rss, "peak_rss_exact": self.hwm_reset}
+                "rss_after": self.end_rss, "peak_rss_exact": self.hwm_reset,
+                # process-wide peak since start (generation of the file included when not cached)
+                "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
 
 
 # -- copy bandwidth ---------------------------------------------------------------------------
