@@ -33,26 +33,39 @@ def generate_step(model, ids: Sequence[int], max_tokens: int, sampler, stats: di
     eos = model.tokenizer.eos_id
     history = list(ids)
     todo = model.rewind(ids)
-    t0 = time.perf_counter()
-    nxt = model.forward_argmax(todo) if greedy else sampler(model.forward(todo), history)
     stats["prompt_tokens"] = len(ids)
     stats["prefill_tokens"] = len(todo)
-    stats["prefill_s"] = time.perf_counter() - t0
-    t1 = time.perf_counter()
+    stats["finish_reason"] = "length"
+    t0 = t1 = time.perf_counter()
     n = 0
-    while True:
-        if nxt == eos:
+    if greedy and hasattr(model, "greedy_stream"):
+        # the prefill time is the wait for the first token; decode runs pipelined on the GPU
+        for tok in model.greedy_stream(todo, max_tokens, eos):
+            if n == 0:
+                stats["prefill_s"] = time.perf_counter() - t0
+                t1 = time.perf_counter()
+            n += 1
+            stats["generated_tokens"] = n
+            yield tok
+        if n < max_tokens:
             stats["finish_reason"] = "eos"
-            break
-        n += 1
-        yield nxt
-        history.append(nxt)
-        if n >= max_tokens:
-            stats["finish_reason"] = "length"
-            break
-        nxt = model.forward_argmax([nxt]) if greedy else sampler(model.forward([nxt]), history)
+    else:
+        nxt = sampler(model.forward(todo), history)
+        stats["prefill_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        while nxt != eos:
+            n += 1
+            stats["generated_tokens"] = n
+            yield nxt
+            history.append(nxt)
+            if n >= max_tokens:
+                break
+            nxt = sampler(model.forward([nxt]), history)
+        else:
+            stats["finish_reason"] = "eos"
+    stats.setdefault("prefill_s", time.perf_counter() - t0)
     stats["generated_tokens"] = n
-    stats["decode_s"] = time.perf_counter() - t1
+    stats["decode_s"] = time.perf_counter() - t1 if n else 0.0
 
 
 def stream_text(model, prompt, max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,

@@ -290,6 +290,8 @@ class GPUModel:
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
         self._am_pipes = {}
+        am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
+        self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.tok}))
 
     def _n_split(self, T: int) -> int:
         """Key splits for attention: only for one token (decode), once the context is long."""
@@ -403,6 +405,75 @@ class GPUModel:
         self.pos = n
         del self.tokens[n:]
         return list(ids[n:])
+
+    def greedy_stream(self, todo, max_tokens: int, eos: int, depth: int = 4):
+        """Greedy tokens for the sequence continued by `todo`, pipelined: the argmax of step i is
+        written on the GPU straight into the token buffer that step i+1 embeds, and copied to a
+        ring of `depth` small mapped buffers; the host reads a step's token only `depth` steps
+        later, so encoding runs ahead of the GPU and no step waits on a read-back."""
+        todo = [int(t) for t in todo]
+        if self.pos + len(todo) + max_tokens > self.context_length + 1:
+            raise ValueError(f"context overflow: {self.pos} + {len(todo)} + {max_tokens} > {self.context_length}")
+        gpu = self.gpu
+        ring = self._ring(depth)
+        chunks = [todo[i:i + self.batch] for i in range(0, len(todo), self.batch)]
+        for c in chunks[:-1]:
+            self._run(c, 0)
+        base = list(self.tokens) + chunks[-1]
+        inflight: list = []          # ring slots in submission order
+        produced: list[int] = []
+        submitted = 0
+
+        def submit(step_tokens):
+            nonlocal submitted
+            T = len(step_tokens) if step_tokens is not None else 1
+            n_split = self._n_split(T)
+            gpu.write(self.p_main, np.array([T, self.pos, T - 1, n_split], np.uint32))
+            gpu.write(self.p_logits, np.array([1, self.pos, 0, 1], np.uint32))
+            if step_tokens is not None:
+                gpu.write(self.tok, np.asarray(step_tokens, np.uint32))
+            enc = self._encode(T, 1, n_split)
+            cp = enc.begin_compute_pass()
+            pipe, bg = self._argmax_into_tok
+            cp.set_pipeline(pipe)
+            cp.set_bind_group(0, bg)
+            cp.dispatch_workgroups(1)
+            cp.end()
+            slot = ring[submitted % depth]
+            enc.copy_buffer_to_buffer(self.tok, 0, slot, 0, 4)
+            gpu.device.queue.submit([enc.finish()])
+            self.pos += T
+            inflight.append(slot)
+            submitted += 1
+
+        try:
+            submit(chunks[-1])
+            while inflight:
+                while len(inflight) < depth and submitted < max_tokens:
+                    submit(None)
+                slot = inflight.pop(0)
+                slot.map_sync(gpu.wgpu.MapMode.READ)
+                tok = int(np.frombuffer(slot.read_mapped(0, 4), np.uint32)[0])
+                slot.unmap()
+                if tok == eos:
+                    return
+                produced.append(tok)
+                yield tok
+        finally:
+            for slot in inflight:    # drain: a ring slot must be unmapped before its next use
+                slot.map_sync(gpu.wgpu.MapMode.READ)
+                slot.unmap()
+            # the cache now holds base + the produced tokens that were fed back (all but the last)
+            self.tokens = base + produced[:-1] if produced else base[:-1]
+            self.pos = len(self.tokens)
+
+    def _ring(self, depth):
+        ring = getattr(self, "_ring_bufs", None)
+        if ring is None or len(ring) < depth:
+            u = self.gpu.wgpu.BufferUsage
+            ring = self._ring_bufs = [self.gpu.buffer(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}")
+                                      for i in range(depth)]
+        return ring
 
     # -- the interface tasks use --------------------------------------------------------------
     def logits(self, ids) -> np.ndarray:
