@@ -207,3 +207,38 @@ def test_models_list_colour_on_a_terminal_only(home):
     assert "\x1b[" in outs[0] and "tiny" in outs[0]
     assert "\x1b[" not in outs[1] and "*  tiny" in outs[1]
     assert "\x1b[" not in run("models", "list").stdout  # not a terminal: plain
+
+
+def test_summarize_interrupted_then_resumed_from_the_cache(home, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    text = tmp_path / "long.txt"
+    text.write_text("\f".join(f"Page {i}. The {w} is near the town and people visit it."
+                              for i, w in enumerate(["harbor", "castle", "meadow", "bakery",
+                                                     "railway", "orchard"], 1)))
+    cmd = [sys.executable, "-m", "docassist", "summarize", str(text), "--length", "short",
+           "--context", "256", "--max-tokens", "16"]
+    env = dict(os.environ, DOCASSIST_HOME=str(home), PYTHONPATH=str(ROOT))
+    cache = home / "cache" / "summaries"
+    p = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(cache.glob("*/*.json")) and time.monotonic() < deadline \
+            and p.poll() is None:
+        time.sleep(0.05)
+    assert p.poll() is None, p.communicate()[1]  # still running, one partial summary cached
+    p.send_signal(signal.SIGINT)  # Ctrl-C
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "run the same command again to resume" in err
+    done_before = len(list(cache.glob("*/*.json")))
+    assert done_before >= 1
+
+    r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"(\d+) model calls?, (\d+) from cache", r.stderr)
+    assert m and int(m.group(2)) == done_before and int(m.group(1)) >= 1
+    assert all(re.fullmatch(r"- .* \[pp?\. [0-9-]+\]", ln) for ln in r.stdout.splitlines())
