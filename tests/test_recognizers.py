@@ -398,3 +398,11 @@ def test_tables_json_and_csv(text, value, typ):
                                                 ("the card ending in {} was used", "4242", "ACCOUNT")])
 def test_uk_registration_and_card_endings(sentence, value, typ):
     assert_found(sentence, value, typ)
+
+
+@pytest.mark.parametrize("sentence,value", [("Pt: {}\n", "Smith, John"), ("Rx#: {}", "1234567"), ("Grp#: {}", "12345"),
+                                            ("Prescription number {}", "RX-778812")])
+def test_clinical_abbreviated_labels(sentence, value):
+    text = sentence.format(value) + " and more"
+    s = text.index(value)
+    assert any(sp.start <= s and sp.end >= s + len(value) for sp in rz.merge_spans(rz.find_all(text))), text

@@ -672,7 +672,7 @@ _LABELS = [
                r"Implant" + _NO + r"|Lot" + _NO + r"|Model/Serial|Asset\s*Tag|Equipment" + _NO),
     ("ID", r"(?-i:ID)|I\.D\.|Identifier|(?-i:ID)\s*(?:No\.?|Number|#)|Employee" + _NO + r"|Staff" + _NO +
            r"|Student" + _NO + r"|National\s+ID" + _NO + r"|Personal\s+ID" + _NO + r"|User\s*(?:name|ID)|"
-           r"Username|Login|Tax\s+(?:No\.?|Number)|Identity" + _NO + r"|Citizen" + _NO + r"|Voter" + _NO),
+           r"Username|Login|Tax\s+(?:No\.?|Number)|Prescription" + _NO + r"|Rx" + _NO + r"|Identity" + _NO + r"|Citizen" + _NO + r"|Voter" + _NO),
 ]
 # Value: one token with at least one digit (or a labelled all-letter code of 6+), with internal
 # - / . ; more all-digit groups joined by one space follow (e.g. "1234 5678 9012").
@@ -722,7 +722,17 @@ _ENDING_IN = _m(r"(?i)\b(?:card|account|acct|a/c)(?:\s+(?:number|no\.?|#))?\s+en
                 r"\s*[:#]?\s*(\d{3,6})\b")
 
 
+# "Rx#: 1234567", "Grp#: 12345", "Enc# 4455667": an abbreviation glued to '#'.
+_HASH_LABEL = _m(r"(?<![\w#])([A-Za-z]{2,12})#[ \t]*:?[ \t]*")
+
+
 def find_generic_ids(text: str) -> Iterator[Span]:
+    for m in _HASH_LABEL.finditer(text):
+        if m.group(1).lower() in _GENERIC_NOT:
+            continue
+        v = value_after(text, m.end(), min_digits=3, max_tokens=4)
+        if v:
+            yield Span(v[0], v[1], "ID", "label:id")
     for m in _ENDING_IN.finditer(text):
         yield Span(m.start(1), m.end(1), "ACCOUNT", "label:account")
     for m in _GENERIC_LABEL.finditer(text):
@@ -758,7 +768,7 @@ _INITIAL = r"[A-Z]\."
 _FULL_NAME = r"(?:" + _NAME_WORD + r"|" + _INITIAL + r")(?:[ \t]+(?:" + _NAME_WORD + r"|" + _INITIAL + r")){0,3}"
 _TITLE = _m(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Doctor|Sir|Dame|Rev|Hon|Judge|Nurse|Mme|Mlle|Herr|Frau)"
             r"\.?[ \t]+(" + _FULL_NAME + r")(?:,?[ \t]+(?:Jr|Sr|II|III|IV|MD|PhD|RN|DDS|DO|NP|PA-C|Esq)\.?)*")
-_NAME_LABEL_WORDS = (r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|name|full\s+name|client(?:\s+name)?|customer(?:\s+name)?|"
+_NAME_LABEL_WORDS = (r"(?i:\b(?:patient(?:'s)?(?:\s+name)?|pt\.?(?:\s+name)?|name|full\s+name|client(?:\s+name)?|customer(?:\s+name)?|"
                  r"account\s+holder|holder|employee(?:\s+name)?|guarantor|insured|subscriber(?:\s+name)?|"
                  r"member(?:\s+name)?|policyholder|beneficiary(?:\s+name)?|next\s+of\s+kin|"
                  r"emergency\s+contact|contact(?:\s+person)?|attn|attention|physician|provider|"
