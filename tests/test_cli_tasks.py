@@ -92,6 +92,25 @@ def test_encrypted_pdf_needs_its_password(home, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["supported"] is False  # opened, read, nothing matched
 
+    # On a terminal the password is asked for (password_prompt = true, the default).
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(os.environ, DOCASSIST_HOME=str(home), PYTHONPATH=str(ROOT), TERM="dumb")
+    child = pexpect.spawn(sys.executable, ["-m", "docassist", "ask", str(locked),
+                                           "What is the tax rate in Peru?"],
+                          env=env, encoding="utf-8", timeout=60)
+    child.expect_exact("PDF password:")
+    child.sendline("s3cret")
+    child.expect_exact(NO_ANSWER)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    (home / "config.toml").write_text("password_prompt = false\n")
+    child = pexpect.spawn(sys.executable, ["-m", "docassist", "ask", str(locked), "Where?"],
+                          env=env, encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 4 and "PDF password" not in child.before
+
 
 def test_ask_json_shapes_and_unsupported(home, doc):
     r = run("ask", doc, "When was the lighthouse lamp lit?", "--json", "--max-tokens", "12")
