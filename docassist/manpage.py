@@ -56,7 +56,8 @@ def generate(cli=None) -> str:
     lines = [f'.TH DOCASSIST 1 "" "docassist {__version__}" "User Commands"',
              ".SH NAME", "docassist \\- " + _esc(
                  (cli.help or "").split("\n")[0].split(": ", 1)[-1].rstrip(".")),
-             ".SH SYNOPSIS", "\\fBdocassist\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
+             ".SH SYNOPSIS",
+             "\\fBdocassist\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
              ".SH DESCRIPTION", _esc(cli.help or ""),
              "Results go to standard output; progress, notes and errors to standard error.",
              "Colour is used only on a terminal and never when \\fBNO_COLOR\\fR is set.",
@@ -97,7 +98,8 @@ def generate(cli=None) -> str:
               "In the user data directory: the model registry.",
               ".SH SHELL COMPLETION",
               "bash: \\fBeval \"$(_DOCASSIST_COMPLETE=bash_source docassist)\"\\fR; zsh: "
-              "\\fBzsh_source\\fR; fish: \\fB_DOCASSIST_COMPLETE=fish_source docassist | source\\fR."]
+              "\\fBzsh_source\\fR; fish: "
+              "\\fB_DOCASSIST_COMPLETE=fish_source docassist | source\\fR."]
     return "\n".join(lines) + "\n"
 
 

@@ -91,7 +91,7 @@ class ChatSession:
     # -- one turn -----------------------------------------------------------
 
     def turn(self, message: str, on_text=None, on_notice=None) -> Turn:
-        """Answer ``message``; on Ctrl-C the partial reply is kept and KeyboardInterrupt re-raised."""
+        """Answer ``message``; on Ctrl-C the partial reply is kept and the interrupt re-raised."""
         dropped = self.trim_history(message)
         if dropped and on_notice:
             on_notice(f"dropped {dropped} old turn{'s' if dropped > 1 else ''} "

@@ -1,4 +1,4 @@
-"""Prompt files: one per task and step, with ``[system]``/``[user]`` sections and ``{name}`` variables.
+"""Prompt files, one per task and step: ``[system]``/``[user]`` sections, ``{name}`` variables.
 
 The shipped files live in ``prompts/`` (package ``docassist.prompts``). A user directory
 (``prompts_dir`` in the config file, or ``DOCASSIST_PROMPTS``) overrides them file by file.

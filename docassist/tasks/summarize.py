@@ -101,7 +101,7 @@ class Summarizer:
         return len(ids) + (answer or self.answer) <= self.model.context_length
 
     def chunk_budget(self, answer=None) -> int:
-        """Tokens of document text one map prompt can hold (prompt overhead measured, not guessed)."""
+        """Tokens of document text one map prompt can hold (the prompt overhead is measured)."""
         span = [Span("x", 99999, 99999)]  # widest page tag the prompt will carry
         overhead = len(self.ids(self.map_prompt, "", span))
         room = self.model.context_length - (answer or self.answer) - overhead - SAFETY
