@@ -310,7 +310,7 @@ def chat(files, as_json, model_opt, password, context_length, max_tokens):
     current answer, not the session. With standard input not a terminal, reads one message per
     line, so it can be scripted.
     """
-    from docassist import config, ui
+    from docassist import ui
     from docassist.tasks import chat as ch, common
 
     cfg, model, path, fmt = _setup(model_opt, context_length=context_length)
@@ -323,8 +323,10 @@ def chat(files, as_json, model_opt, password, context_length, max_tokens):
     interactive = sys.stdin.isatty()
     if interactive and not ui.QUIET:
         ui.note("type a message, /help for commands, /quit or Ctrl-D to leave")
+    # Line history lives in memory for the session only: messages about confidential documents
+    # are not written to disk behind the user's back (/save writes a transcript on request).
     ch.Repl(session, sys.stdout, sys.stderr, interactive=interactive, json_lines=as_json,
-            quiet=ui.QUIET, history_file=config.data_dir() / "chat_history").run(sys.stdin)
+            quiet=ui.QUIET, history_file=None).run(sys.stdin)
 
 
 @cli.group(cls=Group)
