@@ -1,9 +1,9 @@
 // Decode product (one token): Y[ROW0 + r] (=, or += when ACC) sum_k W[r, k] * x[k], K % 32 == 0.
 // Composed after quant_<type>.wgsl, which provides dot32(row, j, &xv): the dot product of the 32
-// weights of sub-block j of a row with xv (those 32 activations, loaded once per lane and reused
-// for R rows). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...), then reduce.
+// weights of sub-block j of a row with the 32 activations x0..x7 (held in registers, reused for
+// R = 2 rows; no private arrays, which a driver may spill to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...), then reduce.
 // GLU: rows come interleaved (gate i, up i) and Y[ROW0/2 + i] = silu(gate) * up.
-// Dispatch: (ceil(NR / (R * 256 / LANES)), 1, 1), split over y past 65535 workgroups.
+// Dispatch: (ceil(NR / (2 * 256 / LANES)), 1, 1), split over y past 65535 workgroups.
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
@@ -14,48 +14,43 @@ override GLU: bool = false;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
 
 const WG: u32 = 256u;
+const R: u32 = 2u;                       // rows per lane group (a gate/up pair for GLU)
 override LANES: u32 = 32u;               // lanes per row group (a power of two <= 32)
-override R: u32 = 2u;                    // rows per lane group (<= 8), even for GLU
-var<workgroup> red: array<f32, 2048>;    // (WG, R)
+var<workgroup> red: array<vec2<f32>, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let grp = lid.x / LANES;
     let lane = lid.x % LANES;
-    let rows_per_wg = R * (WG / LANES);
-    let r0 = (wg.x + wg.y * 65535u) * rows_per_wg + grp * R;
+    let r0 = (wg.x + wg.y * 65535u) * (R * (WG / LANES)) + grp * R;
+    let r1 = min(r0 + 1u, NR - 1u);          // clamped: a missing second row is computed, not stored
     let nj = K / 32u;
-    var acc: array<f32, 8>;
-    var xv: array<vec4<f32>, 8>;
-    for (var j = lane; j < nj; j += LANES) {
-        for (var i = 0u; i < 8u; i++) { xv[i] = X[j * 8u + i]; }
-        for (var r = 0u; r < R; r++) {
-            if (r0 + r < NR) { acc[r] += dot32(r0 + r, j, &xv); }
+    var acc = vec2<f32>(0.0);
+    if (r0 < NR) {
+        for (var j = lane; j < nj; j += LANES) {
+            // the 32 activations of sub-block j, in registers, used for both rows
+            let b = j * 8u;
+            let x0 = X[b]; let x1 = X[b + 1u]; let x2 = X[b + 2u]; let x3 = X[b + 3u];
+            let x4 = X[b + 4u]; let x5 = X[b + 5u]; let x6 = X[b + 6u]; let x7 = X[b + 7u];
+            acc.x += dot32(r0, j, x0, x1, x2, x3, x4, x5, x6, x7);
+            acc.y += dot32(r1, j, x0, x1, x2, x3, x4, x5, x6, x7);
         }
     }
-    for (var r = 0u; r < R; r++) { red[lid.x * R + r] = acc[r]; }
+    red[lid.x] = acc;
     workgroupBarrier();
     for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) {
-            for (var r = 0u; r < R; r++) { red[lid.x * R + r] += red[(lid.x + s) * R + r]; }
-        }
+        if (lane < s) { red[lid.x] += red[lid.x + s]; }
         workgroupBarrier();
     }
-    if (lane == 0u) {
-        for (var r = 0u; r < R; r++) {
-            let row = r0 + r;
-            if (row >= NR) { break; }
-            let v = red[lid.x * R + r];
-            if (GLU) {
-                if ((r & 1u) == 1u) {
-                    let g = red[lid.x * R + r - 1u];
-                    Y[(ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * v;
-                }
-            } else if (ACC) {
-                Y[ROW0 + row] += v;
-            } else {
-                Y[ROW0 + row] = v;
+    if (lane == 0u && r0 < NR) {
+        let v = red[lid.x];
+        if (GLU) {
+            Y[(ROW0 + r0) / 2u] = v.x / (1.0 + exp(-v.x)) * v.y;
+        } else {
+            if (ACC) { Y[ROW0 + r0] += v.x; } else { Y[ROW0 + r0] = v.x; }
+            if (r0 + 1u < NR) {
+                if (ACC) { Y[ROW0 + r0 + 1u] += v.y; } else { Y[ROW0 + r0 + 1u] = v.y; }
             }
         }
     }

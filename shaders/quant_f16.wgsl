@@ -25,9 +25,14 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     return r;
 }
 
-fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let w = dq32(row, j);
-    var s = 0.0;
-    for (var i = 0u; i < 8u; i++) { s += dot(w[i], (*xv)[i]); }
-    return s;
+
+fn h4(w: u32, i: u32) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(W0[w + 2u * i]), unpack2x16float(W0[w + 2u * i + 1u]));
+}
+
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let w = (row * K + j * 32u) >> 1u;
+    return dot(h4(w, 0u), x0) + dot(h4(w, 1u), x1) + dot(h4(w, 2u), x2) + dot(h4(w, 3u), x3)
+         + dot(h4(w, 4u), x4) + dot(h4(w, 5u), x5) + dot(h4(w, 6u), x6) + dot(h4(w, 7u), x7);
 }

@@ -15,9 +15,17 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     return r;
 }
 
-fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let w = dq32(row, j);
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let b = row * K + j * 32u;
     var s = 0.0;
-    for (var i = 0u; i < 8u; i++) { s += dot(w[i], (*xv)[i]); }
+    s += dot(vec4<f32>(W0[b], W0[b + 1u], W0[b + 2u], W0[b + 3u]), x0);
+    s += dot(vec4<f32>(W0[b + 4u], W0[b + 5u], W0[b + 6u], W0[b + 7u]), x1);
+    s += dot(vec4<f32>(W0[b + 8u], W0[b + 9u], W0[b + 10u], W0[b + 11u]), x2);
+    s += dot(vec4<f32>(W0[b + 12u], W0[b + 13u], W0[b + 14u], W0[b + 15u]), x3);
+    s += dot(vec4<f32>(W0[b + 16u], W0[b + 17u], W0[b + 18u], W0[b + 19u]), x4);
+    s += dot(vec4<f32>(W0[b + 20u], W0[b + 21u], W0[b + 22u], W0[b + 23u]), x5);
+    s += dot(vec4<f32>(W0[b + 24u], W0[b + 25u], W0[b + 26u], W0[b + 27u]), x6);
+    s += dot(vec4<f32>(W0[b + 28u], W0[b + 29u], W0[b + 30u], W0[b + 31u]), x7);
     return s;
 }

@@ -21,11 +21,11 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     return r;
 }
 
-fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
     let b = row * (K / 32u) + j;
     let q = W0[b];
-    let s = dot(nib_lo(q.x), (*xv)[0]) + dot(nib_lo(q.y), (*xv)[1]) + dot(nib_lo(q.z), (*xv)[2])
-          + dot(nib_lo(q.w), (*xv)[3]) + dot(nib_hi(q.x), (*xv)[4]) + dot(nib_hi(q.y), (*xv)[5])
-          + dot(nib_hi(q.z), (*xv)[6]) + dot(nib_hi(q.w), (*xv)[7]);
+    let s = dot(nib_lo(q.x), x0) + dot(nib_lo(q.y), x1) + dot(nib_lo(q.z), x2) + dot(nib_lo(q.w), x3)
+          + dot(nib_hi(q.x), x4) + dot(nib_hi(q.y), x5) + dot(nib_hi(q.z), x6) + dot(nib_hi(q.w), x7);
     return f16_at(W1[b >> 1u], b) * s;
 }

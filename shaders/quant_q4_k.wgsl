@@ -38,9 +38,31 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     return r;
 }
 
-fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let w = dq32(row, j);
-    var s = 0.0;
-    for (var i = 0u; i < 8u; i++) { s += dot(w[i], (*xv)[i]); }
-    return s;
+
+fn nib4(w: u32, shift: u32) -> vec4<f32> {
+    let v = w >> shift;
+    return vec4<f32>(vec4<u32>(v, v >> 8u, v >> 16u, v >> 24u) & vec4<u32>(15u));
+}
+
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let dm = unpack2x16float(W2[sb]);
+    var sc: u32; var mn: u32;
+    if (s < 4u) {
+        sc = scale_byte(sb, s) & 63u;
+        mn = scale_byte(sb, s + 4u) & 63u;
+    } else {
+        sc = (scale_byte(sb, s + 4u) & 15u) | ((scale_byte(sb, s - 4u) >> 6u) << 4u);
+        mn = (scale_byte(sb, s + 4u) >> 4u) | ((scale_byte(sb, s) >> 6u) << 4u);
+    }
+    let sh = (s & 1u) * 4u;
+    let c = s >> 1u;
+    let qa = W0[sb * 8u + c * 2u];
+    let qb = W0[sb * 8u + c * 2u + 1u];
+    let dq = dot(nib4(qa.x, sh), x0) + dot(nib4(qa.y, sh), x1) + dot(nib4(qa.z, sh), x2) + dot(nib4(qa.w, sh), x3)
+           + dot(nib4(qb.x, sh), x4) + dot(nib4(qb.y, sh), x5) + dot(nib4(qb.z, sh), x6) + dot(nib4(qb.w, sh), x7);
+    let xs = dot(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, vec4<f32>(1.0));
+    return dm.x * f32(sc) * dq - dm.y * f32(mn) * xs;
 }

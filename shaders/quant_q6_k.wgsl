@@ -36,9 +36,29 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     return r;
 }
 
-fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let w = dq32(row, j);
-    var s = 0.0;
-    for (var i = 0u; i < 8u; i++) { s += dot(w[i], (*xv)[i]); }
-    return s;
+
+fn q6x4(lw: u32, hw: u32, lshift: u32, hshift: u32) -> vec4<f32> {
+    let l = lw >> lshift;
+    let h = hw >> hshift;
+    let lo = vec4<u32>(l, l >> 8u, l >> 16u, l >> 24u) & vec4<u32>(15u);
+    let hi = vec4<u32>(h, h >> 8u, h >> 16u, h >> 24u) & vec4<u32>(3u);
+    return vec4<f32>(vec4<i32>(lo | (hi << vec4<u32>(4u))) - vec4<i32>(32));
+}
+
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let n = s >> 2u;
+    let g = s & 3u;
+    let d = f16_at(W3[sb >> 1u], sb);
+    let ls = (g >> 1u) * 4u;
+    let hs = 2u * g;
+    let ql = sb * 32u + n * 16u + (g & 1u) * 8u;
+    let qh = sb * 16u + n * 8u;
+    let a = dot(q6x4(W0[ql], W1[qh], ls, hs), x0) + dot(q6x4(W0[ql + 1u], W1[qh + 1u], ls, hs), x1)
+          + dot(q6x4(W0[ql + 2u], W1[qh + 2u], ls, hs), x2) + dot(q6x4(W0[ql + 3u], W1[qh + 3u], ls, hs), x3);
+    let b = dot(q6x4(W0[ql + 4u], W1[qh + 4u], ls, hs), x4) + dot(q6x4(W0[ql + 5u], W1[qh + 5u], ls, hs), x5)
+          + dot(q6x4(W0[ql + 6u], W1[qh + 6u], ls, hs), x6) + dot(q6x4(W0[ql + 7u], W1[qh + 7u], ls, hs), x7);
+    return d * (sc_i8(sb, n * 8u + 2u * g) * a + sc_i8(sb, n * 8u + 2u * g + 1u) * b);
 }

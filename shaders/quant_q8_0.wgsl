@@ -19,9 +19,12 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     return r;
 }
 
-fn dot32(row: u32, j: u32, xv: ptr<function, array<vec4<f32>, 8>>) -> f32 {
-    let w = dq32(row, j);
-    var s = 0.0;
-    for (var i = 0u; i < 8u; i++) { s += dot(w[i], (*xv)[i]); }
-    return s;
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let b = row * (K / 32u) + j;
+    let q0 = W0[2u * b];
+    let q1 = W0[2u * b + 1u];
+    let s = dot(i8x4(q0.x), x0) + dot(i8x4(q0.y), x1) + dot(i8x4(q0.z), x2) + dot(i8x4(q0.w), x3)
+          + dot(i8x4(q1.x), x4) + dot(i8x4(q1.y), x5) + dot(i8x4(q1.z), x6) + dot(i8x4(q1.w), x7);
+    return f16_at(W1[b >> 1u], b) * s;
 }

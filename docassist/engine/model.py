@@ -22,9 +22,9 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MATVEC_LANES, MATVEC_R = 32, 2   # matvec.wgsl: lanes per row group, rows per lane group
-MAX_SPLITS = 32     # key splits of decode attention (flash-decoding)
-SPLIT_KEYS = 256    # keys per split before another split pays
+MATVEC_LANES = 32   # matvec.wgsl: lanes per row group (each lane group computes 2 rows)
+MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
+SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
 MATMUL_TN = 64      # tokens per workgroup (TN)
 
@@ -230,8 +230,8 @@ class GPUModel:
                 binds = {0: params or P, 1: src, 2: dst}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 if w.k % 32 == 0:
-                    pv = gpu.pipeline("matvec", w.wtype, "main", LANES=MATVEC_LANES, R=MATVEC_R, **c)
-                    nwg = ceil(nr, MATVEC_R * 256 // MATVEC_LANES)
+                    pv = gpu.pipeline("matvec", w.wtype, "main", LANES=MATVEC_LANES, **c)
+                    nwg = ceil(nr, 2 * 256 // MATVEC_LANES)
                 else:
                     if glu:
                         raise ValueError("GLU needs K % 32 == 0")
