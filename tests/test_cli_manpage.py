@@ -37,3 +37,13 @@ def test_shell_completion_scripts_and_completions():
                       env={"_DOCASSIST_COMPLETE": "bash_complete",
                            "COMP_WORDS": "docassist models de", "COMP_CWORD": "2"})
     assert r.stdout.split() == ["plain,default"]
+
+
+def test_readme_documents_every_exit_code():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    codes = {int(c) for c in re.findall(r"^\| (\d+) \|", section, re.M)}
+    assert codes == set(EXIT_CODES)
