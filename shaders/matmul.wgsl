@@ -52,53 +52,66 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 
 const TM: u32 = 64u;   // rows per workgroup
 const TN: u32 = 64u;   // tokens per workgroup
-var<workgroup> ws: array<f32, 2048>;   // (TM, 32)
-var<workgroup> xs: array<f32, 2048>;   // (TN, 32)
+// Shared tiles are k-major ([k][row], [k][token]) so that the inner loop reads one vec4 of four
+// rows and one vec4 of four tokens per k, without bank conflicts.
+var<workgroup> ws: array<vec4<f32>, 512>;   // (32 k, TM/4)
+var<workgroup> xs: array<vec4<f32>, 512>;   // (32 k, TN/4)
 
 @compute @workgroup_size(256)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;
-    let tr = lid.x / 16u;   // 4 rows each
-    let tc = lid.x % 16u;   // 4 tokens each
-    var acc: array<vec4<f32>, 4>;
+    let tr = lid.x / 16u;   // rows tr*4 .. tr*4+3
+    let tc = lid.x % 16u;   // tokens tc*4 .. tc*4+3
+    var acc0 = vec4<f32>(0.0);   // acc<c>[i]: token tc*4+c, row tr*4+i
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     let nj = (K + 31u) / 32u;
     for (var j = 0u; j < nj; j++) {
         if (lid.x < TM) {
+            // one row's 32 weights of this k-step, written down the k axis of the tile
             let row = r0 + lid.x;
-            if (row < NR) {
-                let w = dq32(row, j);
-                for (var i = 0u; i < 8u; i++) {
-                    for (var c = 0u; c < 4u; c++) { ws[lid.x * 32u + i * 4u + c] = w[i][c]; }
-                }
-            } else {
-                for (var i = 0u; i < 32u; i++) { ws[lid.x * 32u + i] = 0.0; }
+            var w = array<vec4<f32>, 8>();
+            if (row < NR) { w = dq32(row, j); }
+            let q = lid.x / 4u;
+            let c = lid.x % 4u;
+            for (var i = 0u; i < 8u; i++) {
+                ws[(i * 4u) * 16u + q][c] = w[i].x;
+                ws[(i * 4u + 1u) * 16u + q][c] = w[i].y;
+                ws[(i * 4u + 2u) * 16u + q][c] = w[i].z;
+                ws[(i * 4u + 3u) * 16u + q][c] = w[i].w;
             }
         }
         for (var e = lid.x; e < TN * 32u; e += 256u) {
-            let t = t0 + e / 32u;
-            let k = j * 32u + e % 32u;
+            let t = e / 32u;
+            let k = e % 32u;
             var v = 0.0;
-            if (t < P.n_tokens && k < K) { v = X[t * K + k]; }
-            xs[e] = v;
+            if (t0 + t < P.n_tokens && j * 32u + k < K) { v = X[(t0 + t) * K + j * 32u + k]; }
+            xs[k * 16u + t / 4u][t % 4u] = v;
         }
         workgroupBarrier();
         for (var k = 0u; k < 32u; k++) {
-            let a = vec4<f32>(ws[(tr * 4u) * 32u + k], ws[(tr * 4u + 1u) * 32u + k],
-                              ws[(tr * 4u + 2u) * 32u + k], ws[(tr * 4u + 3u) * 32u + k]);
-            for (var c = 0u; c < 4u; c++) { acc[c] += a * xs[(tc * 4u + c) * 32u + k]; }
+            let a = ws[k * 16u + tr];
+            let b = xs[k * 16u + tc];
+            acc0 += a * b.x;
+            acc1 += a * b.y;
+            acc2 += a * b.z;
+            acc3 += a * b.w;
         }
         workgroupBarrier();
     }
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var c = 0u; c < 4u; c++) {
         let t = t0 + tc * 4u + c;
         if (t >= P.n_tokens) { continue; }
+        let av = accs[c];
         if (GLU) {  // this thread holds rows tr*4 .. tr*4+3: two (gate, up) pairs
             for (var i = 0u; i < 4u; i += 2u) {
                 let row = r0 + tr * 4u + i;
                 if (row + 1u < NR) {
-                    let g = acc[c][i];
-                    Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * acc[c][i + 1u];
+                    let g = av[i];
+                    Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * av[i + 1u];
                 }
             }
             continue;
@@ -107,7 +120,7 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             let row = r0 + tr * 4u + i;
             if (row < NR) {
                 let o = t * LDY + ROW0 + row;
-                if (ACC) { Y[o] += acc[c][i]; } else { Y[o] = acc[c][i]; }
+                if (ACC) { Y[o] += av[i]; } else { Y[o] = av[i]; }
             }
         }
     }
