@@ -70,8 +70,8 @@ FAST = [(T.F32, 64, 45), (T.F16, 96, 45), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (
 
 
 @pytest.mark.parametrize("gtype,K,N", FAST, ids=[f"{t.name}-{k}x{n}" for t, k, n in FAST])
-@pytest.mark.parametrize("lanes", [32, 8])
-def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes):
+@pytest.mark.parametrize("lanes,R", [(32, 2), (8, 4)])
+def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R):
     rng = np.random.default_rng(K + N)
     W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)
@@ -84,8 +84,8 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes):
     for glu in (False, True):
         y = gpu.buffer(init.nbytes, data=init)
         pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", K=K, NR=2 * N, ROW0=0, LDY=2 * N,
-                            ACC=int(not glu), GLU=int(glu), LANES=lanes)
-        _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **bufs}, (-(-2 * N // (2 * 256 // lanes)), 1, 1))
+                            ACC=int(not glu), GLU=int(glu), LANES=lanes, R=R)
+        _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **bufs}, (-(-2 * N // (R * 256 // lanes)), 1, 1))
         got = gpu.read(y, init.nbytes)
         full = Wd @ X
         if glu:  # rows interleaved (gate i, up i)

@@ -22,7 +22,7 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MATVEC_LANES = 32   # matvec.wgsl: lanes per row group (each lane group computes 2 rows)
+MATVEC_LANES, MATVEC_R = 32, 4   # matvec.wgsl: lanes per row group, rows per lane group (R=4: +10-20% on an H200)
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
@@ -230,8 +230,8 @@ class GPUModel:
                 binds = {0: params or P, 1: src, 2: dst}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 if w.k % 32 == 0:
-                    pv = gpu.pipeline("matvec", w.wtype, "main", LANES=MATVEC_LANES, **c)
-                    nwg = ceil(nr, 2 * 256 // MATVEC_LANES)
+                    pv = gpu.pipeline("matvec", w.wtype, "main", LANES=MATVEC_LANES, R=MATVEC_R, **c)
+                    nwg = ceil(nr, MATVEC_R * 256 // MATVEC_LANES)
                 else:
                     if glu:
                         raise ValueError("GLU needs K % 32 == 0")
