@@ -386,12 +386,24 @@ def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs
         steps.append(time.perf_counter() - t0)
     total = sum(steps)
     tok_s = n_steps / total
+    pipelined = None
+    if hasattr(m, "greedy_stream"):
+        # the path generation takes: argmax fed back on the GPU, tokens read 4 steps behind
+        m.reset()
+        m.pos = context
+        m.tokens = [0] * context
+        t0 = time.perf_counter()
+        n = len(list(m.greedy_stream([tok], n_steps, eos=-1)))
+        pipelined = n / (time.perf_counter() - t0)
+        m.reset()
     # attention at position p reads p + 1 cached keys and values: mean over the steps
     mean_len = context + (n_steps + 1) / 2
     kv = 2 * cfg.n_layers * mean_len * cfg.kv_dim * kv_bytes_per_elem(m)
     per_tok = weights_per_token + kv
     gbs = per_tok * tok_s / 1e9
     out = {"context": context, "steps": n_steps, "seconds": total, "tok_s": tok_s,
+           "pipelined_tok_s": pipelined,
+           "pipelined_effective_gb_s": (per_tok * pipelined / 1e9) if pipelined else None,
            "ms_per_token_median": float(np.median(steps)) * 1e3, "kv_bytes_per_token": int(kv),
            "bytes_per_token": int(per_tok), "effective_gb_s": gbs}
     if copy_gbs:
