@@ -10,10 +10,9 @@ fn scale_byte(sb: u32, i: u32) -> u32 {
     return (W1[sb * 3u + (i >> 2u)] >> ((i & 3u) * 8u)) & 255u;
 }
 
-fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
-    var r: array<vec4<f32>, 8>;
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
+// (d * sc, dmin * m) of sub-block s of super-block sb: the 6-bit scale and min, unpacked as
+// ggml's get_scale_min_k4 does
+fn scale_min(sb: u32, s: u32) -> vec2<f32> {
     let dm = unpack2x16float(W2[sb]);
     var sc: u32; var mn: u32;
     if (s < 4u) {
@@ -23,46 +22,38 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
         sc = (scale_byte(sb, s + 4u) & 15u) | ((scale_byte(sb, s - 4u) >> 6u) << 4u);
         mn = (scale_byte(sb, s + 4u) >> 4u) | ((scale_byte(sb, s) >> 6u) << 4u);
     }
-    let d = dm.x * f32(sc);
-    let m = dm.y * f32(mn);
-    let shift = (s & 1u) * 4u;
-    let c = s >> 1u;
-    let qa = W0[sb * 8u + c * 2u];
-    let qb = W0[sb * 8u + c * 2u + 1u];
-    let words = array<u32, 8>(qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w);
-    for (var i = 0u; i < 8u; i++) {
-        let w = words[i] >> shift;
-        let q = vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(15u));
-        r[i] = d * q - m;
-    }
-    return r;
+    return vec2<f32>(dm.x * f32(sc), dm.y * f32(mn));
 }
-
 
 fn nib4(w: u32, shift: u32) -> vec4<f32> {
     let v = w >> shift;
     return vec4<f32>(vec4<u32>(v, v >> 8u, v >> 16u, v >> 24u) & vec4<u32>(15u));
 }
 
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let dm = scale_min(sb, s);
+    let sh = (s & 1u) * 4u;
+    let qa = W0[sb * 8u + (s >> 1u) * 2u];
+    let qb = W0[sb * 8u + (s >> 1u) * 2u + 1u];
+    return array<vec4<f32>, 8>(
+        dm.x * nib4(qa.x, sh) - dm.y, dm.x * nib4(qa.y, sh) - dm.y, dm.x * nib4(qa.z, sh) - dm.y,
+        dm.x * nib4(qa.w, sh) - dm.y, dm.x * nib4(qb.x, sh) - dm.y, dm.x * nib4(qb.y, sh) - dm.y,
+        dm.x * nib4(qb.z, sh) - dm.y, dm.x * nib4(qb.w, sh) - dm.y);
+}
+
 fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
          x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
     let sb = row * (K / 256u) + (j >> 3u);
     let s = j & 7u;
-    let dm = unpack2x16float(W2[sb]);
-    var sc: u32; var mn: u32;
-    if (s < 4u) {
-        sc = scale_byte(sb, s) & 63u;
-        mn = scale_byte(sb, s + 4u) & 63u;
-    } else {
-        sc = (scale_byte(sb, s + 4u) & 15u) | ((scale_byte(sb, s - 4u) >> 6u) << 4u);
-        mn = (scale_byte(sb, s + 4u) >> 4u) | ((scale_byte(sb, s) >> 6u) << 4u);
-    }
+    let dm = scale_min(sb, s);
     let sh = (s & 1u) * 4u;
-    let c = s >> 1u;
-    let qa = W0[sb * 8u + c * 2u];
-    let qb = W0[sb * 8u + c * 2u + 1u];
+    let qa = W0[sb * 8u + (s >> 1u) * 2u];
+    let qb = W0[sb * 8u + (s >> 1u) * 2u + 1u];
     let dq = dot(nib4(qa.x, sh), x0) + dot(nib4(qa.y, sh), x1) + dot(nib4(qa.z, sh), x2) + dot(nib4(qa.w, sh), x3)
            + dot(nib4(qb.x, sh), x4) + dot(nib4(qb.y, sh), x5) + dot(nib4(qb.z, sh), x6) + dot(nib4(qb.w, sh), x7);
+    // sum_k (d*q_k - m) x_k = d * (q . x) - m * sum(x)
     let xs = dot(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, vec4<f32>(1.0));
-    return dm.x * f32(sc) * dq - dm.y * f32(mn) * xs;
+    return dm.x * dq - dm.y * xs;
 }
