@@ -238,8 +238,7 @@ class GPUModel:
                     c.pop("GLU")
                     pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
                     nwg = ceil(nr, MATVEC_RPW)
-                pm = gpu.pipeline("matmul", w.wtype, "matmul", **c) if "GLU" in c else \
-                    gpu.pipeline("matmul", w.wtype, "matmul", **c)
+                pm = gpu.pipeline("matmul", w.wtype, "matmul", **c)
                 gv = (min(nwg, 65535), ceil(nwg, 65535), 1)
                 pick = 1 if logits else 0
                 ops.append(((pv, gpu.bind(pv, binds)), (pm, gpu.bind(pm, binds)),
