@@ -1,34 +1,17 @@
-"""Read what the model registry records about a GGUF file, without loading its weights.
+"""What the model registry records about a GGUF file, without loading its weights.
 
-Cost: reads the header (metadata and tensor table, a few MB at most for a 32000-token vocabulary)
-and stats the file; the weights are never read. ``check`` also verifies that every tensor's data
-lies inside the file, which catches truncated downloads. Pure Python on purpose: ``models add``
-and ``models list`` must not need the GPU stack.
+Cost: the engine's reader (docassist.engine.gguf) maps the file and parses the header (metadata
+and tensor table); the weights are never read. It also proves that every tensor's data lies
+inside the file, which catches truncated downloads. No GPU is involved: `models add` and
+`models list` work on a machine without one.
 """
 from __future__ import annotations
 
-import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from docassist.errors import ModelError
-
-MAGIC = b"GGUF"
-
-# GGUF metadata value types -> struct format (scalars only; 8 = string, 9 = array).
-_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-            10: "<Q", 11: "<q", 12: "<d"}
-
-# ggml tensor types: name, bytes per block, elements per block.
-TENSOR_TYPES = {
-    0: ("F32", 4, 1), 1: ("F16", 2, 1), 2: ("Q4_0", 18, 32), 3: ("Q4_1", 20, 32),
-    6: ("Q5_0", 22, 32), 7: ("Q5_1", 24, 32), 8: ("Q8_0", 34, 32), 9: ("Q8_1", 36, 32),
-    10: ("Q2_K", 84, 256), 11: ("Q3_K", 110, 256), 12: ("Q4_K", 144, 256),
-    13: ("Q5_K", 176, 256), 14: ("Q6_K", 210, 256), 15: ("Q8_K", 292, 256),
-    24: ("I8", 1, 1), 25: ("I16", 2, 1), 26: ("I32", 4, 1), 27: ("I64", 8, 1),
-    28: ("F64", 8, 1), 30: ("BF16", 2, 1),
-}
 
 # llama.cpp's general.file_type values (llama_ftype).
 FILE_TYPES = {
@@ -75,88 +58,26 @@ class GGUFInfo:
         return v if isinstance(v, str) else None
 
 
-class _Reader:
-    def __init__(self, f, path):
-        self.f = f
-        self.path = path
-
-    def take(self, n: int) -> bytes:
-        b = self.f.read(n)
-        if len(b) != n:
-            raise ModelError(f"{self.path}: truncated GGUF header")
-        return b
-
-    def unpack(self, fmt: str):
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
-
-    def string(self) -> str:
-        n = self.unpack("<Q")
-        if n > 1 << 30:
-            raise ModelError(f"{self.path}: corrupt GGUF header (string of {n} bytes)")
-        return self.take(n).decode("utf-8", errors="replace")
-
-    def value(self, vtype: int):
-        if vtype in _SCALARS:
-            return self.unpack(_SCALARS[vtype])
-        if vtype == 8:
-            return self.string()
-        if vtype == 9:
-            etype = self.unpack("<I")
-            n = self.unpack("<Q")
-            if etype in _SCALARS and n > _MAX_ARRAY:
-                self.take(n * struct.calcsize(_SCALARS[etype]))  # skip without decoding
-                return {"array_length": n}
-            items = [self.value(etype) for _ in range(n)]
-            return items if n <= _MAX_ARRAY else {"array_length": n}
-        raise ModelError(f"{self.path}: corrupt GGUF header (unknown value type {vtype})")
+def _small(v):
+    if isinstance(v, (list, tuple)) or hasattr(v, "shape"):
+        return [x.item() if hasattr(x, "item") else x for x in v] if len(v) <= _MAX_ARRAY else {"array_length": len(v)}
+    return v
 
 
 def read_info(path, check: bool = True) -> GGUFInfo:
-    """Parse a GGUF header; with ``check``, also prove every tensor lies inside the file."""
+    """Parse a GGUF header; the reader always proves every tensor lies inside the file, and with
+    ``check`` the file must also name its architecture."""
+    from docassist.engine.gguf import read_gguf, type_name
+
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        r = _Reader(f, path)
-        if f.read(4) != MAGIC:
-            raise ModelError(f"{path}: not a GGUF model file")
-        version = r.unpack("<I")
-        if version < 2:
-            raise ModelError(f"{path}: GGUF version {version} is too old; convert it to GGUF v3")
-        if version > 3:
-            raise ModelError(f"{path}: GGUF version {version} is newer than this tool supports")
-        n_tensors = r.unpack("<Q")
-        n_kv = r.unpack("<Q")
-        info = GGUFInfo(path=path, version=version, size=size, n_tensors=n_tensors)
-        for _ in range(n_kv):
-            key = r.string()
-            info.metadata[key] = r.value(r.unpack("<I"))
-        tensors = []
-        for _ in range(n_tensors):
-            name = r.string()
-            n_dims = r.unpack("<I")
-            dims = [r.unpack("<Q") for _ in range(n_dims)]
-            ttype = r.unpack("<I")
-            offset = r.unpack("<Q")
-            tensors.append((name, dims, ttype, offset))
-            tname = TENSOR_TYPES.get(ttype, (f"type{ttype}",))[0]
-            if n_dims >= 2:
-                info.tensor_types[tname] += 1
-        header_end = f.tell()
-    if check:
-        align = int(info.metadata.get("general.alignment", 32))
-        data_start = (header_end + align - 1) // align * align
-        for name, dims, ttype, offset in tensors:
-            if ttype not in TENSOR_TYPES:
-                raise ModelError(f"{path}: tensor {name} has unsupported type {ttype}")
-            _, bsize, bcount = TENSOR_TYPES[ttype]
-            n = 1
-            for d in dims:
-                n *= d
-            nbytes = n // bcount * bsize
-            if data_start + offset + nbytes > size:
-                raise ModelError(f"{path}: file is truncated (tensor {name} runs past the end)")
-        if "general.architecture" not in info.metadata:
-            raise ModelError(f"{path}: GGUF file names no architecture")
+    with read_gguf(path) as g:
+        info = GGUFInfo(path=path, version=g.version, size=g.size, n_tensors=len(g.tensors),
+                        metadata={k: _small(v) for k, v in g.metadata.items()})
+        for t in g.tensors.values():
+            if len(t.shape) >= 2:
+                info.tensor_types[type_name(t.ggml_type)] += 1
+    if check and "general.architecture" not in info.metadata:
+        raise ModelError(f"{path}: GGUF file names no architecture")
     return info
