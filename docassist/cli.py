@@ -122,8 +122,8 @@ def _model_option(f):
 
 
 def _password_option(f):
-    return click.option("--password", envvar="DOCASSIST_PASSWORD", default=None,
-                        help="Password for encrypted PDFs (or $DOCASSIST_PASSWORD).")(f)
+    return click.option("--password", envvar="DOCASSIST_PDF_PASSWORD", default=None,
+                        help="Password for encrypted PDFs (or $DOCASSIST_PDF_PASSWORD).")(f)
 
 
 def _ask_password():

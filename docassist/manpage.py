@@ -88,7 +88,7 @@ def generate(cli=None) -> str:
               "One directory for the config file, the model registry and the cache.",
               ".TP", "\\fBDOCASSIST_PROMPTS\\fR",
               "A directory of prompt files that override the shipped ones.",
-              ".TP", "\\fBDOCASSIST_PASSWORD\\fR", "Password for encrypted PDFs.",
+              ".TP", "\\fBDOCASSIST_PDF_PASSWORD\\fR", "Password for encrypted PDFs.",
               ".TP", "\\fBNO_COLOR\\fR", "Disable colour.",
               ".SH FILES",
               ".TP", "\\fIconfig.toml\\fR",
