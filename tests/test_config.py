@@ -32,7 +32,7 @@ def test_add_records_file_facts_and_first_is_default(home, stories260k):
     assert e["sha256"] == config.sha256_file(stories260k)
     assert (e["architecture"], e["quantization"], e["context_length"]) == ("llama", "F32", 512)
     saved = json.loads((home / "models.json").read_text())
-    assert saved["default"] == "tiny" and saved["models"]["tiny"]["path"] == str(stories260k)
+    assert saved["default"] == "tiny" and saved["models"]["tiny"]["path"] == str(stories260k.resolve())
 
 
 def test_list_info_default_remove(home, stories260k):
