@@ -229,26 +229,6 @@ def held_weights(model, written, as_run: bool = False) -> dict:
 
 
 def hf_logits(model, ids, weights=None) -> np.ndarray:
-    """transformers' logits (float32, eval, no_grad); with `weights`, on those weights instead."""
-    if weights is not None:
-        model = type(model)(model.config).float().eval()
-        model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=True)
-    with torch.no_grad():
-        return model(torch.tensor([ids])).logits[0].float().numpy()
-
-
-def compare(ours, ref):
-    """relative error, and the positions whose argmax differs without being a near tie."""
-    rel = float(np.linalg.norm(ours - ref) / np.linalg.norm(ref))
-    top2 = np.sort(ref, axis=1)[:, -2:]
-    gap = top2[:, 1] - top2[:, 0]
-    rms = np.sqrt(np.mean((ours - ref) ** 2, axis=1))
-    flips = np.flatnonzero(ours.argmax(1) != ref.argmax(1))
-    real = [int(i) for i in flips if gap[i] >= 4 * rms[i]]
-    return rel, flips, real
-
-
-def hf_logits(model, ids, weights=None) -> np.ndarray:
     """transformers' logits (float32, eval, no_grad); with `weights`, on those weights instead
     (loaded into a copy, so `model` keeps its float weights)."""
     if weights is not None:
