@@ -120,6 +120,8 @@ class GPUModel:
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
         self.logits_buf = buf(self.logit_rows * V * 4, label="logits")
         self.next_tok = buf(16, label="next-token")
+        # logits (or a token) come back through one persistent mapped buffer, never a new one
+        self.readback = buf(self.logit_rows * V * 4, u.MAP_READ | u.COPY_DST, "read-back")
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         self._build()
@@ -350,12 +352,15 @@ class GPUModel:
             T = len(chunk)
             last = i + step >= len(tokens)
             n_logits = T if all_logits else (1 if last else 0)
-            self._run(chunk, n_logits)
+            nbytes = n_logits * V * 4
+            self._run(chunk, n_logits, readback=(self.logits_buf, nbytes) if n_logits else None)
             if n_logits:
-                out.append(self.gpu.read(self.logits_buf, n_logits * V * 4).reshape(n_logits, V))
+                out.append(self._take(nbytes, np.float32).reshape(n_logits, V))
         return np.concatenate(out) if all_logits else out[-1][-1]
 
-    def _run(self, chunk, n_logits, argmax: bool = False):
+    def _run(self, chunk, n_logits, argmax: bool = False, readback=None):
+        """One forward over `chunk`; `readback` = (buffer, bytes) to copy into the persistent
+        mapped read-back buffer at the end of the same command encoder (see _take)."""
         T = len(chunk)
         gpu = self.gpu
         n_split = self._n_split(T)
@@ -370,9 +375,19 @@ class GPUModel:
             cp.set_bind_group(0, bg)
             cp.dispatch_workgroups(1)
             cp.end()
+        if readback is not None:
+            enc.copy_buffer_to_buffer(readback[0], 0, self.readback, 0, readback[1])
         gpu.device.queue.submit([enc.finish()])
         self.pos += T
         self.tokens.extend(chunk)
+
+    def _take(self, nbytes: int, dtype) -> np.ndarray:
+        """Wait for the last copy into the read-back buffer and return its first nbytes."""
+        self.readback.map_sync(self.gpu.wgpu.MapMode.READ, 0, (nbytes + 3) // 4 * 4)
+        try:
+            return np.frombuffer(self.readback.read_mapped(0, nbytes), dtype=dtype).copy()
+        finally:
+            self.readback.unmap()
 
     def _argmax_op(self, row):
         op = self._am_pipes.get(row)
@@ -390,8 +405,8 @@ class GPUModel:
         chunks = [tokens[i:i + self.batch] for i in range(0, len(tokens), self.batch)]
         for c in chunks[:-1]:
             self._run(c, 0)
-        self._run(chunks[-1], 1, argmax=True)
-        return int(self.gpu.read(self.next_tok, 4, np.uint32)[0])
+        self._run(chunks[-1], 1, argmax=True, readback=(self.next_tok, 4))
+        return int(self._take(4, np.uint32)[0])
 
     def rewind(self, ids) -> list[int]:
         """Keep the longest cached prefix of `ids` (at least one token left to run); return the rest."""
@@ -497,7 +512,7 @@ class GPUModel:
         self.file.close()
 
     def _all_buffers(self):
-        yield from (self.x, self.xb, self.qkv, self.att, self.part, self.g, self.u, self.xl,
+        yield from (self.x, self.xb, self.qkv, self.att, self.part, self.g, self.u, self.xl, self.readback,
                     self.logits_buf, self.tok, self.next_tok, *self.kc, *self.vc)
         ws = [self.embed, self.output]
         for L in self.layers:
