@@ -27,6 +27,7 @@ MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
 MATMUL_TN = 64      # tokens per workgroup (TN)
+RING_DEPTH = 4      # decode steps in flight before the host reads a token back
 
 
 @dataclass
@@ -122,6 +123,8 @@ class GPUModel:
         self.next_tok = buf(16, label="next-token")
         # logits (or a token) come back through one persistent mapped buffer, never a new one
         self.readback = buf(self.logit_rows * V * 4, u.MAP_READ | u.COPY_DST, "read-back")
+        # pipelined decode reads its tokens back through this ring, RING_DEPTH steps behind
+        self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(RING_DEPTH)]
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         self._build()
@@ -136,18 +139,6 @@ class GPUModel:
                 check_loadable(t.ggml_type)
             except (ValueError, KeyError) as e:
                 raise ModelError(f"{self.path}: tensor {name}: {e}") from None
-
-    def _native_bytes(self, name):
-        """(native type, iterator of (offset, chunk)) for a tensor, converting when needed."""
-        t = self.file.tensors[name]
-        raw = self.file.data(name)
-        nt = native_type(t.ggml_type, raw, t.shape)
-        if nt != t.ggml_type and t.ggml_type not in self._converted:
-            self._converted.add(t.ggml_type)
-            if not self.quiet:
-                print(f"docassist: note: {GGMLType(t.ggml_type).name} weights are converted to "
-                      f"{GGMLType(nt).name} at load time", file=sys.stderr)
-        return nt, raw, t
 
     def _upload_vec(self, name):
         t = self.file.tensors[name]
@@ -167,7 +158,14 @@ class GPUModel:
         """(native type, raw bytes in that type, (k, n)) of one tensor, converting if needed."""
         if name not in self.file.tensors:
             raise ModelError(f"{self.path}: tensor {name} is missing")
-        nt, raw, t = self._native_bytes(name)
+        t = self.file.tensors[name]
+        raw = self.file.data(name)
+        nt = native_type(t.ggml_type, raw, t.shape)
+        if nt != t.ggml_type and t.ggml_type not in self._converted:
+            self._converted.add(t.ggml_type)   # say it once per type, not per tensor
+            if not self.quiet:
+                print(f"docassist: note: {GGMLType(t.ggml_type).name} weights are converted to "
+                      f"{GGMLType(nt).name} at load time", file=sys.stderr)
         if len(t.shape) != 2:
             raise ModelError(f"{self.path}: tensor {name} should be 2-D, has shape {t.shape}")
         k, n = t.shape
@@ -290,8 +288,10 @@ class GPUModel:
             self.ops_layer.append(ops)
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
-        self._am_pipes = {}
+        # greedy choice on the GPU from logits row 0: into next_tok (read back), or straight into
+        # the token buffer that the next step embeds (pipelined decode)
         am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
+        self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.tok}))
 
     def _n_split(self, T: int) -> int:
@@ -353,33 +353,35 @@ class GPUModel:
             last = i + step >= len(tokens)
             n_logits = T if all_logits else (1 if last else 0)
             nbytes = n_logits * V * 4
-            self._run(chunk, n_logits, readback=(self.logits_buf, nbytes) if n_logits else None)
+            self._run(chunk, n_logits, copy=(self.logits_buf, self.readback, nbytes) if n_logits else None)
             if n_logits:
                 out.append(self._take(nbytes, np.float32).reshape(n_logits, V))
         return np.concatenate(out) if all_logits else out[-1][-1]
 
-    def _run(self, chunk, n_logits, argmax: bool = False, readback=None):
-        """One forward over `chunk`; `readback` = (buffer, bytes) to copy into the persistent
-        mapped read-back buffer at the end of the same command encoder (see _take)."""
-        T = len(chunk)
+    def _run(self, chunk, n_logits, argmax=None, copy=None):
+        """One forward over `chunk` (None: the one token argmax left in the token buffer).
+        `argmax`: an argmax op to run after the logits; `copy` = (source, destination, bytes) to
+        copy at the end of the same command encoder (to a mapped buffer, see _take)."""
+        T = 1 if chunk is None else len(chunk)
         gpu = self.gpu
         n_split = self._n_split(T)
         gpu.write(self.p_main, np.array([T, self.pos, T - n_logits, n_split], np.uint32))
         gpu.write(self.p_logits, np.array([n_logits, self.pos, 0, 1], np.uint32))
-        gpu.write(self.tok, np.asarray(chunk, np.uint32))
+        if chunk is not None:
+            gpu.write(self.tok, np.asarray(chunk, np.uint32))
         enc = self._encode(T, n_logits, n_split)
-        if argmax:
+        if argmax is not None:
             cp = enc.begin_compute_pass()
-            pipe, bg = self._argmax_op(n_logits - 1)
-            cp.set_pipeline(pipe)
-            cp.set_bind_group(0, bg)
+            cp.set_pipeline(argmax[0])
+            cp.set_bind_group(0, argmax[1])
             cp.dispatch_workgroups(1)
             cp.end()
-        if readback is not None:
-            enc.copy_buffer_to_buffer(readback[0], 0, self.readback, 0, readback[1])
+        if copy is not None:
+            enc.copy_buffer_to_buffer(copy[0], 0, copy[1], 0, copy[2])
         gpu.device.queue.submit([enc.finish()])
         self.pos += T
-        self.tokens.extend(chunk)
+        if chunk is not None:
+            self.tokens.extend(chunk)
 
     def _take(self, nbytes: int, dtype) -> np.ndarray:
         """Wait for the last copy into the read-back buffer and return its first nbytes."""
@@ -389,14 +391,6 @@ class GPUModel:
         finally:
             self.readback.unmap()
 
-    def _argmax_op(self, row):
-        op = self._am_pipes.get(row)
-        if op is None:
-            pipe = self.gpu.pipeline("argmax", None, V=self.config.vocab_size, R=row)
-            op = (pipe, self.gpu.bind(pipe, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
-            self._am_pipes[row] = op
-        return op
-
     def forward_argmax(self, tokens) -> int:
         """Like forward(), but the greedy choice is made on the GPU: 4 bytes come back, not the logits."""
         tokens = [int(t) for t in tokens]
@@ -405,7 +399,7 @@ class GPUModel:
         chunks = [tokens[i:i + self.batch] for i in range(0, len(tokens), self.batch)]
         for c in chunks[:-1]:
             self._run(c, 0)
-        self._run(chunks[-1], 1, argmax=True, readback=(self.next_tok, 4))
+        self._run(chunks[-1], 1, argmax=self._argmax_next, copy=(self.next_tok, self.readback, 4))
         return int(self._take(4, np.uint32)[0])
 
     def rewind(self, ids) -> list[int]:
@@ -420,7 +414,7 @@ class GPUModel:
         del self.tokens[n:]
         return list(ids[n:])
 
-    def greedy_stream(self, todo, max_tokens: int, eos: int, depth: int = 4):
+    def greedy_stream(self, todo, max_tokens: int, eos: int, depth: int = RING_DEPTH):
         """Greedy tokens for the sequence continued by `todo`, pipelined: the argmax of step i is
         written on the GPU straight into the token buffer that step i+1 embeds, and copied to a
         ring of `depth` small mapped buffers; the host reads a step's token only `depth` steps
@@ -429,7 +423,7 @@ class GPUModel:
         if self.pos + len(todo) + max_tokens > self.context_length + 1:
             raise ValueError(f"context overflow: {self.pos} + {len(todo)} + {max_tokens} > {self.context_length}")
         gpu = self.gpu
-        ring = self._ring(depth)
+        ring = self.ring[:depth]
         chunks = [todo[i:i + self.batch] for i in range(0, len(todo), self.batch)]
         for c in chunks[:-1]:
             self._run(c, 0)
@@ -440,23 +434,8 @@ class GPUModel:
 
         def submit(step_tokens):
             nonlocal submitted
-            T = len(step_tokens) if step_tokens is not None else 1
-            n_split = self._n_split(T)
-            gpu.write(self.p_main, np.array([T, self.pos, T - 1, n_split], np.uint32))
-            gpu.write(self.p_logits, np.array([1, self.pos, 0, 1], np.uint32))
-            if step_tokens is not None:
-                gpu.write(self.tok, np.asarray(step_tokens, np.uint32))
-            enc = self._encode(T, 1, n_split)
-            cp = enc.begin_compute_pass()
-            pipe, bg = self._argmax_into_tok
-            cp.set_pipeline(pipe)
-            cp.set_bind_group(0, bg)
-            cp.dispatch_workgroups(1)
-            cp.end()
             slot = ring[submitted % depth]
-            enc.copy_buffer_to_buffer(self.tok, 0, slot, 0, 4)
-            gpu.device.queue.submit([enc.finish()])
-            self.pos += T
+            self._run(step_tokens, 1, argmax=self._argmax_into_tok, copy=(self.tok, slot, 4))
             inflight.append(slot)
             submitted += 1
 
@@ -474,20 +453,12 @@ class GPUModel:
                 produced.append(tok)
                 yield tok
         finally:
-            for slot in inflight:    # drain: a ring slot must be unmapped before its next use
+            for slot in inflight:    # wait for the steps still running (their tokens are dropped)
                 slot.map_sync(gpu.wgpu.MapMode.READ)
                 slot.unmap()
             # the cache now holds base + the produced tokens that were fed back (all but the last)
             self.tokens = base + produced[:-1] if produced else base[:-1]
             self.pos = len(self.tokens)
-
-    def _ring(self, depth):
-        ring = getattr(self, "_ring_bufs", None)
-        if ring is None or len(ring) < depth:
-            u = self.gpu.wgpu.BufferUsage
-            ring = self._ring_bufs = [self.gpu.buffer(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}")
-                                      for i in range(depth)]
-        return ring
 
     # -- the interface tasks use --------------------------------------------------------------
     def logits(self, ids) -> np.ndarray:
@@ -512,7 +483,7 @@ class GPUModel:
         self.file.close()
 
     def _all_buffers(self):
-        yield from (self.x, self.xb, self.qkv, self.att, self.part, self.g, self.u, self.xl, self.readback,
+        yield from (self.x, self.xb, self.qkv, self.att, self.part, self.g, self.u, self.xl, self.readback, *self.ring,
                     self.logits_buf, self.tok, self.next_tok, *self.kc, *self.vc)
         ws = [self.embed, self.output]
         for L in self.layers:
