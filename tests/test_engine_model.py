@@ -97,11 +97,15 @@ def test_seeded_sampling_is_reproducible(stories):
 
 # -- random tiny models in every weight type, against the numpy reference ------------------------
 
+def _reference(path) -> ReferenceModel:
+    """The numpy reference on the file's weights, dequantized."""
+    with read_gguf(path) as g:
+        cfg = Config.from_metadata(g.metadata, g.tensors)
+        return ReferenceModel(cfg, load_weights(g, cfg))
+
+
 def _compare(path, tokens, rel_tol):
-    g = read_gguf(path)
-    cfg = Config.from_metadata(g.metadata, g.tensors)
-    ref = ReferenceModel(cfg, load_weights(g, cfg))
-    expect = ref.forward(tokens)
+    expect = _reference(path).forward(tokens)
     m = load_model(path, quiet=True)
     try:
         got = m.logits(tokens)
@@ -109,7 +113,6 @@ def _compare(path, tokens, rel_tol):
         step = np.stack([m.forward([t]) for t in tokens[:3]])
     finally:
         m.close()
-        g.close()
     rel = np.linalg.norm(got - expect) / np.linalg.norm(expect)
     assert rel < rel_tol, f"relative error {rel}"
     assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
@@ -153,9 +156,7 @@ def test_tied_classifier_gqa_and_linear_rope_scaling(tmp_path, shared_models):
 def test_long_prompt_in_chunks_and_long_context(tmp_path, shared_models):
     # prompt longer than one batch, keys past one attention chunk
     path = write_tiny_model(tmp_path / "long.gguf", dim=64, hidden=96, context_length=400, seed=3)
-    g = read_gguf(path)
-    cfg = Config.from_metadata(g.metadata, g.tensors)
-    ref = ReferenceModel(cfg, load_weights(g, cfg))
+    ref = _reference(path)
     toks = list(np.random.default_rng(1).integers(3, 512, 300))
     expect = ref.forward(toks)
     m = load_model(path, batch=128)
@@ -169,9 +170,7 @@ def test_long_prompt_in_chunks_and_long_context(tmp_path, shared_models):
 def test_f16_kv_cache_and_split_attention_decode(tmp_path, shared_models):
     # f16 cache (the default from dim 2048) and decode past several attention splits
     path = write_tiny_model(tmp_path / "kv16.gguf", dim=64, hidden=96, context_length=700, seed=5)
-    g = read_gguf(path)
-    cfg = Config.from_metadata(g.metadata, g.tensors)
-    ref = ReferenceModel(cfg, load_weights(g, cfg))
+    ref = _reference(path)
     toks = list(np.random.default_rng(2).integers(3, 512, 600))
     ref.forward(toks[:-1])
     expect = ref.forward(toks[-1:])[-1]
