@@ -11,3 +11,11 @@ fn f16_at(buf_word: u32, index: u32) -> f32 {
     // two f16 packed in one u32, little-endian: element 0 in the low half
     return unpack2x16float(buf_word)[index & 1u];
 }
+
+// The four bytes of w as exact floats minus `off` (an integer), without integer-to-float
+// conversions (a quarter-rate instruction on NVIDIA GPUs, and the decode products are bound by
+// instructions): a byte b placed in the low mantissa bits of 2^23 is the float 2^23 + b.
+fn bytes_f32(w: u32, off: f32) -> vec4<f32> {
+    let e = vec4<u32>(w & 255u, (w >> 8u) & 255u, (w >> 16u) & 255u, w >> 24u) | vec4<u32>(0x4B000000u);
+    return bitcast<vec4<f32>>(e) - (8388608.0 + off);
+}

@@ -1,24 +1,63 @@
 // Decode product (one token): Y[ROW0 + r] (=, or += when ACC) sum_k W[r, k] * x[k], K % 32 == 0.
-// Composed after quant_<type>.wgsl, which provides dot32(row, j, &xv): the dot product of the 32
-// weights of sub-block j of a row with the 32 activations x0..x7 (held in registers, reused for
-// R rows; no private arrays, which a driver may spill to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...), then reduce.
-// GLU: rows come interleaved (gate i, up i) and Y[ROW0/2 + i] = silu(gate) * up.
-// Dispatch: (ceil(NR / (R * 256 / LANES)), 1, 1), split over y past 65535 workgroups.
+// Composed as common + quant_<type> + reduce_<subgroup|workgroup> + this file. quant_<type>
+// provides dot32(row, j, x0..x7): the dot product of the 32 weights of sub-block j of a row with
+// 32 activations held in registers (reused for R rows; no private arrays, which a driver may spill
+// to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...) and
+// reduce with lane_sum; a workgroup holds WG / LANES row groups of R rows.
+// Fusions (each removes a dispatch from a decode step):
+//   GLU:  rows come interleaved (gate i, up i); Y[(ROW0 + r) / 2] = silu(gate) * up.
+//   ROPE: the rows are q | k | v of one token (global row ROW0 + r); q and k are rotated (adjacent
+//         pairs, as rope_kv.wgsl), q|k|v written to Y, and k, v stored in the KV cache at P.pos0.
+// Dispatch: (ceil(NR / (R * WG / LANES)), 1, 1), split over y past 65535 workgroups.
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
 override LDY: u32;
 override ACC: bool = false;
 override GLU: bool = false;
+override ROPE: bool = false;
+override NH: u32 = 1u;          // ROPE: query heads, key/value heads, head dim, rotated dims
+override NKV: u32 = 1u;
+override HD: u32 = 2u;
+override ROPE_DIM: u32 = 2u;
+override BASE: f32 = 10000.0;
+override FREQ_SCALE: f32 = 1.0;
+override KV_F16: bool = true;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;   // (K/4,)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
+@group(0) @binding(10) var<storage, read_write> KC: array<u32>; // ROPE: (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
+@group(0) @binding(11) var<storage, read_write> VC: array<u32>; // ROPE: same layout as KC
 
-const WG: u32 = 256u;
-override R: u32 = 2u;                    // rows per lane group: 2 or 4 (pairs of gate/up rows for GLU)
+override WG: u32 = 256u;                 // invocations per workgroup
+override R: u32 = 4u;                    // rows per lane group: 2 or 4 (pairs of gate/up rows for GLU)
 override LANES: u32 = 32u;               // lanes per row group (a power of two <= 32)
-var<workgroup> red: array<vec4<f32>, 256>;
 
-@compute @workgroup_size(256)
+fn rot(a: f32, b: f32, pos: u32, i: u32) -> vec2<f32> {
+    if (2u * i >= ROPE_DIM) { return vec2<f32>(a, b); }
+    let theta = f32(pos) * FREQ_SCALE * pow(BASE, -f32(2u * i) / f32(ROPE_DIM));
+    let c = cos(theta);
+    let s = sin(theta);
+    return vec2<f32>(a * c - b * s, a * s + b * c);
+}
+
+fn store_pair(r: u32, v: vec2<f32>) {
+    // r: global row (even) of q | k | v; v: its pair, already rotated when q or k
+    Y[r] = v.x; Y[r + 1u] = v.y;
+    let q = NH * HD;
+    let kv = NKV * HD;
+    if (r < q) { return; }
+    let pos = P.pos0;
+    let p = (r - q) % kv;                // element within the k (or v) row
+    var c = pos * kv + p;                // f32 words
+    if (KV_F16) { c = (pos * kv + p) / 2u; }
+    if (r < q + kv) {
+        if (KV_F16) { KC[c] = pack2x16float(v); } else { KC[c] = bitcast<u32>(v.x); KC[c + 1u] = bitcast<u32>(v.y); }
+    } else {
+        if (KV_F16) { VC[c] = pack2x16float(v); } else { VC[c] = bitcast<u32>(v.x); VC[c + 1u] = bitcast<u32>(v.y); }
+    }
+}
+
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let grp = lid.x / LANES;
@@ -44,27 +83,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
     }
-    red[lid.x] = acc;
-    workgroupBarrier();
-    for (var s = LANES / 2u; s > 0u; s >>= 1u) {
-        if (lane < s) { red[lid.x] += red[lid.x + s]; }
-        workgroupBarrier();
-    }
-    if (lane == 0u && r0 < NR) {
-        let v = red[lid.x];
-        for (var i = 0u; i < R; i++) {
+    let v = lane_sum(acc, lid.x, lane);
+    if (lane != 0u || r0 >= NR) { return; }
+    if (ROPE) {
+        for (var i = 0u; i < R; i += 2u) {
             let row = r0 + i;
             if (row >= NR) { break; }
-            if (GLU) {
-                if ((i & 1u) == 1u) {
-                    let g = v[i - 1u];
-                    Y[(ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * v[i];
-                }
-            } else if (ACC) {
-                Y[ROW0 + row] += v[i];
-            } else {
-                Y[ROW0 + row] = v[i];
+            let r = ROW0 + row;
+            var pr = vec2<f32>(v[i], v[i + 1u]);
+            if (r < (NH + NKV) * HD) { pr = rot(pr.x, pr.y, P.pos0, (r % HD) / 2u); }
+            store_pair(r, pr);
+        }
+        return;
+    }
+    for (var i = 0u; i < R; i++) {
+        let row = r0 + i;
+        if (row >= NR) { break; }
+        if (GLU) {
+            if ((i & 1u) == 1u) {
+                let g = v[i - 1u];
+                Y[(ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * v[i];
             }
+        } else if (ACC) {
+            Y[ROW0 + row] += v[i];
+        } else {
+            Y[ROW0 + row] = v[i];
         }
     }
 }

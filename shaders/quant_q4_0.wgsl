@@ -4,12 +4,8 @@
 @group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;
 @group(0) @binding(4) var<storage, read> W1: array<u32>;
 
-fn nib_lo(w: u32) -> vec4<f32> {
-    return vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(15u)) - 8.0;
-}
-fn nib_hi(w: u32) -> vec4<f32> {
-    return vec4<f32>(vec4<u32>(w >> 4u, w >> 12u, w >> 20u, w >> 28u) & vec4<u32>(15u)) - 8.0;
-}
+fn nib_lo(w: u32) -> vec4<f32> { return bytes_f32(w & 0x0F0F0F0Fu, 8.0); }
+fn nib_hi(w: u32) -> vec4<f32> { return bytes_f32((w >> 4u) & 0x0F0F0F0Fu, 8.0); }
 
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     var r: array<vec4<f32>, 8>;

@@ -26,8 +26,7 @@ fn scale_min(sb: u32, s: u32) -> vec2<f32> {
 }
 
 fn nib4(w: u32, shift: u32) -> vec4<f32> {
-    let v = w >> shift;
-    return vec4<f32>(vec4<u32>(v, v >> 8u, v >> 16u, v >> 24u) & vec4<u32>(15u));
+    return bytes_f32((w >> shift) & 0x0F0F0F0Fu, 0.0);
 }
 
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {

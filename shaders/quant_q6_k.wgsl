@@ -26,23 +26,16 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     let ql0 = sb * 32u + (n * 64u + (g & 1u) * 32u) / 4u;
     let qh0 = sb * 16u + (n * 32u) / 4u;
     for (var i = 0u; i < 8u; i++) {
-        let lw = W0[ql0 + i] >> lshift;
-        let hw = W1[qh0 + i] >> hshift;
-        let lo = vec4<u32>(lw, lw >> 8u, lw >> 16u, lw >> 24u) & vec4<u32>(15u);
-        let hi = vec4<u32>(hw, hw >> 8u, hw >> 16u, hw >> 24u) & vec4<u32>(3u);
-        let q = vec4<f32>(vec4<i32>(lo | (hi << vec4<u32>(4u))) - vec4<i32>(32));
-        r[i] = select(d1, d0, i < 4u) * q;
+        r[i] = select(d1, d0, i < 4u) * q6x4(W0[ql0 + i], W1[qh0 + i], lshift, hshift);
     }
     return r;
 }
 
 
 fn q6x4(lw: u32, hw: u32, lshift: u32, hshift: u32) -> vec4<f32> {
-    let l = lw >> lshift;
-    let h = hw >> hshift;
-    let lo = vec4<u32>(l, l >> 8u, l >> 16u, l >> 24u) & vec4<u32>(15u);
-    let hi = vec4<u32>(h, h >> 8u, h >> 16u, h >> 24u) & vec4<u32>(3u);
-    return vec4<f32>(vec4<i32>(lo | (hi << vec4<u32>(4u))) - vec4<i32>(32));
+    // four 6-bit values assembled byte-wise in one word (low nibble | 2 high bits << 4), then - 32
+    let q = ((lw >> lshift) & 0x0F0F0F0Fu) | (((hw >> hshift) & 0x03030303u) << 4u);
+    return bytes_f32(q, 32.0);
 }
 
 fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,

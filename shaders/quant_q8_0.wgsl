@@ -4,8 +4,8 @@
 @group(0) @binding(4) var<storage, read> W1: array<u32>;        // d
 
 fn i8x4(w: u32) -> vec4<f32> {
-    let v = vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w)) >> vec4<u32>(24u);
-    return vec4<f32>(v);
+    // signed bytes: flipping the sign bit gives q + 128 as an unsigned byte
+    return bytes_f32(w ^ 0x80808080u, 128.0);
 }
 
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {

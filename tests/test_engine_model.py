@@ -104,19 +104,20 @@ def _reference(path) -> ReferenceModel:
         return ReferenceModel(cfg, load_weights(g, cfg))
 
 
-def _compare(path, tokens, rel_tol):
+def _compare(path, tokens, rel_tol, steps=6):
     expect = _reference(path).forward(tokens)
     m = load_model(path, quiet=True)
     try:
         got = m.logits(tokens)
         m.reset()
-        step = np.stack([m.forward([t]) for t in tokens[:3]])
+        # one token at a time: the fused decode stream (norm, RoPE and KV store inside products)
+        step = np.stack([m.forward([t]) for t in tokens[:steps]])
     finally:
         m.close()
     rel = np.linalg.norm(got - expect) / np.linalg.norm(expect)
     assert rel < rel_tol, f"relative error {rel}"
     assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
-    rel_step = np.linalg.norm(step - expect[:3]) / np.linalg.norm(expect[:3])
+    rel_step = np.linalg.norm(step - expect[:steps]) / np.linalg.norm(expect[:steps])
     assert rel_step < rel_tol, f"decode-path relative error {rel_step}"
 
 
@@ -183,3 +184,38 @@ def test_f16_kv_cache_and_split_attention_decode(tmp_path, shared_models):
     finally:
         m.close()
     assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-2
+
+
+# -- the decode stream's product shapes and fallbacks ---------------------------------------------
+
+@pytest.mark.parametrize("shape", ["4,4,64,subgroup", "4,2,32,subgroup", "8,2,128,workgroup", "32,4,256,workgroup"])
+@pytest.mark.parametrize("kv", ["f32", "f16"])
+def test_decode_product_shapes(tmp_path, shared_models, monkeypatch, shape, kv):
+    # lanes per row, rows per lane group, workgroup size, reduction: every shape the tuning may
+    # pick gives the same decode logits (lavapipe's subgroups hold 4 or more lanes)
+    monkeypatch.setenv("DOCASSIST_MATVEC", shape)
+    path = write_tiny_model(tmp_path / "dec.gguf", ftype="Q8_0", dim=64, n_heads=8, n_kv_heads=2, hidden=96,
+                            rope_base=500000.0, seed=11)
+    toks = TOKENS[:8]
+    expect = _reference(path).forward(toks)
+    m = load_model(path, quiet=True, kv_dtype=kv)
+    try:
+        assert m.ops_decode is not None
+        got = np.stack([m.forward([t]) for t in toks])
+    finally:
+        m.close()
+    tol = 1e-3 if kv == "f32" else 2e-2
+    assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < tol
+
+
+def test_decode_with_unfusable_layouts(tmp_path, shared_models):
+    # Q, K, V of different types (three products into one output) and gate/up of different types
+    # (no GLU epilogue): the decode stream falls back per product and still matches
+    path = write_tiny_model(tmp_path / "mixed.gguf", ftype="Q4_0", dim=96, hidden=160, seed=12,
+                            types={"attn_k": T.Q8_0, "ffn_up": T.Q8_0})
+    m = load_model(path, quiet=True)
+    try:
+        assert len(m.layers[0]["wqkv"]) == 3 and "wgu" not in m.layers[0]
+    finally:
+        m.close()
+    _compare(path, TOKENS, 1e-3, steps=8)

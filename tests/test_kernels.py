@@ -70,8 +70,11 @@ FAST = [(T.F32, 64, 45), (T.F16, 96, 45), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (
 
 
 @pytest.mark.parametrize("gtype,K,N", FAST, ids=[f"{t.name}-{k}x{n}" for t, k, n in FAST])
-@pytest.mark.parametrize("lanes,R", [(32, 2), (8, 4)])
-def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R):
+@pytest.mark.parametrize("lanes,R,wg,reduce", [(32, 2, 256, "workgroup"), (8, 4, 64, "workgroup"),
+                                                (4, 4, 128, "subgroup"), (4, 2, 32, "subgroup")])
+def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R, wg, reduce):
+    if reduce == "subgroup" and gpu.subgroup_min < lanes:
+        pytest.skip(f"subgroups of {gpu.subgroup_min} lanes")
     rng = np.random.default_rng(K + N)
     W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)
@@ -80,14 +83,16 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R):
     arrays = repack(raw, gtype, 2 * N, K)
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
     x = gpu.buffer(X.nbytes, data=X)
+    unused = {10: gpu.buffer(16), 11: gpu.buffer(16)}
     init = rng.standard_normal(2 * N).astype(np.float32)
     for glu in (False, True):
         y = gpu.buffer(init.nbytes, data=init)
-        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", K=K, NR=2 * N, ROW0=0, LDY=2 * N,
-                            ACC=int(not glu), GLU=int(glu), LANES=lanes, R=R)
-        _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **bufs}, (-(-2 * N // (R * 256 // lanes)), 1, 1))
+        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}",), K=K, NR=2 * N,
+                            ROW0=0, LDY=2 * N, ACC=int(not glu), GLU=int(glu), LANES=lanes, R=R, WG=wg)
+        _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **unused, **bufs},
+             (-(-2 * N // (R * wg // lanes)), 1, 1))
         got = gpu.read(y, init.nbytes)
-        full = Wd @ X
+        full = Wd @ X.astype(np.float64)
         if glu:  # rows interleaved (gate i, up i)
             g, u = full[0::2], full[1::2]
             np.testing.assert_allclose(got[:N], g / (1 + np.exp(-g)) * u, rtol=1e-5, atol=1e-5)

@@ -78,6 +78,19 @@ class GPU:
         self.max_binding = int(self.limits["max-storage-buffer-binding-size"])
         self.max_buffer = int(self.limits["max-buffer-size"])
         self.info = adapter.info
+        info = dict(adapter.info)
+        # smallest subgroup the adapter may run (0: no subgroup operations); wgpu-py spells the
+        # info key two ways across versions, and some drivers report a floor below what runs
+        # (NVIDIA through Vulkan: 4, where every subgroup has 32 lanes), see _probe_subgroup
+        self._reported_subgroup_min = (int(info.get("subgroup_min_size") or info.get("stackgroup_min_size") or 0)
+                                       if "subgroup" in self.features else 0)
+        self._subgroup_min = None
+        # naga's runtime checks (index clamping of shader arrays, loop bounding) cost registers and
+        # instructions in the inner loops (prefill took 2x as long with them on an H200). Buffer
+        # accesses stay bounds-checked by the driver (robust buffer access); our kernels index
+        # their own arrays within bounds by construction (tested at odd sizes).
+        # DOCASSIST_SHADER_CHECKS=1 turns them back on.
+        self.checked = os.environ.get("DOCASSIST_SHADER_CHECKS", "0") == "1"
         self._modules: dict = {}
         self._pipelines: dict = {}
         self.allocated = 0  # bytes of buffers we created
@@ -117,37 +130,131 @@ class GPU:
         return np.frombuffer(raw, dtype=dtype).copy()
 
     # -- shaders ---------------------------------------------------------------------------
-    def module(self, kernel: str, wtype: str | None = None):
-        key = (kernel, wtype)
+    def module(self, kernel: str, wtype: str | None = None, snippets: tuple = ()):
+        """common.wgsl + quant_<wtype>.wgsl + each snippet + <kernel>.wgsl, compiled once."""
+        key = (kernel, wtype, snippets)
         mod = self._modules.get(key)
         if mod is None:
             parts = [_read("common")]
             if wtype is not None:
                 parts.append(_read(f"quant_{wtype}"))
+            parts += [_read(s) for s in snippets]
             parts.append(_read(kernel))
             try:
-                mod = self.device.create_shader_module(code="\n".join(parts), label=f"{kernel}:{wtype}")
+                mod = self._create_module("\n".join(parts), f"{kernel}:{wtype}")
             except Exception as e:
                 raise GPUError(f"shader {kernel} ({wtype}) failed to compile on this adapter: "
                                f"{str(e).splitlines()[0]}") from None
             self._modules[key] = mod
         return mod
 
-    def pipeline(self, kernel: str, wtype: str | None = None, entry: str = "main", **constants):
-        key = (kernel, wtype, entry, tuple(sorted(constants.items())))
+    def _create_module(self, code: str, label: str):
+        if self.checked:
+            return self.device.create_shader_module(code=code, label=label)
+        from wgpu.backends.wgpu_native._api import GPUShaderModule, ffi, lib, libf, new_struct_p, to_c_string_view
+
+        src = new_struct_p("WGPUShaderSourceWGSL *", code=to_c_string_view(code))
+        src[0].chain.next = ffi.NULL
+        src[0].chain.sType = lib.WGPUSType_ShaderSourceWGSL
+        desc = new_struct_p("WGPUShaderModuleDescriptor *", nextInChain=ffi.cast("WGPUChainedStruct *", src),
+                            label=to_c_string_view(label))
+        mid = libf.wgpuDeviceCreateShaderModuleTrusted(self.device._internal, desc, 0)  # 0: no runtime checks
+        if mid == ffi.NULL:
+            raise RuntimeError("shader module creation failed")
+        return GPUShaderModule(label, mid, self.device)
+
+    def pipeline(self, kernel: str, wtype: str | None = None, entry: str = "main", snippets: tuple = (),
+                 **constants):
+        key = (kernel, wtype, entry, snippets, tuple(sorted(constants.items())))
         pipe = self._pipelines.get(key)
         if pipe is None:
             consts = {k: (float(v) if isinstance(v, float) else int(v)) for k, v in constants.items()}
             try:
                 pipe = self.device.create_compute_pipeline(
                     layout="auto",
-                    compute={"module": self.module(kernel, wtype), "entry_point": entry, "constants": consts},
+                    compute={"module": self.module(kernel, wtype, snippets), "entry_point": entry, "constants": consts},
                     label=f"{kernel}:{wtype}:{entry}")
             except Exception as e:
                 raise GPUError(f"pipeline {kernel}/{entry} ({wtype}) failed on this adapter: "
                                f"{str(e).splitlines()[0]}") from None
             self._pipelines[key] = pipe
         return pipe
+
+    def dispatch_all(self, cp, calls):
+        """set_pipeline, set_bind_group(0), dispatch for each (pipeline, bind group, grid) in one
+        compute pass. Straight to the native functions where the wgpu-py build exposes them: a
+        7B decode step has ~190 dispatches, and the Python wrappers cost ~2 us of each."""
+        fast = self._native_calls()
+        if fast is None:
+            for pipe, bg, g in calls:
+                cp.set_pipeline(pipe)
+                cp.set_bind_group(0, bg)
+                cp.dispatch_workgroups(*g)
+            return
+        sp, sb, dw, null = fast
+        h = cp._internal
+        for pipe, bg, g in calls:
+            sp(h, pipe._internal)
+            sb(h, 0, bg._internal, 0, null)
+            dw(h, g[0], g[1], g[2])
+
+    @functools.lru_cache(maxsize=1)
+    def _native_calls(self):
+        try:
+            from wgpu.backends.wgpu_native._api import ffi, lib
+
+            return (lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup,
+                    lib.wgpuComputePassEncoderDispatchWorkgroups, ffi.NULL)
+        except (ImportError, AttributeError):
+            return None
+
+    @property
+    def subgroup_min(self) -> int:
+        """Lanes every subgroup is guaranteed to have here (0: no subgroup operations)."""
+        if self._subgroup_min is None:
+            self._subgroup_min = self._reported_subgroup_min
+            vendor = int(dict(self.info).get("vendor_id", 0) or 0)
+            if self._subgroup_min and vendor in (0x10DE, 0x1002):   # NVIDIA (32), AMD (32 or 64)
+                self._subgroup_min = max(self._subgroup_min, self._probe_subgroup())
+        return self._subgroup_min
+
+    def _probe_subgroup(self) -> int:
+        """The smallest subgroup size seen across a 256-wide workgroup."""
+        code = ("@group(0) @binding(0) var<storage, read_write> O: array<atomic<u32>>;\n"
+                "@compute @workgroup_size(256) fn main(@builtin(subgroup_size) n: u32) { atomicMin(&O[0], n); }")
+        try:
+            mod = self.device.create_shader_module(code=code, label="subgroup-probe")
+            pipe = self.device.create_compute_pipeline(layout="auto", compute={"module": mod, "entry_point": "main"})
+            out = self.buffer(16, data=np.full(4, 0xFFFFFFFF, np.uint32), label="subgroup-probe")
+            enc = self.device.create_command_encoder()
+            cp = enc.begin_compute_pass()
+            cp.set_pipeline(pipe)
+            cp.set_bind_group(0, self.bind(pipe, {0: out}))
+            cp.dispatch_workgroups(1)
+            cp.end()
+            self.device.queue.submit([enc.finish()])
+            n = int(self.read(out, 4, np.uint32)[0])
+            out.destroy()
+            self.allocated -= 16
+            return n if 0 < n <= 128 else 0
+        except Exception:
+            return 0
+
+    def matvec_config(self) -> dict:
+        """Decode-product shape for this adapter: lanes per row, rows per lane group, workgroup
+        size, and the reduction. Subgroup shuffles where every subgroup holds a whole row group
+        (NVIDIA, AMD: 32 or more); shared memory elsewhere (any WebGPU adapter). Override for
+        benchmarks: DOCASSIST_MATVEC=lanes,rows,wg,subgroup|workgroup."""
+        lanes, rows, wg = 32, 4, 256
+        reduce = "reduce_subgroup" if self.subgroup_min >= lanes else "reduce_workgroup"
+        env = os.environ.get("DOCASSIST_MATVEC")
+        if env:
+            a = env.split(",")
+            lanes, rows, wg = int(a[0]), int(a[1]), int(a[2])
+            reduce = "reduce_" + a[3] if len(a) > 3 else reduce
+        if reduce == "reduce_subgroup" and self.subgroup_min < lanes:
+            reduce = "reduce_workgroup"
+        return {"LANES": lanes, "R": rows, "WG": wg, "reduce": reduce}
 
     def bind(self, pipeline, buffers: dict):
         """A bind group for binding index -> buffer (created once, at load time)."""
@@ -166,6 +273,9 @@ class GPU:
             "adapter_type": info.get("adapter_type", ""),
             "features": sorted(str(f) for f in self.adapter.features),
             "enabled_features": list(self.features),
+            "subgroup_lanes": self.subgroup_min,
+            "decode_product": self.matvec_config(),
+            "shader_runtime_checks": self.checked,
             "limits": {k: int(self.limits[k]) for k in _LIMITS if k in self.limits},
         }
 

@@ -22,7 +22,6 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MATVEC_LANES, MATVEC_R = 32, 4   # matvec.wgsl: lanes per row group, rows per lane group (R=4: +10-20% on an H200)
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
@@ -222,6 +221,14 @@ class GPUModel:
             pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
             return op(pipe, {0: P, 1: src, 2: dst, 3: wbuf}, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
+        mvc = gpu.matvec_config()
+        red = (mvc["reduce"],)
+        mv_shape = dict(LANES=mvc["LANES"], R=mvc["R"], WG=mvc["WG"])
+        rows_per_wg = mvc["R"] * mvc["WG"] // mvc["LANES"]
+        # matvec.wgsl binds the KV caches (10, 11) even where a pipeline's constants leave them
+        # unused (only the QKV product stores keys and values): these stand in
+        self._unused = {10: gpu.buffer(16, label="unused-k"), 11: gpu.buffer(16, label="unused-v")}
+
         def matmul(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, params=None, logits=False):
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
@@ -230,18 +237,20 @@ class GPUModel:
                 binds = {0: params or P, 1: src, 2: dst}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 if w.k % 32 == 0:
-                    pv = gpu.pipeline("matvec", w.wtype, "main", LANES=MATVEC_LANES, R=MATVEC_R, **c)
-                    nwg = ceil(nr, MATVEC_R * 256 // MATVEC_LANES)
+                    pv = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **mv_shape, **c)
+                    bv = gpu.bind(pv, {**binds, **self._unused})
+                    nwg = ceil(nr, rows_per_wg)
                 else:
                     if glu:
                         raise ValueError("GLU needs K % 32 == 0")
                     c.pop("GLU")
                     pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
+                    bv = gpu.bind(pv, binds)
                     nwg = ceil(nr, MATVEC_RPW)
                 pm = gpu.pipeline("matmul", w.wtype, "matmul", **c)
                 gv = (min(nwg, 65535), ceil(nwg, 65535), 1)
                 pick = 1 if logits else 0
-                ops.append(((pv, gpu.bind(pv, binds)), (pm, gpu.bind(pm, binds)),
+                ops.append(((pv, bv), (pm, gpu.bind(pm, binds)),
                             (lambda T, L, S, nr=nr, gv=gv, pick=pick:
                              gv if (T, L)[pick] == 1 else (ceil(nr, MATMUL_TM), ceil((T, L)[pick], MATMUL_TN), 1)),
                             pick))
@@ -288,11 +297,86 @@ class GPUModel:
             self.ops_layer.append(ops)
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
+        rmsnorm = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=0)
+        self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm)
         # greedy choice on the GPU from logits row 0: into next_tok (read back), or straight into
         # the token buffer that the next step embeds (pipelined decode)
         am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
         self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.tok}))
+
+    def _build_decode(self, mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm):
+        """The fused command stream of one decode step (T = 1), or None where a weight does not
+        allow it (row length not a multiple of 32). Per layer: norm; QKV product with RoPE and
+        the KV-cache store in its epilogue; attention (+ merge of its key splits); output product
+        adding into x; norm; gate/up product with SiLU; down product adding into x: 7-8
+        dispatches a layer instead of 8-9. (Folding the norms into the products as well, each row
+        group summing x^2 as it loads x, measured 30-40% slower products on an H200: the decode
+        products are bound by instructions, not bytes.)"""
+        cfg, gpu = self.config, self.gpu
+        P = self.p_main
+        ceil = lambda a, b: -(-a // b)  # noqa: E731
+        weights = [self.output] + [w for L in self.layers for v in L.values()
+                                   for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
+        if any(w.k % 32 for w in weights):
+            return None
+
+        def mv(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, kv=None):
+            ops = []
+            ldy = ldy or (w.n // 2 if glu else w.n)
+            for r0, nr, bufs in w.parts:
+                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), **mv_shape)
+                binds = {0: P, 1: src, 2: dst, **self._unused}
+                binds.update({3 + i: b for i, b in enumerate(bufs)})
+                if kv is not None:
+                    c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
+                             BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
+                             KV_F16=int(self.kv_f16))
+                    binds[10], binds[11] = kv
+                pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
+                nwg = ceil(nr, rows_per_wg)
+                ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
+            return ops
+
+        def unfused(op_list):   # T = 1 entries of the general stream (weight products: matvec)
+            out = []
+            for o in op_list:
+                if len(o) == 4 and o[3] != "split":
+                    (pv, bv), _, grid, _ = o
+                    out.append((pv, bv, grid))
+                else:
+                    out.append(o)
+            return out
+
+        LDQ = cfg.dim + 2 * cfg.kv_dim
+        # RoPE pairs must not straddle two row groups or weight parts: even row offsets throughout
+        rope_ok = mv_shape["R"] % 2 == 0 and all(
+            (row0 + r0) % 2 == 0 and nr % 2 == 0
+            for L in self.layers for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"])
+            for r0, nr, _ in w.parts)
+        layers = []
+        for i, L in enumerate(self.layers):
+            gen = self.ops_layer[i]
+            norms = [o for o in gen if o[0] is rmsnorm]     # attention norm, FFN norm
+            if rope_ok:
+                ops, row0 = [norms[0]], 0
+                for w in L["wqkv"]:
+                    ops += mv(w, self.xb, self.qkv, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]))
+                    row0 += w.n
+                ops += [o for o in gen if o[0] is attn or o[0] is merge]
+            else:   # norm, products, rope as in the general stream, up to the output product
+                k = next(n for n, o in enumerate(gen) if len(o) == 4 and o[3] == "split")
+                ops = unfused(gen[:k + 1])
+            ops += mv(L["wo"], self.att, self.x, acc=True)
+            ops.append(norms[1])
+            if "wgu" in L:
+                ops += mv(L["wgu"], self.xb, self.g, glu=True)
+            else:
+                ops += mv(L["wg"], self.xb, self.g) + mv(L["wu"], self.xb, self.u)
+                ops += [o for o in gen if o[0] is silu]
+            ops += mv(L["wd"], self.g, self.x, acc=True)
+            layers.append(ops)
+        return {"embed": unfused(self.ops_embed), "layers": layers, "tail": unfused(self.ops_tail)}
 
     def _n_split(self, T: int) -> int:
         """Key splits for attention: only for one token (decode), once the context is long."""
@@ -304,11 +388,22 @@ class GPUModel:
         """One command encoder, one compute pass: every dispatch of a forward over T tokens."""
         enc = self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
-        ops = list(self.ops_embed)
-        for layer in self.ops_layer:
-            ops += layer
-        if n_logits:
-            ops += self.ops_tail
+        self.gpu.dispatch_all(cp, self._calls(T, n_logits, n_split))
+        cp.end()
+        return enc
+
+    def _calls(self, T: int, n_logits: int, n_split: int) -> list:
+        """(pipeline, bind group, grid) of every dispatch of a forward over T tokens, in order."""
+        if T == 1 and self.ops_decode is not None:
+            d = self.ops_decode
+            ops = d["embed"] + [o for layer in d["layers"] for o in layer] + (d["tail"] if n_logits else [])
+        else:
+            ops = list(self.ops_embed)
+            for layer in self.ops_layer:
+                ops += layer
+            if n_logits:
+                ops += self.ops_tail
+        calls = []
         for o in ops:
             if len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
@@ -323,11 +418,8 @@ class GPUModel:
             else:
                 pipe, bg, gridf = o
                 g = gridf(T, n_logits, n_split)
-            cp.set_pipeline(pipe)
-            cp.set_bind_group(0, bg)
-            cp.dispatch_workgroups(*g)
-        cp.end()
-        return enc
+            calls.append((pipe, bg, g))
+        return calls
 
     # -- forward ------------------------------------------------------------------------------
     def reset(self):
