@@ -1,7 +1,7 @@
 // Y[t, ROW0 + r] (=, or += when ACC) sum_k W[r, k] * X[t, k], for the NR rows of this weight part.
 // Composed after quant_<type>.wgsl, which provides dq32(row, j): 32 weights of row, cols 32j...
 // `matvec`: T = 1 (decode) for any K (matvec.wgsl is the fast one, for K % 32 == 0).
-// `matmul`: T > 1 (prefill): 64 rows x 64 tokens per workgroup, K in steps of 32 via shared tiles.
+// `matmul`: T > 1 (prefill): 64 rows x TN tokens per workgroup, K in steps of 32 via shared tiles.
 override K: u32;          // input dim
 override NR: u32;         // rows in this part
 override ROW0: u32 = 0u;  // first output row of this part
@@ -51,81 +51,99 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 }
 
 const TM: u32 = 64u;   // rows per workgroup
-const TN: u32 = 64u;   // tokens per workgroup
+// tokens per workgroup: 64 (4 per invocation) or 128 (8 per invocation: every weight tile decoded
+// half as often, and 32 FMAs for each 3 shared-memory loads instead of 16 for 2)
+override TN: u32 = 64u;
 // Shared tiles are k-major ([k][row], [k][token]) so that the inner loop reads one vec4 of four
-// rows and one vec4 of four tokens per k, without bank conflicts.
-const KS: u32 = 1u;    // sub-blocks of 32 per k-step (2 measured slower on an H200: 520 vs 845 tok/s)
-var<workgroup> ws: array<vec4<f32>, 1024>;  // (KS*32 k, TM/4)
-var<workgroup> xs: array<vec4<f32>, 1024>;  // (KS*32 k, TN/4)
+// rows and one vec4 of four tokens per k, without bank conflicts. An invocation's tokens are
+// tc*4..tc*4+3 and (TN = 128) 64+tc*4..64+tc*4+3, so that 16 lanes read 16 adjacent vec4.
+// (Two sub-blocks per k-step measured slower on an H200: 520 vs 845 tok/s.)
+var<workgroup> ws: array<vec4<f32>, 512>;         // (32 k, TM/4)
+var<workgroup> xs: array<vec4<f32>, 8u * TN>;     // (32 k, TN/4)
+
+fn store_rows(t: u32, r: u32, av: vec4<f32>) {
+    // av: rows r..r+3 (of this part) for token t
+    if (t >= P.n_tokens) { return; }
+    if (GLU) {  // two (gate, up) pairs
+        for (var i = 0u; i < 4u; i += 2u) {
+            let row = r + i;
+            if (row + 1u < NR) {
+                let g = av[i];
+                Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * av[i + 1u];
+            }
+        }
+        return;
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = r + i;
+        if (row < NR) {
+            let o = t * LDY + ROW0 + row;
+            if (ACC) { Y[o] += av[i]; } else { Y[o] = av[i]; }
+        }
+    }
+}
 
 @compute @workgroup_size(256)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;
     let tr = lid.x / 16u;   // rows tr*4 .. tr*4+3
-    let tc = lid.x % 16u;   // tokens tc*4 .. tc*4+3
+    let tc = lid.x % 16u;   // tokens tc*4 .. tc*4+3 (and 64 + those when TN = 128)
+    let xw = TN / 4u;       // vec4 per k row of xs
     var acc0 = vec4<f32>(0.0);   // acc<c>[i]: token tc*4+c, row tr*4+i
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);   // acc<4+c>: token 64+tc*4+c (TN = 128)
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
     let nj = (K + 31u) / 32u;
-    for (var j0 = 0u; j0 < nj; j0 += KS) {
-        if (lid.x < TM * KS) {
-            // one row's 32 weights of sub-block j0 + sb, written down the k axis of the tile
-            let rl = lid.x % TM;
-            let sb = lid.x / TM;
+    for (var j0 = 0u; j0 < nj; j0++) {
+        if (lid.x < TM) {
+            // one row's 32 weights of sub-block j0, written down the k axis of the tile
+            let rl = lid.x;
             let row = r0 + rl;
             var w = array<vec4<f32>, 8>();
-            if (row < NR && j0 + sb < nj) { w = dq32(row, j0 + sb); }
+            if (row < NR) { w = dq32(row, j0); }
             let q = rl / 4u;
             let c = rl % 4u;
-            let kb = sb * 32u;
             for (var i = 0u; i < 8u; i++) {
-                ws[(kb + i * 4u) * 16u + q][c] = w[i].x;
-                ws[(kb + i * 4u + 1u) * 16u + q][c] = w[i].y;
-                ws[(kb + i * 4u + 2u) * 16u + q][c] = w[i].z;
-                ws[(kb + i * 4u + 3u) * 16u + q][c] = w[i].w;
+                ws[(i * 4u) * 16u + q][c] = w[i].x;
+                ws[(i * 4u + 1u) * 16u + q][c] = w[i].y;
+                ws[(i * 4u + 2u) * 16u + q][c] = w[i].z;
+                ws[(i * 4u + 3u) * 16u + q][c] = w[i].w;
             }
         }
-        for (var e = lid.x; e < TN * 32u * KS; e += 256u) {
-            let t = e / (32u * KS);
-            let k = e % (32u * KS);
+        for (var e = lid.x; e < TN * 32u; e += 256u) {
+            let t = e / 32u;
+            let k = e % 32u;
             var v = 0.0;
             if (t0 + t < P.n_tokens && j0 * 32u + k < K) { v = X[(t0 + t) * K + j0 * 32u + k]; }
-            xs[k * 16u + t / 4u][t % 4u] = v;
+            xs[k * xw + t / 4u][t % 4u] = v;
         }
         workgroupBarrier();
-        for (var k = 0u; k < 32u * KS; k++) {
+        for (var k = 0u; k < 32u; k++) {
             let a = ws[k * 16u + tr];
-            let b = xs[k * 16u + tc];
+            let b = xs[k * xw + tc];
             acc0 += a * b.x;
             acc1 += a * b.y;
             acc2 += a * b.z;
             acc3 += a * b.w;
+            if (TN == 128u) {
+                let b2 = xs[k * xw + 16u + tc];
+                acc4 += a * b2.x;
+                acc5 += a * b2.y;
+                acc6 += a * b2.z;
+                acc7 += a * b2.w;
+            }
         }
         workgroupBarrier();
     }
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var c = 0u; c < 4u; c++) {
-        let t = t0 + tc * 4u + c;
-        if (t >= P.n_tokens) { continue; }
-        let av = accs[c];
-        if (GLU) {  // this thread holds rows tr*4 .. tr*4+3: two (gate, up) pairs
-            for (var i = 0u; i < 4u; i += 2u) {
-                let row = r0 + tr * 4u + i;
-                if (row + 1u < NR) {
-                    let g = av[i];
-                    Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * av[i + 1u];
-                }
-            }
-            continue;
-        }
-        for (var i = 0u; i < 4u; i++) {
-            let row = r0 + tr * 4u + i;
-            if (row < NR) {
-                let o = t * LDY + ROW0 + row;
-                if (ACC) { Y[o] += av[i]; } else { Y[o] = av[i]; }
-            }
-        }
+    let r = r0 + tr * 4u;
+    let t = t0 + tc * 4u;
+    store_rows(t, r, acc0); store_rows(t + 1u, r, acc1); store_rows(t + 2u, r, acc2); store_rows(t + 3u, r, acc3);
+    if (TN == 128u) {
+        store_rows(t + 64u, r, acc4); store_rows(t + 65u, r, acc5); store_rows(t + 66u, r, acc6); store_rows(t + 67u, r, acc7);
     }
 }

@@ -25,7 +25,7 @@ MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
-MATMUL_TN = 64      # tokens per workgroup (TN)
+MATMUL_TN = (64, 128)  # tokens per workgroup (TN): 128 for long prompts where shared memory allows
 RING_DEPTH = 4      # decode steps in flight before the host reads a token back
 
 
@@ -229,6 +229,10 @@ class GPUModel:
         # unused (only the QKV product stores keys and values): these stand in
         self._unused = {10: gpu.buffer(16, label="unused-k"), 11: gpu.buffer(16, label="unused-v")}
 
+        # 128-token tiles need 8 KiB + 16 KiB of shared memory (WebGPU's default limit is 16 KiB)
+        tns = [tn for tn in MATMUL_TN if 8192 + 128 * tn <= int(gpu.limits["max-compute-workgroup-storage-size"])]
+        self._tns = tns
+
         def matmul(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, params=None, logits=False):
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
@@ -247,12 +251,15 @@ class GPUModel:
                     pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
                     bv = gpu.bind(pv, binds)
                     nwg = ceil(nr, MATVEC_RPW)
-                pm = gpu.pipeline("matmul", w.wtype, "matmul", **c)
+                tiled = {"nr": nr}        # tokens per tile -> (pipeline, bind group)
+                for tn in tns:
+                    pm = gpu.pipeline("matmul", w.wtype, "matmul", TN=tn, **c)
+                    tiled[tn] = (pm, gpu.bind(pm, binds))
                 gv = (min(nwg, 65535), ceil(nwg, 65535), 1)
                 pick = 1 if logits else 0
-                ops.append(((pv, bv), (pm, gpu.bind(pm, binds)),
+                ops.append(((pv, bv), tiled,
                             (lambda T, L, S, nr=nr, gv=gv, pick=pick:
-                             gv if (T, L)[pick] == 1 else (ceil(nr, MATMUL_TM), ceil((T, L)[pick], MATMUL_TN), 1)),
+                             gv if (T, L)[pick] == 1 else (ceil(nr, MATMUL_TM), ceil((T, L)[pick], self._tn((T, L)[pick], nr)), 1)),
                             pick))
             return ops
 
@@ -378,6 +385,15 @@ class GPUModel:
             layers.append(ops)
         return {"embed": unfused(self.ops_embed), "layers": layers, "tail": unfused(self.ops_tail)}
 
+    def _tn(self, rows: int, nr: int) -> int:
+        """Tokens per tile of a tiled product over `rows` tokens and `nr` weight rows: 128 where
+        that still leaves 256 workgroups or more to fill the GPU (7B-size products; the 110M
+        shape's prefill was 4x slower with 128-token tiles on an H200), else 64."""
+        wide = self._tns[-1]
+        if wide > self._tns[0] and rows > self._tns[0] and -(-nr // MATMUL_TM) * -(-rows // wide) >= 256:
+            return wide
+        return self._tns[0]
+
     def _n_split(self, T: int) -> int:
         """Key splits for attention: only for one token (decode), once the context is long."""
         if T != 1:
@@ -411,9 +427,9 @@ class GPUModel:
                 pipe, bg, gridf, _ = o
                 g = gridf(T, n_logits, n_split)
             elif len(o) == 4:  # a weight product: matvec for one row of tokens, tiled otherwise
-                (pv, bv), (pm, bm), grid, pick = o
+                (pv, bv), tiled, grid, pick = o
                 rows = (T, n_logits)[pick]
-                pipe, bg = ((pv, bv) if rows == 1 else (pm, bm))
+                pipe, bg = ((pv, bv) if rows == 1 else tiled[self._tn(rows, tiled["nr"])])
                 g = grid(T, n_logits, n_split)
             else:
                 pipe, bg, gridf = o
