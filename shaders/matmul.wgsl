@@ -50,15 +50,17 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     }
 }
 
-const TM: u32 = 64u;   // rows per workgroup
+// rows per workgroup: 64 (4 per invocation) or 128 (8 per invocation, rows tr*4.. and 64+tr*4..)
+override TM: u32 = 64u;
 // tokens per workgroup: 64 (4 per invocation) or 128 (8 per invocation: every weight tile decoded
-// half as often, and 32 FMAs for each 3 shared-memory loads instead of 16 for 2)
+// half as often, and 32 FMAs for each 3 shared-memory loads instead of 16 for 2; with TM = 128
+// too, 64 FMAs for each 4 loads)
 override TN: u32 = 64u;
 // Shared tiles are k-major ([k][row], [k][token]) so that the inner loop reads one vec4 of four
 // rows and one vec4 of four tokens per k, without bank conflicts. An invocation's tokens are
 // tc*4..tc*4+3 and (TN = 128) 64+tc*4..64+tc*4+3, so that 16 lanes read 16 adjacent vec4.
 // (Two sub-blocks per k-step measured slower on an H200: 520 vs 845 tok/s.)
-var<workgroup> ws: array<vec4<f32>, 512>;         // (32 k, TM/4)
+var<workgroup> ws: array<vec4<f32>, 8u * TM>;     // (32 k, TM/4)
 var<workgroup> xs: array<vec4<f32>, 8u * TN>;     // (32 k, TN/4)
 
 fn store_rows(t: u32, r: u32, av: vec4<f32>) {
@@ -87,17 +89,15 @@ fn store_rows(t: u32, r: u32, av: vec4<f32>) {
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;
-    let tr = lid.x / 16u;   // rows tr*4 .. tr*4+3
+    let tr = lid.x / 16u;   // rows tr*4 .. tr*4+3 (and 64 + those when TM = 128)
     let tc = lid.x % 16u;   // tokens tc*4 .. tc*4+3 (and 64 + those when TN = 128)
     let xw = TN / 4u;       // vec4 per k row of xs
-    var acc0 = vec4<f32>(0.0);   // acc<c>[i]: token tc*4+c, row tr*4+i
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    var acc4 = vec4<f32>(0.0);   // acc<4+c>: token 64+tc*4+c (TN = 128)
-    var acc5 = vec4<f32>(0.0);
-    var acc6 = vec4<f32>(0.0);
-    var acc7 = vec4<f32>(0.0);
+    let ww = TM / 4u;       // vec4 per k row of ws
+    // acc<c>[i]: token tc*4+c, row tr*4+i; acc<4+c>: token 64+tc*4+c; b<c>: rows 64+tr*4+i
+    var acc0 = vec4<f32>(0.0); var acc1 = vec4<f32>(0.0); var acc2 = vec4<f32>(0.0); var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0); var acc5 = vec4<f32>(0.0); var acc6 = vec4<f32>(0.0); var acc7 = vec4<f32>(0.0);
+    var bcc0 = vec4<f32>(0.0); var bcc1 = vec4<f32>(0.0); var bcc2 = vec4<f32>(0.0); var bcc3 = vec4<f32>(0.0);
+    var bcc4 = vec4<f32>(0.0); var bcc5 = vec4<f32>(0.0); var bcc6 = vec4<f32>(0.0); var bcc7 = vec4<f32>(0.0);
     let nj = (K + 31u) / 32u;
     for (var j0 = 0u; j0 < nj; j0++) {
         if (lid.x < TM) {
@@ -109,10 +109,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
             let q = rl / 4u;
             let c = rl % 4u;
             for (var i = 0u; i < 8u; i++) {
-                ws[(i * 4u) * 16u + q][c] = w[i].x;
-                ws[(i * 4u + 1u) * 16u + q][c] = w[i].y;
-                ws[(i * 4u + 2u) * 16u + q][c] = w[i].z;
-                ws[(i * 4u + 3u) * 16u + q][c] = w[i].w;
+                ws[(i * 4u) * ww + q][c] = w[i].x;
+                ws[(i * 4u + 1u) * ww + q][c] = w[i].y;
+                ws[(i * 4u + 2u) * ww + q][c] = w[i].z;
+                ws[(i * 4u + 3u) * ww + q][c] = w[i].w;
             }
         }
         for (var e = lid.x; e < TN * 32u; e += 256u) {
@@ -124,18 +124,17 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         }
         workgroupBarrier();
         for (var k = 0u; k < 32u; k++) {
-            let a = ws[k * 16u + tr];
+            let a = ws[k * ww + tr];
             let b = xs[k * xw + tc];
-            acc0 += a * b.x;
-            acc1 += a * b.y;
-            acc2 += a * b.z;
-            acc3 += a * b.w;
+            acc0 += a * b.x; acc1 += a * b.y; acc2 += a * b.z; acc3 += a * b.w;
             if (TN == 128u) {
                 let b2 = xs[k * xw + 16u + tc];
-                acc4 += a * b2.x;
-                acc5 += a * b2.y;
-                acc6 += a * b2.z;
-                acc7 += a * b2.w;
+                acc4 += a * b2.x; acc5 += a * b2.y; acc6 += a * b2.z; acc7 += a * b2.w;
+                if (TM == 128u) {
+                    let a2 = ws[k * ww + 16u + tr];
+                    bcc0 += a2 * b.x; bcc1 += a2 * b.y; bcc2 += a2 * b.z; bcc3 += a2 * b.w;
+                    bcc4 += a2 * b2.x; bcc5 += a2 * b2.y; bcc6 += a2 * b2.z; bcc7 += a2 * b2.w;
+                }
             }
         }
         workgroupBarrier();
@@ -145,5 +144,10 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     store_rows(t, r, acc0); store_rows(t + 1u, r, acc1); store_rows(t + 2u, r, acc2); store_rows(t + 3u, r, acc3);
     if (TN == 128u) {
         store_rows(t + 64u, r, acc4); store_rows(t + 65u, r, acc5); store_rows(t + 66u, r, acc6); store_rows(t + 67u, r, acc7);
+        if (TM == 128u) {
+            let r2 = r + 64u;
+            store_rows(t, r2, bcc0); store_rows(t + 1u, r2, bcc1); store_rows(t + 2u, r2, bcc2); store_rows(t + 3u, r2, bcc3);
+            store_rows(t + 64u, r2, bcc4); store_rows(t + 65u, r2, bcc5); store_rows(t + 66u, r2, bcc6); store_rows(t + 67u, r2, bcc7);
+        }
     }
 }

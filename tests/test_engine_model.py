@@ -219,3 +219,19 @@ def test_decode_with_unfusable_layouts(tmp_path, shared_models):
     finally:
         m.close()
     _compare(path, TOKENS, 1e-3, steps=8)
+
+
+@pytest.mark.parametrize("tile", ["64x128", "128x128"])
+def test_prefill_tile_shapes(tmp_path, shared_models, monkeypatch, tile):
+    # the wide prefill tiles (picked for 7B-size products) give the numpy reference's logits
+    monkeypatch.setenv("DOCASSIST_TILE", tile)
+    path = write_tiny_model(tmp_path / "tile.gguf", ftype="Q4_0", dim=96, hidden=160, seed=13)
+    toks = list(np.random.default_rng(3).integers(3, 512, 150))
+    expect = _reference(path).forward(toks)
+    m = load_model(path, quiet=True)
+    try:
+        assert m._tiles == [tuple(int(v) for v in tile.split("x"))]
+        got = m.logits(toks)
+    finally:
+        m.close()
+    assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-3

@@ -32,17 +32,17 @@ def _run(gpu, pipe, binds, grid):
     gpu.device.queue.submit([enc.finish()])
 
 
-def run_matmul(gpu, raw, gtype, K, N, X, entry, acc_init=None, tn=64):
+def run_matmul(gpu, raw, gtype, K, N, X, entry, acc_init=None, tile=(64, 64)):
     Tn = X.shape[0]
     arrays = repack(raw, gtype, N, K)
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
     x = gpu.buffer(X.nbytes, data=X.astype(np.float32))
     y0 = np.zeros((Tn, N), np.float32) if acc_init is None else acc_init
     y = gpu.buffer(y0.nbytes, data=y0)
-    extra = {} if entry == "matvec" else {"TN": tn}
+    extra = {} if entry == "matvec" else {"TM": tile[0], "TN": tile[1]}
     pipe = gpu.pipeline("matmul", SHADER_NAME[T(gtype)], entry, K=K, NR=N, ROW0=0, LDY=N,
                         ACC=int(acc_init is not None), **extra)
-    grid = (-(-N // 4), 1, 1) if entry == "matvec" else (-(-N // 64), -(-Tn // tn), 1)
+    grid = (-(-N // 4), 1, 1) if entry == "matvec" else (-(-N // tile[0]), -(-Tn // tile[1]), 1)
     _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, **bufs}, grid)
     return gpu.read(y, y0.nbytes).reshape(Tn, N)
 
@@ -52,8 +52,9 @@ TYPES = [(T.F32, 172, 45), (T.F16, 172, 45), (T.F16, 67, 3), (T.Q8_0, 96, 70), (
 
 
 @pytest.mark.parametrize("gtype,K,N", TYPES, ids=[f"{t.name}-{k}x{n}" for t, k, n in TYPES])
-@pytest.mark.parametrize("Tn,tn", [(1, 64), (5, 64), (70, 64), (70, 128), (150, 128)])
-def test_matmul_matches_numpy(gpu, gtype, K, N, Tn, tn):
+@pytest.mark.parametrize("Tn,tile", [(1, (64, 64)), (5, (64, 64)), (70, (64, 64)), (70, (64, 128)),
+                                     (150, (64, 128)), (150, (128, 128))])
+def test_matmul_matches_numpy(gpu, gtype, K, N, Tn, tile):
     rng = np.random.default_rng(K * N + Tn)
     W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)
@@ -61,7 +62,7 @@ def test_matmul_matches_numpy(gpu, gtype, K, N, Tn, tn):
     X = rng.standard_normal((Tn, K)).astype(np.float32)
     entry = "matvec" if Tn == 1 else "matmul"
     init = rng.standard_normal((Tn, N)).astype(np.float32)
-    got = run_matmul(gpu, raw, gtype, K, N, X, entry, acc_init=init, tn=tn)
+    got = run_matmul(gpu, raw, gtype, K, N, X, entry, acc_init=init, tile=tile)
     expect = init + X.astype(np.float64) @ Wd.T.astype(np.float64)
     err = np.abs(got - expect) / (np.abs(expect).max() + 1e-9)
     assert err.max() < 1e-5, f"first bad (token,row) {np.unravel_index(err.argmax(), err.shape)}"
@@ -101,8 +102,8 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R, wg, reduce):
             np.testing.assert_allclose(got, init + full, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("tn", [64, 128])
-def test_tiled_matmul_glu(gpu, tn):
+@pytest.mark.parametrize("tm,tn", [(64, 64), (64, 128), (128, 128)])
+def test_tiled_matmul_glu(gpu, tm, tn):
     rng = np.random.default_rng(9)
     K, N, Tn = 96, 70, 67   # 2N = 140 interleaved rows
     W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
@@ -111,8 +112,8 @@ def test_tiled_matmul_glu(gpu, tn):
     X = rng.standard_normal((Tn, K)).astype(np.float32)
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, T.Q8_0, 2 * N, K))}
     x, y = gpu.buffer(X.nbytes, data=X), gpu.buffer(Tn * N * 4)
-    pipe = gpu.pipeline("matmul", "q8_0", "matmul", K=K, NR=2 * N, ROW0=0, LDY=N, ACC=0, GLU=1, TN=tn)
-    _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, **bufs}, (-(-2 * N // 64), -(-Tn // tn), 1))
+    pipe = gpu.pipeline("matmul", "q8_0", "matmul", K=K, NR=2 * N, ROW0=0, LDY=N, ACC=0, GLU=1, TM=tm, TN=tn)
+    _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, **bufs}, (-(-2 * N // tm), -(-Tn // tn), 1))
     full = X @ Wd.T
     g, u = full[:, 0::2], full[:, 1::2]
     np.testing.assert_allclose(gpu.read(y, Tn * N * 4).reshape(Tn, N), g / (1 + np.exp(-g)) * u, rtol=1e-5, atol=1e-5)

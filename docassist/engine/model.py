@@ -7,6 +7,7 @@ and a 16-byte uniform, then encodes every dispatch in one compute pass of one co
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
-MATMUL_TM = 64      # rows per workgroup of the tiled matmul (matmul.wgsl TM)
-MATMUL_TN = (64, 128)  # tokens per workgroup (TN): 128 for long prompts where shared memory allows
+# tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
+# takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
+MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
+MATMUL_MIN_WG = 256
 RING_DEPTH = 4      # decode steps in flight before the host reads a token back
 
 
@@ -229,9 +232,13 @@ class GPUModel:
         # unused (only the QKV product stores keys and values): these stand in
         self._unused = {10: gpu.buffer(16, label="unused-k"), 11: gpu.buffer(16, label="unused-v")}
 
-        # 128-token tiles need 8 KiB + 16 KiB of shared memory (WebGPU's default limit is 16 KiB)
-        tns = [tn for tn in MATMUL_TN if 8192 + 128 * tn <= int(gpu.limits["max-compute-workgroup-storage-size"])]
-        self._tns = tns
+        # a TM x TN tile needs 128 * (TM + TN) bytes of shared memory (WebGPU's default limit: 16 KiB)
+        smem = int(gpu.limits["max-compute-workgroup-storage-size"])
+        tiles = [t for t in MATMUL_TILES if 128 * (t[0] + t[1]) <= smem]
+        env = os.environ.get("DOCASSIST_TILE")      # e.g. 64x128: one shape for every product (benchmarks)
+        if env:
+            tiles = [tuple(int(v) for v in env.split("x"))]
+        self._tiles = tiles
 
         def matmul(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, params=None, logits=False):
             ops = []
@@ -251,15 +258,15 @@ class GPUModel:
                     pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
                     bv = gpu.bind(pv, binds)
                     nwg = ceil(nr, MATVEC_RPW)
-                tiled = {"nr": nr}        # tokens per tile -> (pipeline, bind group)
-                for tn in tns:
-                    pm = gpu.pipeline("matmul", w.wtype, "matmul", TN=tn, **c)
-                    tiled[tn] = (pm, gpu.bind(pm, binds))
+                tiled = {"nr": nr}        # (TM, TN) -> (pipeline, bind group)
+                for tm, tn in tiles:
+                    pm = gpu.pipeline("matmul", w.wtype, "matmul", TM=tm, TN=tn, **c)
+                    tiled[tm, tn] = (pm, gpu.bind(pm, binds))
                 gv = (min(nwg, 65535), ceil(nwg, 65535), 1)
                 pick = 1 if logits else 0
                 ops.append(((pv, bv), tiled,
                             (lambda T, L, S, nr=nr, gv=gv, pick=pick:
-                             gv if (T, L)[pick] == 1 else (ceil(nr, MATMUL_TM), ceil((T, L)[pick], self._tn((T, L)[pick], nr)), 1)),
+                             gv if (T, L)[pick] == 1 else self._tile_grid((T, L)[pick], nr)),
                             pick))
             return ops
 
@@ -385,14 +392,19 @@ class GPUModel:
             layers.append(ops)
         return {"embed": unfused(self.ops_embed), "layers": layers, "tail": unfused(self.ops_tail)}
 
-    def _tn(self, rows: int, nr: int) -> int:
-        """Tokens per tile of a tiled product over `rows` tokens and `nr` weight rows: 128 where
-        that still leaves 256 workgroups or more to fill the GPU (7B-size products; the 110M
-        shape's prefill was 4x slower with 128-token tiles on an H200), else 64."""
-        wide = self._tns[-1]
-        if wide > self._tns[0] and rows > self._tns[0] and -(-nr // MATMUL_TM) * -(-rows // wide) >= 256:
-            return wide
-        return self._tns[0]
+    def _tile(self, rows: int, nr: int) -> tuple:
+        """(TM, TN) of a tiled product over `rows` tokens and `nr` weight rows: the largest tile
+        that still makes MATMUL_MIN_WG workgroups (on an H200 the 110M shape's prefill was 4x
+        slower with 128-token tiles, too few workgroups; 7B products gained 18%)."""
+        best = self._tiles[0]
+        for tm, tn in self._tiles[1:]:
+            if rows > 64 and -(-nr // tm) * -(-rows // tn) >= MATMUL_MIN_WG:
+                best = (tm, tn)
+        return best
+
+    def _tile_grid(self, rows: int, nr: int) -> tuple:
+        tm, tn = self._tile(rows, nr)
+        return (-(-nr // tm), -(-rows // tn), 1)
 
     def _n_split(self, T: int) -> int:
         """Key splits for attention: only for one token (decode), once the context is long."""
@@ -429,7 +441,7 @@ class GPUModel:
             elif len(o) == 4:  # a weight product: matvec for one row of tokens, tiled otherwise
                 (pv, bv), tiled, grid, pick = o
                 rows = (T, n_logits)[pick]
-                pipe, bg = ((pv, bv) if rows == 1 else tiled[self._tn(rows, tiled["nr"])])
+                pipe, bg = ((pv, bv) if rows == 1 else tiled[self._tile(rows, tiled["nr"])])
                 g = grid(T, n_logits, n_split)
             else:
                 pipe, bg, gridf = o
