@@ -1,5 +1,5 @@
 // Decode product (one token): Y[ROW0 + r] (=, or += when ACC) sum_k W[r, k] * x[k], K % 32 == 0.
-// Composed as common + quant_<type> + reduce_<subgroup|workgroup> + this file. quant_<type>
+// Composed as common + quant_<type> + reduce_<subgroup|workgroup> + rope + this file. quant_<type>
 // provides dot32(row, j, x0..x7): the dot product of the 32 weights of sub-block j of a row with
 // 32 activations held in registers (reused for R rows; no private arrays, which a driver may spill
 // to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...) and
@@ -16,12 +16,9 @@ override LDY: u32;
 override ACC: bool = false;
 override GLU: bool = false;
 override ROPE: bool = false;
-override NH: u32 = 1u;          // ROPE: query heads, key/value heads, head dim, rotated dims
+override NH: u32 = 1u;          // ROPE: query heads, key/value heads, head dim (rope.wgsl: the rest)
 override NKV: u32 = 1u;
 override HD: u32 = 2u;
-override ROPE_DIM: u32 = 2u;
-override BASE: f32 = 10000.0;
-override FREQ_SCALE: f32 = 1.0;
 override KV_F16: bool = true;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;   // (K/4,)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
@@ -31,14 +28,6 @@ override KV_F16: bool = true;
 override WG: u32 = 256u;                 // invocations per workgroup
 override R: u32 = 4u;                    // rows per lane group: 2 or 4 (pairs of gate/up rows for GLU)
 override LANES: u32 = 32u;               // lanes per row group (a power of two <= 32)
-
-fn rot(a: f32, b: f32, pos: u32, i: u32) -> vec2<f32> {
-    if (2u * i >= ROPE_DIM) { return vec2<f32>(a, b); }
-    let theta = f32(pos) * FREQ_SCALE * pow(BASE, -f32(2u * i) / f32(ROPE_DIM));
-    let c = cos(theta);
-    let s = sin(theta);
-    return vec2<f32>(a * c - b * s, a * s + b * c);
-}
 
 fn store_pair(r: u32, v: vec2<f32>) {
     // r: global row (even) of q | k | v; v: its pair, already rotated when q or k

@@ -1,26 +1,14 @@
 // RoPE over adjacent pairs (llama.cpp's normal mode) on Q (in place) and K, then K and V are
 // stored in the KV cache at rows pos0 + t: as f16 pairs (one u32 per pair, KV_F16: half the
 // bytes that attention must read back) or as f32 bits (two u32 per pair). One invocation per (token, pair of the wider of Q/K).
-// theta = (pos * FREQ_SCALE) * BASE^(-2i/ROPE_DIM) for pair i of a head; pairs past ROPE_DIM
-// are copied unrotated.
+// Composed as common + rope (the rotation) + this file.
 override NH: u32;        // query heads
 override NKV: u32;       // key/value heads
 override HD: u32;        // head dim (even)
-override ROPE_DIM: u32;
-override BASE: f32;
-override FREQ_SCALE: f32 = 1.0;
 override KV_F16: bool = true;
 @group(0) @binding(1) var<storage, read_write> QKV: array<f32>; // (T, (NH + 2*NKV) * HD): q | k | v
 @group(0) @binding(4) var<storage, read_write> KC: array<u32>;  // (n_ctx, NKV*HD/2) f16 pairs, or (n_ctx, NKV*HD) f32
 @group(0) @binding(5) var<storage, read_write> VC: array<u32>;  // same layout as KC
-
-fn rot(a: f32, b: f32, pos: u32, i: u32) -> vec2<f32> {
-    if (2u * i >= ROPE_DIM) { return vec2<f32>(a, b); }
-    let theta = f32(pos) * FREQ_SCALE * pow(BASE, -f32(2u * i) / f32(ROPE_DIM));
-    let c = cos(theta);
-    let s = sin(theta);
-    return vec2<f32>(a * c - b * s, a * s + b * c);
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

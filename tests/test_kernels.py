@@ -89,7 +89,7 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R, wg, reduce):
     init = rng.standard_normal(2 * N).astype(np.float32)
     for glu in (False, True):
         y = gpu.buffer(init.nbytes, data=init)
-        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}",), K=K, NR=2 * N,
+        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}", "rope"), K=K, NR=2 * N,
                             ROW0=0, LDY=2 * N, ACC=int(not glu), GLU=int(glu), LANES=lanes, R=R, WG=wg)
         _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **unused, **bufs},
              (-(-2 * N // (R * wg // lanes)), 1, 1))
@@ -151,7 +151,7 @@ def test_rope_and_kv_write(gpu, f16):
                  context_length=64, rope_base=10000.0, rope_dim=8, rope_freq_scale=0.5)
     hd, Tn, p0, kvd = cfg.head_dim, 5, 9, cfg.kv_dim
     QKV = rng.standard_normal((Tn, cfg.dim + 2 * kvd)).astype(np.float32)
-    pipe = gpu.pipeline("rope_kv", None, NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5,
+    pipe = gpu.pipeline("rope_kv", None, snippets=("rope",), NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5,
                         KV_F16=int(f16))
     qkv = gpu.buffer(QKV.nbytes, data=QKV)
     kc, vc = gpu.buffer(64 * kvd * 4), gpu.buffer(64 * kvd * 4)
