@@ -19,3 +19,9 @@ fn bytes_f32(w: u32, off: f32) -> vec4<f32> {
     let e = vec4<u32>(w & 255u, (w >> 8u) & 255u, (w >> 16u) & 255u, w >> 24u) | vec4<u32>(0x4B000000u);
     return bitcast<vec4<f32>>(e) - (8388608.0 + off);
 }
+
+// Four signed bytes of w as exact floats.
+fn i8x4(w: u32) -> vec4<f32> {
+    // flipping the sign bit gives q + 128 as an unsigned byte
+    return bytes_f32(w ^ 0x80808080u, 128.0);
+}

@@ -4,6 +4,10 @@
 // 32 activations held in registers (reused for R rows; no private arrays, which a driver may spill
 // to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...) and
 // reduce with lane_sum; a workgroup holds WG / LANES row groups of R rows.
+// QX: the activations come as int8 blocks of 32 (XQ: qa = bytes 0..15, qb = bytes 16..31 of q;
+// XS = (d, d*sum(q), d*sum(q[0:16]), d*sum(q[16:32])), x ~ d * q; written by rmsnorm.wgsl `quant`)
+// and quant_<type> provides dotq32(row, j, qa, qb, xs): integer dot products of 4 bytes in one
+// instruction instead of ~4 instructions a weight.
 // Fusions (each removes a dispatch from a decode step):
 //   GLU:  rows come interleaved (gate i, up i); Y[(ROW0 + r) / 2] = silu(gate) * up.
 //   ROPE: the rows are q | k | v of one token (global row ROW0 + r); q and k are rotated (adjacent
@@ -15,6 +19,7 @@ override ROW0: u32 = 0u;
 override LDY: u32;
 override ACC: bool = false;
 override GLU: bool = false;
+override QX: bool = false;
 override ROPE: bool = false;
 override NH: u32 = 1u;          // ROPE: query heads, key/value heads, head dim (rope.wgsl: the rest)
 override NKV: u32 = 1u;
@@ -22,6 +27,8 @@ override HD: u32 = 2u;
 override KV_F16: bool = true;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;   // (K/4,)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
+@group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // QX: (K/32, 2) int8 x 16 (else any buffer)
+@group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // QX: (K/32,) block scale and sums
 @group(0) @binding(10) var<storage, read_write> KC: array<u32>; // ROPE: (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
 @group(0) @binding(11) var<storage, read_write> VC: array<u32>; // ROPE: same layout as KC
 
@@ -58,7 +65,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let r3 = min(r0 + 3u, NR - 1u);
     let nj = K / 32u;
     var acc = vec4<f32>(0.0);
-    if (r0 < NR) {
+    if (r0 < NR && QX) {
+        for (var j = lane; j < nj; j += LANES) {
+            let qa = XQ[2u * j];
+            let qb = XQ[2u * j + 1u];
+            let xs = XS[j];
+            acc.x += dotq32(r0, j, qa, qb, xs);
+            acc.y += dotq32(r1, j, qa, qb, xs);
+            if (R == 4u) {
+                acc.z += dotq32(r2, j, qa, qb, xs);
+                acc.w += dotq32(r3, j, qa, qb, xs);
+            }
+        }
+    } else if (r0 < NR) {
         for (var j = lane; j < nj; j += LANES) {
             // the 32 activations of sub-block j, in registers, used for every row of the group
             let b = j * 8u;

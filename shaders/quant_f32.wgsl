@@ -29,3 +29,10 @@ fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4
     s += dot(vec4<f32>(W0[b + 28u], W0[b + 29u], W0[b + 30u], W0[b + 31u]), x7);
     return s;
 }
+
+// Int8 activations (QX: the engine uses them with quantized weights only; for float weights there
+// is no integer dot product to gain): the block decoded back to floats, d * q.
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    return xs.x * dot32(row, j, i8x4(qa.x), i8x4(qa.y), i8x4(qa.z), i8x4(qa.w),
+                        i8x4(qb.x), i8x4(qb.y), i8x4(qb.z), i8x4(qb.w));
+}

@@ -25,3 +25,14 @@ fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4
           + dot(nib_hi(q.x), x4) + dot(nib_hi(q.y), x5) + dot(nib_hi(q.z), x6) + dot(nib_hi(q.w), x7);
     return f16_at(W1[b >> 1u], b) * s;
 }
+
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    // nibbles (0..15) are valid int8: sum (q - 8) x = d_x (q . x_q) - 8 d_x sum(x_q)
+    let b = row * (K / 32u) + j;
+    let q = W0[b];
+    let m = 0x0F0F0F0Fu;
+    let s = dot4I8Packed(q.x & m, qa.x) + dot4I8Packed(q.y & m, qa.y) + dot4I8Packed(q.z & m, qa.z) + dot4I8Packed(q.w & m, qa.w)
+          + dot4I8Packed((q.x >> 4u) & m, qb.x) + dot4I8Packed((q.y >> 4u) & m, qb.y)
+          + dot4I8Packed((q.z >> 4u) & m, qb.z) + dot4I8Packed((q.w >> 4u) & m, qb.w);
+    return f16_at(W1[b >> 1u], b) * (xs.x * f32(s) - 8.0 * xs.y);
+}

@@ -56,3 +56,19 @@ fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4
     let xs = dot(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, vec4<f32>(1.0));
     return dm.x * dq - dm.y * xs;
 }
+
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    // sum_k (d*sc*q_k - dmin*m) x_k = d*sc * d_x (q . x_q) - dmin*m * d_x sum(x_q)
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let dm = scale_min(sb, s);
+    let sh = (s & 1u) * 4u;
+    let wa = W0[sb * 8u + (s >> 1u) * 2u];
+    let wb = W0[sb * 8u + (s >> 1u) * 2u + 1u];
+    let m = 0x0F0F0F0Fu;
+    let d = dot4I8Packed((wa.x >> sh) & m, qa.x) + dot4I8Packed((wa.y >> sh) & m, qa.y)
+          + dot4I8Packed((wa.z >> sh) & m, qa.z) + dot4I8Packed((wa.w >> sh) & m, qa.w)
+          + dot4I8Packed((wb.x >> sh) & m, qb.x) + dot4I8Packed((wb.y >> sh) & m, qb.y)
+          + dot4I8Packed((wb.z >> sh) & m, qb.z) + dot4I8Packed((wb.w >> sh) & m, qb.w);
+    return dm.x * xs.x * f32(d) - dm.y * xs.y;
+}

@@ -34,8 +34,7 @@ fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
 
 fn q6x4(lw: u32, hw: u32, lshift: u32, hshift: u32) -> vec4<f32> {
     // four 6-bit values assembled byte-wise in one word (low nibble | 2 high bits << 4), then - 32
-    let q = ((lw >> lshift) & 0x0F0F0F0Fu) | (((hw >> hshift) & 0x03030303u) << 4u);
-    return bytes_f32(q, 32.0);
+    return bytes_f32(q6b(lw, hw, lshift, hshift), 32.0);
 }
 
 fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
@@ -54,4 +53,28 @@ fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4
     let b = dot(q6x4(W0[ql + 4u], W1[qh + 4u], ls, hs), x4) + dot(q6x4(W0[ql + 5u], W1[qh + 5u], ls, hs), x5)
           + dot(q6x4(W0[ql + 6u], W1[qh + 6u], ls, hs), x6) + dot(q6x4(W0[ql + 7u], W1[qh + 7u], ls, hs), x7);
     return d * (sc_i8(sb, n * 8u + 2u * g) * a + sc_i8(sb, n * 8u + 2u * g + 1u) * b);
+}
+
+fn q6b(lw: u32, hw: u32, lshift: u32, hshift: u32) -> u32 {
+    // four 6-bit values (0..63, valid int8) in the bytes of one word
+    return ((lw >> lshift) & 0x0F0F0F0Fu) | (((hw >> hshift) & 0x03030303u) << 4u);
+}
+
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    // two scales a block (weights 0..15, 16..31): sum (q - 32) x = d_x (q . x_q) - 32 d_x sum(x_q), per half
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let n = s >> 2u;
+    let g = s & 3u;
+    let ls = (g >> 1u) * 4u;
+    let hs = 2u * g;
+    let ql = sb * 32u + n * 16u + (g & 1u) * 8u;
+    let qh = sb * 16u + n * 8u;
+    let a = dot4I8Packed(q6b(W0[ql], W1[qh], ls, hs), qa.x) + dot4I8Packed(q6b(W0[ql + 1u], W1[qh + 1u], ls, hs), qa.y)
+          + dot4I8Packed(q6b(W0[ql + 2u], W1[qh + 2u], ls, hs), qa.z) + dot4I8Packed(q6b(W0[ql + 3u], W1[qh + 3u], ls, hs), qa.w);
+    let b = dot4I8Packed(q6b(W0[ql + 4u], W1[qh + 4u], ls, hs), qb.x) + dot4I8Packed(q6b(W0[ql + 5u], W1[qh + 5u], ls, hs), qb.y)
+          + dot4I8Packed(q6b(W0[ql + 6u], W1[qh + 6u], ls, hs), qb.z) + dot4I8Packed(q6b(W0[ql + 7u], W1[qh + 7u], ls, hs), qb.w);
+    let d = f16_at(W3[sb >> 1u], sb);
+    return d * (sc_i8(sb, n * 8u + 2u * g) * (xs.x * f32(a) - 32.0 * xs.z)
+              + sc_i8(sb, n * 8u + 2u * g + 1u) * (xs.x * f32(b) - 32.0 * xs.w));
 }

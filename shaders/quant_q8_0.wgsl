@@ -3,11 +3,6 @@
 @group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;  // qs: 2 vec4 per block
 @group(0) @binding(4) var<storage, read> W1: array<u32>;        // d
 
-fn i8x4(w: u32) -> vec4<f32> {
-    // signed bytes: flipping the sign bit gives q + 128 as an unsigned byte
-    return bytes_f32(w ^ 0x80808080u, 128.0);
-}
-
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     var r: array<vec4<f32>, 8>;
     let b = row * (K / 32u) + j;
@@ -27,4 +22,13 @@ fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4
     let s = dot(i8x4(q0.x), x0) + dot(i8x4(q0.y), x1) + dot(i8x4(q0.z), x2) + dot(i8x4(q0.w), x3)
           + dot(i8x4(q1.x), x4) + dot(i8x4(q1.y), x5) + dot(i8x4(q1.z), x6) + dot(i8x4(q1.w), x7);
     return f16_at(W1[b >> 1u], b) * s;
+}
+
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    let b = row * (K / 32u) + j;
+    let q0 = W0[2u * b];
+    let q1 = W0[2u * b + 1u];
+    let s = dot4I8Packed(q0.x, qa.x) + dot4I8Packed(q0.y, qa.y) + dot4I8Packed(q0.z, qa.z) + dot4I8Packed(q0.w, qa.w)
+          + dot4I8Packed(q1.x, qb.x) + dot4I8Packed(q1.y, qb.y) + dot4I8Packed(q1.z, qb.z) + dot4I8Packed(q1.w, qb.w);
+    return f16_at(W1[b >> 1u], b) * xs.x * f32(s);
 }

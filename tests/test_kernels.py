@@ -85,7 +85,7 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R, wg, reduce):
     arrays = repack(raw, gtype, 2 * N, K)
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
     x = gpu.buffer(X.nbytes, data=X)
-    unused = {10: gpu.buffer(16), 11: gpu.buffer(16)}
+    unused = {10: gpu.buffer(16), 11: gpu.buffer(16), 12: gpu.buffer(16), 13: gpu.buffer(16)}
     init = rng.standard_normal(2 * N).astype(np.float32)
     for glu in (False, True):
         y = gpu.buffer(init.nbytes, data=init)
@@ -128,6 +128,63 @@ def test_rmsnorm(gpu):
     x, y, wb = gpu.buffer(X.nbytes, data=X), gpu.buffer(X.nbytes), gpu.buffer(w.nbytes, data=w)
     _run(gpu, pipe, {0: _params(gpu, Tn), 1: x, 2: y, 3: wb}, (Tn, 1, 1))
     np.testing.assert_allclose(gpu.read(y, X.nbytes).reshape(Tn, D), ref.rmsnorm(X, w, 1e-5), rtol=1e-5, atol=1e-5)
+
+
+def quantize_act(x):
+    """Int8 blocks of 32 as rmsnorm.wgsl `quant` writes them: (packed words, (nb, 4) scales)."""
+    b = x.astype(np.float64).reshape(-1, 32)
+    d = np.abs(b).max(1) / 127
+    q = np.rint(b / np.where(d > 0, d, 1)[:, None]).astype(np.int8)
+    s = q.astype(np.int64)
+    xs = np.stack([d, d * s.sum(1), d * s[:, :16].sum(1), d * s[:, 16:].sum(1)], 1).astype(np.float32)
+    return q.reshape(-1).view(np.uint32), xs
+
+
+def test_rmsnorm_int8_blocks(gpu):
+    rng = np.random.default_rng(1)
+    D = 608                             # 2 full workgroups of 256 and a partial one
+    X = (3 * rng.standard_normal(D)).astype(np.float32)
+    w = rng.standard_normal(D).astype(np.float32)
+    X[32:64] = 0.0                      # an all-zero block: scale 0, quants 0
+    pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0)
+    x, y, wb = gpu.buffer(X.nbytes, data=X), gpu.buffer(X.nbytes), gpu.buffer(w.nbytes, data=w)
+    xq, xs = gpu.buffer(D), gpu.buffer(D // 32 * 16)
+    _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, 3: wb, 4: xq, 5: xs}, (-(-D // 256), 1, 1))
+    normed = ref.rmsnorm(X[None], w, 1e-5)[0]
+    np.testing.assert_allclose(gpu.read(y, X.nbytes), normed, rtol=1e-5, atol=1e-5)
+    want_q, want_s = quantize_act(normed)
+    got_q = gpu.read(xq, D, np.int8).astype(np.int32)
+    # a value at a rounding tie may land on either side after float rounding: one step at most
+    assert np.abs(got_q - want_q.view(np.int8)).max() <= 1 and (got_q != want_q.view(np.int8)).mean() < 0.02
+    np.testing.assert_allclose(gpu.read(xs, D // 32 * 16).reshape(-1, 4)[:, 0], want_s[:, 0], rtol=1e-5)
+    got_s = gpu.read(xs, D // 32 * 16).reshape(-1, 4)
+    qs = got_q.reshape(-1, 32)
+    np.testing.assert_allclose(got_s[:, 1:], got_s[:, :1] * np.stack([qs.sum(1), qs[:, :16].sum(1), qs[:, 16:].sum(1)], 1),
+                               rtol=1e-5, atol=1e-6)
+    assert np.abs(got_s[:, 0][:, None] * qs - normed.reshape(-1, 32)).max() <= got_s[:, 0].max() / 2 + 1e-6
+
+
+QX = [(T.F16, 96, 45), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
+
+
+@pytest.mark.parametrize("gtype,K,N", QX, ids=[f"{t.name}-{k}x{n}" for t, k, n in QX])
+def test_int8_activation_matvec(gpu, gtype, K, N):
+    # QX products: integer dot products against int8 activation blocks equal the float product
+    # of the same weights with the dequantized activations
+    rng = np.random.default_rng(K * N)
+    W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, N * K).reshape(N, K).astype(np.float64)
+    words, xs = quantize_act(rng.standard_normal(K).astype(np.float32))
+    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(-1)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, N, K))}
+    y = gpu.buffer(N * 4)
+    pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=("reduce_workgroup", "rope"), K=K, NR=N,
+                        ROW0=0, LDY=N, QX=1, LANES=8, R=4, WG=64)
+    _run(gpu, pipe, {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, 10: gpu.buffer(16), 11: gpu.buffer(16),
+                     12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs), **bufs},
+         (-(-N // 32), 1, 1))
+    np.testing.assert_allclose(gpu.read(y, N * 4), Wd @ xdq, rtol=1e-4, atol=1e-4)
 
 
 def _kv_decode(words, n_rows, width, f16):

@@ -30,6 +30,7 @@ SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
 MATMUL_MIN_WG = 256
 RING_DEPTH = 4      # decode steps in flight before the host reads a token back
+QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Weight:
 
 class GPUModel:
     def __init__(self, path, context_length: int | None = None, batch: int = 512, quiet: bool = False,
-                 kv_dtype: str = "auto"):
+                 kv_dtype: str = "auto", act_q8: str = "auto"):
         from docassist.engine.gpu import get_gpu
         from docassist.engine.tokenizer import Tokenizer
 
@@ -101,6 +102,17 @@ class GPUModel:
         if kv_dtype not in ("auto", "f16", "f32"):
             raise ValueError("kv_dtype: auto, f16 or f32")
         self.kv_f16 = kv_dtype == "f16" or (kv_dtype == "auto" and D >= 2048)
+        # int8 activations (blocks of 32, one scale each) for the decode products with quantized
+        # weights: they then multiply 4 bytes in one instruction, as llama.cpp's GPU backends do
+        # (7B Q4_0 decode on an H200: 201 -> 302 tok/s). It costs ~0.5% relative error per
+        # product (logits ~1.2-1.8% on 2-layer random models), so like the f16 cache it is on from
+        # dim 2048 (auto; DOCASSIST_Q8_ACT=0/1 overrides auto for benchmarks); small models stay exact.
+        if act_q8 not in ("auto", "on", "off"):
+            raise ValueError("act_q8: auto, on or off")
+        if act_q8 == "auto":
+            env = os.environ.get("DOCASSIST_Q8_ACT")
+            act_q8 = {"1": "on", "0": "off"}.get(env or "", "on" if D >= 2048 else "off")
+        self.act_q8 = act_q8 == "on"
         self.kv_bytes_per_elem = 2 if self.kv_f16 else 4
         kv_bytes = self.context_length * KV * self.kv_bytes_per_elem   # K (or V) cache of one layer
         if kv_bytes > gpu.max_binding:
@@ -121,6 +133,8 @@ class GPUModel:
         self.g = buf(B * F * 4, label="gate")
         self.u = buf(B * F * 4, label="up")
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
+        self.xq = buf(max(D, F), label="x-int8")                 # (K/32 blocks, 32 int8): act_q8 decode
+        self.xs = buf(-(-max(D, F) // 32) * 16, label="x-int8-scales")
         self.logits_buf = buf(self.logit_rows * V * 4, label="logits")
         self.next_tok = buf(16, label="next-token")
         # logits (or a token) come back through one persistent mapped buffer, never a new one
@@ -220,17 +234,26 @@ class GPUModel:
         def op(pipe, binds, grid):
             return [(pipe, gpu.bind(pipe, binds), grid)]
 
-        def norm(src, dst, wbuf, tail=False):
+        # matvec.wgsl binds the KV caches (10, 11) and the int8 inputs (12, 13) even where a
+        # pipeline's constants leave them unused: these stand in
+        self._unused = {i: gpu.buffer(16, label=f"unused-{i}") for i in (10, 11, 12, 13)}
+
+        def norm(src, dst, wbuf, tail=False, quant=False, n=D):
+            binds = {0: P, 1: src, 2: dst, 3: wbuf}
+            if quant:    # one token, also as int8 blocks (self.xq, self.xs), over ceil(n/256) workgroups
+                # (wbuf None: src quantized as it is, n values)
+                pipe = gpu.pipeline("rmsnorm", None, "quant", D=n, EPS=float(cfg.rms_eps), TAIL=int(tail),
+                                    NORM=int(wbuf is not None))
+                if wbuf is None:
+                    binds[2], binds[3] = self._unused[10], self._unused[11]
+                return op(pipe, {**binds, 4: self.xq, 5: self.xs}, lambda T, L, S: (ceil(n, 256), 1, 1))
             pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
-            return op(pipe, {0: P, 1: src, 2: dst, 3: wbuf}, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
+            return op(pipe, binds, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
         mvc = gpu.matvec_config()
         red = (mvc["reduce"], "rope")   # snippets of matvec.wgsl
         mv_shape = dict(LANES=mvc["LANES"], R=mvc["R"], WG=mvc["WG"])
         rows_per_wg = mvc["R"] * mvc["WG"] // mvc["LANES"]
-        # matvec.wgsl binds the KV caches (10, 11) even where a pipeline's constants leave them
-        # unused (only the QKV product stores keys and values): these stand in
-        self._unused = {10: gpu.buffer(16, label="unused-k"), 11: gpu.buffer(16, label="unused-v")}
 
         # a TM x TN tile needs 128 * (TM + TN) bytes of shared memory (WebGPU's default limit: 16 KiB)
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
@@ -249,7 +272,7 @@ class GPUModel:
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 if w.k % 32 == 0:
                     pv = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **mv_shape, **c)
-                    bv = gpu.bind(pv, {**binds, **self._unused})
+                    bv = gpu.bind(pv, {**binds, **{i: self._unused[i] for i in (10, 11, 12, 13)}})
                     nwg = ceil(nr, rows_per_wg)
                 else:
                     if glu:
@@ -312,19 +335,21 @@ class GPUModel:
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
         rmsnorm = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=0)
-        self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm)
+        self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm)
         # greedy choice on the GPU from logits row 0: into next_tok (read back), or straight into
         # the token buffer that the next step embeds (pipelined decode)
         am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
         self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.tok}))
 
-    def _build_decode(self, mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm):
+    def _build_decode(self, mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm):
         """The fused command stream of one decode step (T = 1), or None where a weight does not
         allow it (row length not a multiple of 32). Per layer: norm; QKV product with RoPE and
         the KV-cache store in its epilogue; attention (+ merge of its key splits); output product
         adding into x; norm; gate/up product with SiLU; down product adding into x: 7-8
-        dispatches a layer instead of 8-9. (Folding the norms into the products as well, each row
+        dispatches a layer instead of 8-9. With int8 activations (act_q8) the norms also write
+        x as int8 blocks, and the attention output and SiLU*up are quantized by a dispatch each
+        before their products (+2 dispatches, measured 5-8% faster than f32 inputs there). (Folding the norms into the products as well, each row
         group summing x^2 as it loads x, measured 30-40% slower products on an H200: the decode
         products are bound by instructions, not bytes.)"""
         cfg, gpu = self.config, self.gpu
@@ -335,12 +360,15 @@ class GPUModel:
         if any(w.k % 32 for w in weights):
             return None
 
-        def mv(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, kv=None):
+        def mv(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, kv=None, qx=False):
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
+            qx = qx and w.wtype in QX_TYPES
             for r0, nr, bufs in w.parts:
-                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), **mv_shape)
-                binds = {0: P, 1: src, 2: dst, **self._unused}
+                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=int(qx), **mv_shape)
+                binds = {0: P, 1: src, 2: dst, **{i: self._unused[i] for i in (10, 11, 12, 13)}}
+                if qx:
+                    binds[12], binds[13] = self.xq, self.xs
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 if kv is not None:
                     c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
@@ -371,26 +399,40 @@ class GPUModel:
         layers = []
         for i, L in enumerate(self.layers):
             gen = self.ops_layer[i]
-            norms = [o for o in gen if o[0] is rmsnorm]     # attention norm, FFN norm
+            q8 = self.act_q8
+            if q8:   # the norms also write x as int8 blocks for the products after them
+                norms = norm(self.x, self.xb, L["attn_norm"], quant=True) + norm(self.x, self.xb, L["ffn_norm"], quant=True)
+            else:
+                norms = [o for o in gen if o[0] is rmsnorm]     # attention norm, FFN norm
             if rope_ok:
                 ops, row0 = [norms[0]], 0
                 for w in L["wqkv"]:
-                    ops += mv(w, self.xb, self.qkv, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]))
+                    ops += mv(w, self.xb, self.qkv, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]), qx=q8)
                     row0 += w.n
                 ops += [o for o in gen if o[0] is attn or o[0] is merge]
             else:   # norm, products, rope as in the general stream, up to the output product
                 k = next(n for n, o in enumerate(gen) if len(o) == 4 and o[3] == "split")
                 ops = unfused(gen[:k + 1])
-            ops += mv(L["wo"], self.att, self.x, acc=True)
+            if q8 and L["wo"].wtype in QX_TYPES:
+                ops += norm(self.att, None, None, quant=True) + mv(L["wo"], self.att, self.x, acc=True, qx=True)
+            else:
+                ops += mv(L["wo"], self.att, self.x, acc=True)
             ops.append(norms[1])
             if "wgu" in L:
-                ops += mv(L["wgu"], self.xb, self.g, glu=True)
+                ops += mv(L["wgu"], self.xb, self.g, glu=True, qx=q8)
             else:
-                ops += mv(L["wg"], self.xb, self.g) + mv(L["wu"], self.xb, self.u)
+                ops += mv(L["wg"], self.xb, self.g, qx=q8) + mv(L["wu"], self.xb, self.u, qx=q8)
                 ops += [o for o in gen if o[0] is silu]
-            ops += mv(L["wd"], self.g, self.x, acc=True)
+            if q8 and L["wd"].wtype in QX_TYPES and cfg.hidden_dim % 32 == 0:
+                ops += norm(self.g, None, None, quant=True, n=cfg.hidden_dim) + mv(L["wd"], self.g, self.x, acc=True, qx=True)
+            else:
+                ops += mv(L["wd"], self.g, self.x, acc=True)
             layers.append(ops)
-        return {"embed": unfused(self.ops_embed), "layers": layers, "tail": unfused(self.ops_tail)}
+        if self.act_q8:
+            tail = norm(self.x, self.xl, self.out_norm, tail=True, quant=True) + mv(self.output, self.xl, self.logits_buf, qx=True)
+        else:
+            tail = unfused(self.ops_tail)
+        return {"embed": unfused(self.ops_embed), "layers": layers, "tail": tail}
 
     def _tile(self, rows: int, nr: int) -> tuple:
         """(TM, TN) of a tiled product over `rows` tokens and `nr` weight rows: the largest tile
