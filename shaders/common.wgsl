@@ -25,3 +25,15 @@ fn i8x4(w: u32) -> vec4<f32> {
     // flipping the sign bit gives q + 128 as an unsigned byte
     return bytes_f32(w ^ 0x80808080u, 128.0);
 }
+
+// A block of 32 weights as int8 values with an affine map per half (see qblock in quant_<type>).
+struct QBlock {
+    qa: vec4<u32>,   // weights 0..15, one byte each
+    qb: vec4<u32>,   // weights 16..31
+    ab: vec4<f32>,   // (a_0, b_0, a_1, b_1): w = a_h * q + b_h for half h
+}
+
+// An integer |v| < 2^22 as a float, without a conversion instruction (see bytes_f32).
+fn i22_f32(v: i32) -> f32 {
+    return bitcast<f32>(v + 0x4B400000) - 12582912.0;
+}

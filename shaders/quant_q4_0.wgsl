@@ -36,3 +36,13 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
           + dot4I8Packed((q.z >> 4u) & m, qb.z) + dot4I8Packed((q.w >> 4u) & m, qb.w);
     return f16_at(W1[b >> 1u], b) * (xs.x * f32(s) - 8.0 * xs.y);
 }
+
+// The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
+// per half h: ab = (a_0, b_0, a_1, b_1). For the int8 tiled product (matmul_q8.wgsl).
+fn qblock(row: u32, j: u32) -> QBlock {
+    let b = row * (K / 32u) + j;
+    let d = f16_at(W1[b >> 1u], b);
+    let q = W0[b];
+    let m = vec4<u32>(0x0F0F0F0Fu);
+    return QBlock(q & m, (q >> vec4<u32>(4u)) & m, vec4<f32>(d, -8.0 * d, d, -8.0 * d));
+}

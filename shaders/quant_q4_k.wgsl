@@ -72,3 +72,15 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
           + dot4I8Packed((wb.z >> sh) & m, qb.z) + dot4I8Packed((wb.w >> sh) & m, qb.w);
     return dm.x * xs.x * f32(d) - dm.y * xs.y;
 }
+
+// The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
+// per half h: ab = (a_0, b_0, a_1, b_1). For the int8 tiled product (matmul_q8.wgsl).
+fn qblock(row: u32, j: u32) -> QBlock {
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let dm = scale_min(sb, s);
+    let sh = vec4<u32>((s & 1u) * 4u);
+    let m = vec4<u32>(0x0F0F0F0Fu);
+    return QBlock((W0[sb * 8u + (s >> 1u) * 2u] >> sh) & m, (W0[sb * 8u + (s >> 1u) * 2u + 1u] >> sh) & m,
+                  vec4<f32>(dm.x, -dm.y, dm.x, -dm.y));
+}

@@ -78,3 +78,24 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     return d * (sc_i8(sb, n * 8u + 2u * g) * (xs.x * f32(a) - 32.0 * xs.z)
               + sc_i8(sb, n * 8u + 2u * g + 1u) * (xs.x * f32(b) - 32.0 * xs.w));
 }
+
+// The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
+// per half h: ab = (a_0, b_0, a_1, b_1). For the int8 tiled product (matmul_q8.wgsl).
+fn qblock(row: u32, j: u32) -> QBlock {
+    let sb = row * (K / 256u) + (j >> 3u);
+    let s = j & 7u;
+    let n = s >> 2u;
+    let g = s & 3u;
+    let ls = (g >> 1u) * 4u;
+    let hs = 2u * g;
+    let ql = sb * 32u + n * 16u + (g & 1u) * 8u;
+    let qh = sb * 16u + n * 8u;
+    let d = f16_at(W3[sb >> 1u], sb);
+    let a0 = d * sc_i8(sb, n * 8u + 2u * g);
+    let a1 = d * sc_i8(sb, n * 8u + 2u * g + 1u);
+    return QBlock(vec4<u32>(q6b(W0[ql], W1[qh], ls, hs), q6b(W0[ql + 1u], W1[qh + 1u], ls, hs),
+                            q6b(W0[ql + 2u], W1[qh + 2u], ls, hs), q6b(W0[ql + 3u], W1[qh + 3u], ls, hs)),
+                  vec4<u32>(q6b(W0[ql + 4u], W1[qh + 4u], ls, hs), q6b(W0[ql + 5u], W1[qh + 5u], ls, hs),
+                            q6b(W0[ql + 6u], W1[qh + 6u], ls, hs), q6b(W0[ql + 7u], W1[qh + 7u], ls, hs)),
+                  vec4<f32>(a0, -32.0 * a0, a1, -32.0 * a1));
+}

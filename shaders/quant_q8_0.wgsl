@@ -32,3 +32,11 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
           + dot4I8Packed(q1.x, qb.x) + dot4I8Packed(q1.y, qb.y) + dot4I8Packed(q1.z, qb.z) + dot4I8Packed(q1.w, qb.w);
     return f16_at(W1[b >> 1u], b) * xs.x * f32(s);
 }
+
+// The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
+// per half h: ab = (a_0, b_0, a_1, b_1). For the int8 tiled product (matmul_q8.wgsl).
+fn qblock(row: u32, j: u32) -> QBlock {
+    let b = row * (K / 32u) + j;
+    let d = f16_at(W1[b >> 1u], b);
+    return QBlock(W0[2u * b], W0[2u * b + 1u], vec4<f32>(d, 0.0, d, 0.0));
+}

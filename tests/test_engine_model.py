@@ -256,6 +256,23 @@ def test_int8_activation_decode(tmp_path, shared_models, ftype, dims):
     assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
 
 
+@pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=96, hidden=160)),
+                                        ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1))])
+def test_int8_activation_prefill(tmp_path, shared_models, ftype, dims):
+    # prompt chunks through the int8 tiled products (two token tiles, two chunks): within 2e-2
+    path = write_tiny_model(tmp_path / f"q8p-{ftype}.gguf", ftype=ftype, seed=7, context_length=300, **dims)
+    toks = list(np.random.default_rng(4).integers(3, 512, 200))
+    expect = _reference(path).forward(toks)
+    m = load_model(path, quiet=True, act_q8="on", batch=128)
+    try:
+        assert m.ops_prefill is not None
+        got = m.logits(toks)
+    finally:
+        m.close()
+    assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 2e-2
+    assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
+
+
 def test_int8_activations_default_from_dim_2048(tmp_path, shared_models, monkeypatch):
     monkeypatch.delenv("DOCASSIST_Q8_ACT", raising=False)
     path = write_tiny_model(tmp_path / "small.gguf", dim=64, hidden=96)

@@ -288,3 +288,51 @@ def test_embed(gpu, gtype, K):
     pipe = gpu.pipeline("embed", SHADER_NAME[gtype], K=K, NR=N, ROW0=0)
     _run(gpu, pipe, {0: _params(gpu, len(toks)), 1: tb, 2: x, **bufs}, (-(-(-(-K // 32)) * len(toks) // 64), 1, 1))
     np.testing.assert_array_equal(gpu.read(x, len(toks) * K * 4).reshape(len(toks), K), Wd[toks])
+
+
+def test_rmsnorm_int8_blocks_many_tokens(gpu):
+    # (ceil(D/256), T) workgroups: token t's blocks at t * D/32; without NORM, X as it is
+    rng = np.random.default_rng(2)
+    D, Tn = 320, 5
+    X = (2 * rng.standard_normal((Tn, D))).astype(np.float32)
+    w = rng.standard_normal(D).astype(np.float32)
+    for norm in (True, False):
+        pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0, NORM=int(norm))
+        xq, xs = gpu.buffer(Tn * D), gpu.buffer(Tn * D // 32 * 16)
+        _run(gpu, pipe, {0: _params(gpu, Tn), 1: gpu.buffer(X.nbytes, data=X), 2: gpu.buffer(X.nbytes),
+                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs}, (-(-D // 256), Tn, 1))
+        src = ref.rmsnorm(X, w, 1e-5) if norm else X
+        got = gpu.read(xq, Tn * D, np.int8).reshape(-1, 32) * gpu.read(xs, Tn * D // 32 * 16).reshape(-1, 4)[:, :1]
+        d = np.abs(src).reshape(-1, 32).max(1, keepdims=True) / 127
+        assert np.all(np.abs(got - src.reshape(-1, 32)) <= d * 0.5 + 1e-5)
+
+
+MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
+
+
+@pytest.mark.parametrize("gtype,K,N", MMQ, ids=[f"{t.name}-{k}x{n}" for t, k, n in MMQ])
+def test_int8_activation_tiled_matmul(gpu, gtype, K, N):
+    # prompt product on int8 activation blocks: equals the float product of the same weights
+    # with the dequantized activations, for every token of two token tiles; ACC and GLU epilogues
+    rng = np.random.default_rng(K + 3 * N)
+    Tn = 70
+    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
+    words, xs = quantize_act(rng.standard_normal((Tn, K)).astype(np.float32).reshape(-1))
+    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(Tn, K)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * N, K))}
+    xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
+    full = xdq @ Wd.T
+    init = rng.standard_normal((Tn, 2 * N)).astype(np.float32)
+    for glu in (False, True):
+        y = gpu.buffer(init.nbytes, data=init)
+        pipe = gpu.pipeline("matmul_q8", SHADER_NAME[gtype], "main", K=K, NR=2 * N, ROW0=0,
+                            LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu))
+        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // 64), -(-Tn // 64), 1))
+        got = gpu.read(y, init.nbytes)
+        if glu:   # rows of N (LDY)
+            g, u = full[:, 0::2], full[:, 1::2]
+            np.testing.assert_allclose(got[:Tn * N].reshape(Tn, N), g / (1 + np.exp(-g)) * u, rtol=1e-4, atol=1e-4)
+        else:
+            np.testing.assert_allclose(got.reshape(Tn, -1), init + full, rtol=1e-4, atol=1e-4)

@@ -133,8 +133,8 @@ class GPUModel:
         self.g = buf(B * F * 4, label="gate")
         self.u = buf(B * F * 4, label="up")
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
-        self.xq = buf(max(D, F), label="x-int8")                 # (K/32 blocks, 32 int8): act_q8 decode
-        self.xs = buf(-(-max(D, F) // 32) * 16, label="x-int8-scales")
+        self.xq = buf(B * max(D, F), label="x-int8")       # (T, K/32 blocks, 32 int8): act_q8
+        self.xs = buf(B * -(-max(D, F) // 32) * 16, label="x-int8-scales")
         self.logits_buf = buf(self.logit_rows * V * 4, label="logits")
         self.next_tok = buf(16, label="next-token")
         # logits (or a token) come back through one persistent mapped buffer, never a new one
@@ -240,13 +240,13 @@ class GPUModel:
 
         def norm(src, dst, wbuf, tail=False, quant=False, n=D):
             binds = {0: P, 1: src, 2: dst, 3: wbuf}
-            if quant:    # one token, also as int8 blocks (self.xq, self.xs), over ceil(n/256) workgroups
+            if quant:    # also as int8 blocks (self.xq, self.xs), over (ceil(n/256), T) workgroups
                 # (wbuf None: src quantized as it is, n values)
                 pipe = gpu.pipeline("rmsnorm", None, "quant", D=n, EPS=float(cfg.rms_eps), TAIL=int(tail),
                                     NORM=int(wbuf is not None))
                 if wbuf is None:
                     binds[2], binds[3] = self._unused[10], self._unused[11]
-                return op(pipe, {**binds, 4: self.xq, 5: self.xs}, lambda T, L, S: (ceil(n, 256), 1, 1))
+                return op(pipe, {**binds, 4: self.xq, 5: self.xs}, lambda T, L, S: (ceil(n, 256), T, 1))
             pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
             return op(pipe, binds, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
@@ -335,12 +335,59 @@ class GPUModel:
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
         rmsnorm = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=0)
+        self.ops_prefill = self._build_prefill(norm, rope, attn, merge, silu) if self.act_q8 else None
         self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm)
         # greedy choice on the GPU from logits row 0: into next_tok (read back), or straight into
         # the token buffer that the next step embeds (pipelined decode)
         am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
         self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.tok}))
+
+    def _build_prefill(self, norm, rope, attn, merge, silu):
+        """The command stream of a prompt chunk (T > 1) with int8 activations (act_q8): every
+        product with quantized weights runs matmul_q8.wgsl on int8 blocks written by the norms
+        (or, for the attention output and SiLU*up, by a quantizing dispatch). A layer whose
+        products are not all of such types, or whose sizes are not whole blocks, keeps the f32
+        stream. None where no layer qualifies."""
+        cfg, gpu = self.config, self.gpu
+        P = self.p_main
+        D, F = cfg.dim, cfg.hidden_dim
+        ceil = lambda a, b: -(-a // b)  # noqa: E731
+        LDQ = D + 2 * cfg.kv_dim
+
+        def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
+            ops = []
+            ldy = ldy or (w.n // 2 if glu else w.n)
+            for r0, nr, bufs in w.parts:
+                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
+                binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
+                binds.update({3 + i: b for i, b in enumerate(bufs)})
+                pipe = gpu.pipeline("matmul_q8", w.wtype, "main", **c)
+                ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, nr=nr: (ceil(nr, 64), ceil(T, 64), 1)))
+            return ops
+
+        layers, any_q8 = [], False
+        for i, L in enumerate(self.layers):
+            ws = [w for v in L.values() for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
+            gen = self.ops_layer[i]
+            if D % 32 or F % 32 or any(w.wtype not in QX_TYPES for w in ws):
+                layers.append(gen)
+                continue
+            any_q8 = True
+            ops, row0 = norm(self.x, self.xb, L["attn_norm"], quant=True), 0
+            for w in L["wqkv"]:
+                ops += mmq(w, self.qkv, ldy=LDQ, row0=row0)
+                row0 += w.n
+            ops += [o for o in gen if o[0] is rope or o[0] is attn or o[0] is merge]
+            ops += norm(self.att, None, None, quant=True) + mmq(L["wo"], self.x, acc=True)
+            ops += norm(self.x, self.xb, L["ffn_norm"], quant=True)
+            if "wgu" in L:
+                ops += mmq(L["wgu"], self.g, glu=True)
+            else:
+                ops += mmq(L["wg"], self.g) + mmq(L["wu"], self.u) + [o for o in gen if o[0] is silu]
+            ops += norm(self.g, None, None, quant=True, n=F) + mmq(L["wd"], self.x, acc=True)
+            layers.append(ops)
+        return layers if any_q8 else None
 
     def _build_decode(self, mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm):
         """The fused command stream of one decode step (T = 1), or None where a weight does not
@@ -469,7 +516,7 @@ class GPUModel:
             ops = d["embed"] + [o for layer in d["layers"] for o in layer] + (d["tail"] if n_logits else [])
         else:
             ops = list(self.ops_embed)
-            for layer in self.ops_layer:
+            for layer in (self.ops_prefill if T > 1 and self.ops_prefill is not None else self.ops_layer):
                 ops += layer
             if n_logits:
                 ops += self.ops_tail
