@@ -339,7 +339,8 @@ def bench_load(path, context_length=None, batch: int = 512) -> tuple[object, dic
            "page_cache_read_s": warm_s, "gpu_allocated": int(gpu.allocated - alloc0),
            "context_length": int(m.context_length),
            # the first model of a process compiles the shaders: later loads reuse the pipelines
-           "pipelines_compiled": len(getattr(gpu, "_pipelines", ())) - pipes0}
+           "pipelines_compiled": len(getattr(gpu, "_pipelines", ())) - pipes0,
+           "phases": getattr(m, "load_phases", None)}
     out.update(w.report())
     return m, out
 

@@ -118,3 +118,114 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     }
 }
+
+// `prefill`: a prompt chunk (T > 1), flash-attention style. Workgroup (head h, tile of PQ = 16
+// queries): key chunks of PK = 16 are loaded once into shared memory for all 16 queries (the
+// per-token kernel above reads every key once per query). Scores: 2 per invocation; online
+// softmax per query row; output: query row lid / 8, dims (vec4) lid % 8 + 8e. HD % 32 == 0,
+// HD <= 128.
+// Dispatch: (NH, ceil(T / 16), 1).
+const PQ: u32 = 16u;
+const PK: u32 = 16u;
+const PWG: u32 = 128u;
+override PV: u32 = HD / 32u;                       // vec4 of output dims per invocation
+// shared memory: 128 * HD + 512 * (HD / 4 + 1) + 1,216 bytes (26 KiB at HD = 128; the engine
+// uses this entry for HD <= 128, within WebGPU's 32 KiB and NVIDIA's 48 KiB)
+var<workgroup> pq: array<vec4<f32>, PQ * (HD / 4u)>;        // (PQ, HD/4) queries, pre-scaled
+var<workgroup> pk: array<vec4<f32>, PK * (HD / 4u + 1u)>;   // (PK, HD/4 + 1): padded rows, no bank conflicts
+var<workgroup> pv: array<vec4<f32>, PK * (HD / 4u + 1u)>;
+var<workgroup> pp: array<f32, PQ * PK>;              // scores, then probabilities
+var<workgroup> pm: array<f32, PQ>;                   // running max per query
+var<workgroup> pl: array<f32, PQ>;                   // running sum per query
+var<workgroup> pc: array<f32, PQ>;                   // this chunk's rescale per query
+
+@compute @workgroup_size(128)
+fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let h = wg.x;
+    let t0 = wg.y * PQ;
+    let T = P.n_tokens;
+    if (t0 >= T) { return; }
+    let kvh = h / (NH / NKV);
+    let ldq = (NH + 2u * NKV) * HD;
+    let h4 = HD / 4u;
+    let ld = h4 + 1u;                                // padded row of pk, pv (vec4)
+    let scale = inverseSqrt(f32(HD));
+    for (var e = lid.x; e < PQ * h4; e += PWG) {
+        let q = e / h4;
+        let d = e % h4;
+        var v = vec4<f32>(0.0);
+        if (t0 + q < T) {
+            let b = (t0 + q) * ldq + h * HD + 4u * d;
+            v = vec4<f32>(QKV[b], QKV[b + 1u], QKV[b + 2u], QKV[b + 3u]) * scale;
+        }
+        pq[q * h4 + d] = v;
+    }
+    if (lid.x < PQ) { pm[lid.x] = -1e30; pl[lid.x] = 0.0; }
+    let qr = lid.x / 8u;                             // this invocation's output row
+    var acc = array<vec4<f32>, 8>();                 // dims (lid % 8 + 8e) * 4.., e < PV
+    let wpp = select(2u, 1u, KV_F16);
+    let kv_ld = NKV * (HD / 2u) * wpp;
+    let n_keys = P.pos0 + min(t0 + PQ, T);           // keys the last query of the tile sees
+    for (var c0 = 0u; c0 < n_keys; c0 += PK) {
+        workgroupBarrier();
+        for (var e = lid.x; e < PK * h4; e += PWG) {
+            let k = e / h4;
+            let d = e % h4;
+            var kv = vec4<f32>(0.0);
+            var vv = vec4<f32>(0.0);
+            if (c0 + k < n_keys) {
+                let b = (c0 + k) * kv_ld + kvh * (HD / 2u) * wpp + 2u * d * wpp;
+                kv = kv4(b, true);
+                vv = kv4(b, false);
+            }
+            pk[k * ld + d] = kv;
+            pv[k * ld + d] = vv;
+        }
+        workgroupBarrier();
+        for (var s = 0u; s < 2u; s++) {
+            let i = lid.x + s * PWG;
+            let q = i / PK;
+            let k = i % PK;
+            var sc = -1e30;                          // masked: after the query, or a padding row
+            if (c0 + k <= P.pos0 + t0 + q && t0 + q < T) {
+                sc = 0.0;
+                for (var d = 0u; d < h4; d++) { sc += dot(pq[q * h4 + d], pk[k * ld + d]); }
+            }
+            pp[i] = sc;
+        }
+        workgroupBarrier();
+        if (lid.x < PQ) {
+            let m0 = pm[lid.x];
+            var mx = m0;
+            for (var k = 0u; k < PK; k++) { mx = max(mx, pp[lid.x * PK + k]); }
+            var sum = 0.0;
+            for (var k = 0u; k < PK; k++) {
+                let p = exp(pp[lid.x * PK + k] - mx);
+                pp[lid.x * PK + k] = p;
+                sum += p;
+            }
+            let c = exp(m0 - mx);
+            pc[lid.x] = c;
+            pl[lid.x] = pl[lid.x] * c + sum;
+            pm[lid.x] = mx;
+        }
+        workgroupBarrier();
+        let c = pc[qr];
+        for (var e = 0u; e < PV; e++) {
+            let d = lid.x % 8u + 8u * e;
+            var a = acc[e] * c;
+            for (var k = 0u; k < PK; k++) { a += pp[qr * PK + k] * pv[k * ld + d]; }
+            acc[e] = a;
+        }
+    }
+    let t = t0 + qr;
+    if (t < T) {
+        let inv = 1.0 / pl[qr];
+        for (var e = 0u; e < PV; e++) {
+            let d = 4u * (lid.x % 8u + 8u * e);
+            let o = t * NH * HD + h * HD + d;
+            let v = acc[e] * inv;
+            O[o] = v.x; O[o + 1u] = v.y; O[o + 2u] = v.z; O[o + 3u] = v.w;
+        }
+    }
+}

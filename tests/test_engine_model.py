@@ -281,3 +281,20 @@ def test_int8_activations_default_from_dim_2048(tmp_path, shared_models, monkeyp
         assert not m.act_q8        # small models: exact activations
     finally:
         m.close()
+
+
+def test_query_tiled_prompt_attention(tmp_path, shared_models, monkeypatch):
+    # the opt-in prompt attention (16 queries a workgroup) in the engine: two chunks, so the
+    # second starts past position 0
+    monkeypatch.setenv("DOCASSIST_ATTN_TILES", "1")
+    path = write_tiny_model(tmp_path / "hd64.gguf", ftype="Q8_0", dim=256, hidden=256, n_heads=4, n_kv_heads=2,
+                            context_length=300, seed=17)
+    toks = list(np.random.default_rng(5).integers(3, 512, 150))
+    expect = _reference(path).forward(toks)
+    m = load_model(path, quiet=True, batch=96)
+    try:
+        assert any(len(o) == 5 for o in m.ops_layer[0])
+        got = m.logits(toks)
+    finally:
+        m.close()
+    assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-3

@@ -258,6 +258,35 @@ def test_attention_causal_gqa_and_splits(gpu, hd, S, Tn, splits, f16):
             np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
 
 
+@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
+@pytest.mark.parametrize("hd,S,Tn", [(32, 37, 37), (64, 130, 35), (128, 70, 17)])
+def test_prompt_attention_query_tiles(gpu, hd, S, Tn, f16):
+    # the `prefill` entry (16 queries a workgroup, key chunks of 16 in shared memory) against
+    # numpy: a chunk starting at position S - Tn (0 or later), GQA, partial query and key tiles
+    rng = np.random.default_rng(hd + S + Tn)
+    NH, NKV = 4, 2
+    p0 = S - Tn
+    QKV = rng.standard_normal((Tn, (NH + 2 * NKV) * hd)).astype(np.float32)
+    KC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    if f16:
+        KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
+    pipe = gpu.pipeline("attention", None, "prefill", NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16))
+    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
+    o = gpu.buffer(Tn * NH * hd * 4)
+    params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
+                        data=np.array([Tn, p0, 0, 1], np.uint32))
+    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, (NH, -(-Tn // 16), 1))
+    got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
+    for t in range(Tn):
+        for h in range(NH):
+            kv = h // (NH // NKV)
+            s = KC[:p0 + t + 1, kv * hd:(kv + 1) * hd] @ QKV[t, h * hd:(h + 1) * hd] / np.sqrt(hd)
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
+
+
 def test_silu_mul_and_argmax(gpu):
     rng = np.random.default_rng(2)
     F, Tn = 333, 3

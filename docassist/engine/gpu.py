@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -94,6 +95,7 @@ class GPU:
         self._modules: dict = {}
         self._pipelines: dict = {}
         self.allocated = 0  # bytes of buffers we created
+        self.compile_seconds = 0.0   # spent creating shader modules and pipelines
 
     # -- buffers ---------------------------------------------------------------------------
     def buffer(self, nbytes: int, usage=None, label: str = "", data=None):
@@ -168,6 +170,7 @@ class GPU:
         key = (kernel, wtype, entry, snippets, tuple(sorted(constants.items())))
         pipe = self._pipelines.get(key)
         if pipe is None:
+            t0 = time.perf_counter()
             consts = {k: (float(v) if isinstance(v, float) else int(v)) for k, v in constants.items()}
             try:
                 pipe = self.device.create_compute_pipeline(
@@ -178,6 +181,7 @@ class GPU:
                 raise GPUError(f"pipeline {kernel}/{entry} ({wtype}) failed on this adapter: "
                                f"{str(e).splitlines()[0]}") from None
             self._pipelines[key] = pipe
+            self.compile_seconds += time.perf_counter() - t0
         return pipe
 
     def dispatch_all(self, cp, calls):

@@ -143,10 +143,15 @@ class GPUModel:
         self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(RING_DEPTH)]
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
+        t1 = time.perf_counter()
+        compile0 = gpu.compile_seconds
         self._build()
         self.pos = 0
         self.tokens: list[int] = []   # what the KV cache holds, for prefix reuse
         self.load_seconds = time.perf_counter() - t0
+        # where the load went: reading, converting and uploading weights; compiling pipelines
+        self.load_phases = {"weights_and_buffers_s": t1 - t0, "build_s": time.perf_counter() - t1,
+                            "pipeline_compile_s": gpu.compile_seconds - compile0}
 
     # -- loading ------------------------------------------------------------------------------
     def _check_types(self):
@@ -306,6 +311,14 @@ class GPUModel:
         attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                             KV_F16=int(self.kv_f16))
         merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=cfg.head_dim)
+        # query-tiled prompt attention (attention.wgsl `prefill`): passes the numpy comparisons on
+        # lavapipe but has not run on a hardware GPU yet (a first version declared 50 KiB of
+        # shared memory, past NVIDIA's 48 KiB, and a benchmark run on an H100 never finished), so
+        # it is opt-in until measured: DOCASSIST_ATTN_TILES=1
+        attn_tiles = (cfg.head_dim % 32 == 0 and cfg.head_dim <= 128
+                      and os.environ.get("DOCASSIST_ATTN_TILES", "0") == "1")
+        attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
+                               KV_F16=int(self.kv_f16)) if attn_tiles else None
         silu = gpu.pipeline("silu_mul", None, F=F)
         n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
         LDQ = D + 2 * KV
@@ -320,6 +333,9 @@ class GPUModel:
                       lambda T, L_, S: (ceil(T * n_pairs, 64), 1, 1))
             ops += op(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att, 5: self.part},
                       lambda T, L_, S: (cfg.n_heads, T, S))
+            if attn_tiles:   # prompt chunks: 16 queries a workgroup share each key chunk
+                binds = {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att}
+                ops[-1] = ops[-1] + ("attn", (attn_pf, gpu.bind(attn_pf, binds)))
             ops += [(merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att}), lambda T, L_, S: (cfg.n_heads, 1, 1), "split")]
             ops += matmul(L["wo"], self.att, self.x, acc=True)
             ops += norm(self.x, self.xb, L["ffn_norm"])
@@ -396,9 +412,10 @@ class GPUModel:
         adding into x; norm; gate/up product with SiLU; down product adding into x: 7-8
         dispatches a layer instead of 8-9. With int8 activations (act_q8) the norms also write
         x as int8 blocks, and the attention output and SiLU*up are quantized by a dispatch each
-        before their products (+2 dispatches, measured 5-8% faster than f32 inputs there). (Folding the norms into the products as well, each row
-        group summing x^2 as it loads x, measured 30-40% slower products on an H200: the decode
-        products are bound by instructions, not bytes.)"""
+        before their products (+2 dispatches; 5-8% faster than f32 inputs to those two).
+        (Folding the norms into the products as well, each row group summing x^2 as it loads x,
+        measured 30-40% slower products on an H200: the decode products are bound by
+        instructions, not bytes.)"""
         cfg, gpu = self.config, self.gpu
         P = self.p_main
         ceil = lambda a, b: -(-a // b)  # noqa: E731
@@ -522,7 +539,13 @@ class GPUModel:
                 ops += self.ops_tail
         calls = []
         for o in ops:
-            if len(o) == 4 and o[3] == "split":   # merge of attention splits
+            if len(o) == 5 and o[3] == "attn" and T > 1:   # attention of a prompt chunk: query tiles
+                pipe, bg = o[4]
+                g = (self.config.n_heads, -(-T // 16), 1)
+            elif len(o) == 5:
+                pipe, bg, gridf = o[:3]
+                g = gridf(T, n_logits, n_split)
+            elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
                 pipe, bg, gridf, _ = o
