@@ -33,6 +33,21 @@ RING_DEPTH = 4      # decode steps in flight before the host reads a token back
 QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
 
 
+class _Lazy:
+    """A pipeline and its bind group, made on first use."""
+
+    def __init__(self, gpu, kernel, wtype, entry, binds, snippets=(), **constants):
+        self.args = (gpu, kernel, wtype, entry, binds, snippets, constants)
+        self.value = None
+
+    def get(self):
+        if self.value is None:
+            gpu, kernel, wtype, entry, binds, snippets, constants = self.args
+            pipe = gpu.pipeline(kernel, wtype, entry, snippets=snippets, **constants)
+            self.value = (pipe, gpu.bind(pipe, binds))
+        return self.value
+
+
 @dataclass
 class Weight:
     """A weight matrix on the GPU: NR x K, split into row parts that each fit one binding."""
@@ -275,24 +290,23 @@ class GPUModel:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
                 binds = {0: params or P, 1: src, 2: dst}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
+                # made on first use: with int8 activations most of these variants never run
                 if w.k % 32 == 0:
-                    pv = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **mv_shape, **c)
-                    bv = gpu.bind(pv, {**binds, **{i: self._unused[i] for i in (10, 11, 12, 13)}})
+                    vec = _Lazy(gpu, "matvec", w.wtype, "main", {**binds, **{i: self._unused[i] for i in (10, 11, 12, 13)}},
+                                snippets=red, **mv_shape, **c)
                     nwg = ceil(nr, rows_per_wg)
                 else:
                     if glu:
                         raise ValueError("GLU needs K % 32 == 0")
                     c.pop("GLU")
-                    pv = gpu.pipeline("matmul", w.wtype, "matvec", **c)
-                    bv = gpu.bind(pv, binds)
+                    vec = _Lazy(gpu, "matmul", w.wtype, "matvec", binds, **c)
                     nwg = ceil(nr, MATVEC_RPW)
-                tiled = {"nr": nr}        # (TM, TN) -> (pipeline, bind group)
+                tiled = {"nr": nr}        # (TM, TN) -> its pipeline and bind group
                 for tm, tn in tiles:
-                    pm = gpu.pipeline("matmul", w.wtype, "matmul", TM=tm, TN=tn, **c)
-                    tiled[tm, tn] = (pm, gpu.bind(pm, binds))
+                    tiled[tm, tn] = _Lazy(gpu, "matmul", w.wtype, "matmul", binds, TM=tm, TN=tn, **c)
                 gv = (min(nwg, 65535), ceil(nwg, 65535), 1)
                 pick = 1 if logits else 0
-                ops.append(((pv, bv), tiled,
+                ops.append((vec, tiled,
                             (lambda T, L, S, nr=nr, gv=gv, pick=pick:
                              gv if (T, L)[pick] == 1 else self._tile_grid((T, L)[pick], nr)),
                             pick))
@@ -448,7 +462,8 @@ class GPUModel:
             out = []
             for o in op_list:
                 if len(o) == 4 and o[3] != "split":
-                    (pv, bv), _, grid, _ = o
+                    vec, _, grid, _ = o
+                    pv, bv = vec.get()
                     out.append((pv, bv, grid))
                 else:
                     out.append(o)
@@ -551,9 +566,9 @@ class GPUModel:
                 pipe, bg, gridf, _ = o
                 g = gridf(T, n_logits, n_split)
             elif len(o) == 4:  # a weight product: matvec for one row of tokens, tiled otherwise
-                (pv, bv), tiled, grid, pick = o
+                vec, tiled, grid, pick = o
                 rows = (T, n_logits)[pick]
-                pipe, bg = ((pv, bv) if rows == 1 else tiled[self._tile(rows, tiled["nr"])])
+                pipe, bg = (vec if rows == 1 else tiled[self._tile(rows, tiled["nr"])]).get()
                 g = grid(T, n_logits, n_split)
             else:
                 pipe, bg, gridf = o
