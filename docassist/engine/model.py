@@ -367,6 +367,11 @@ class GPUModel:
         rmsnorm = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=0)
         self.ops_prefill = self._build_prefill(norm, rope, attn, merge, silu) if self.act_q8 else None
         self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm)
+        # what a decode step can run is made now, never inside the token loop: the logits product
+        # (also the last step of every prompt) and, without a fused decode stream, every product
+        for o in self.ops_tail + ([] if self.ops_decode else [o for layer in self.ops_layer for o in layer]):
+            if len(o) == 4 and isinstance(o[0], _Lazy):
+                o[0].get()
         # greedy choice on the GPU from logits row 0: into next_tok (read back), or straight into
         # the token buffer that the next step embeds (pipelined decode)
         am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
