@@ -1,5 +1,5 @@
 // Y[t, ROW0 + r] (=, or += when ACC) sum_k W[r, k] * X[t, k], for the NR rows of this weight part.
-// Composed after quant_<type>.wgsl, which provides dq32(row, j): 32 weights of row, cols 32j...
+// Composed as common + quant_<type> (dq32(row, j): 32 weights of row, cols 32j...) + store_rows.
 // `matvec`: T = 1 (decode) for any K (matvec.wgsl is the fast one, for K % 32 == 0).
 // `matmul`: T > 1 (prefill): 64 rows x TN tokens per workgroup, K in steps of 32 via shared tiles.
 override K: u32;          // input dim
@@ -62,28 +62,6 @@ override TN: u32 = 64u;
 // (Two sub-blocks per k-step measured slower on an H200: 520 vs 845 tok/s.)
 var<workgroup> ws: array<vec4<f32>, 8u * TM>;     // (32 k, TM/4)
 var<workgroup> xs: array<vec4<f32>, 8u * TN>;     // (32 k, TN/4)
-
-fn store_rows(t: u32, r: u32, av: vec4<f32>) {
-    // av: rows r..r+3 (of this part) for token t
-    if (t >= P.n_tokens) { return; }
-    if (GLU) {  // two (gate, up) pairs
-        for (var i = 0u; i < 4u; i += 2u) {
-            let row = r + i;
-            if (row + 1u < NR) {
-                let g = av[i];
-                Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * av[i + 1u];
-            }
-        }
-        return;
-    }
-    for (var i = 0u; i < 4u; i++) {
-        let row = r + i;
-        if (row < NR) {
-            let o = t * LDY + ROW0 + row;
-            if (ACC) { Y[o] += av[i]; } else { Y[o] = av[i]; }
-        }
-    }
-}
 
 @compute @workgroup_size(256)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

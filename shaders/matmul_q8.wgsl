@@ -1,5 +1,5 @@
 // Prompt product with int8 activations: Y[t, ROW0 + r] (=, or += when ACC) sum_k W[r, k] X[t, k]
-// for T > 1, K % 32 == 0. Composed as common + quant_<type> + this file; quant_<type> gives
+// for T > 1, K % 32 == 0. Composed as common + quant_<type> + store_rows + this file; quant_<type> gives
 // qblock(row, j): a row's 32 weights of block j as int8 with w = a_h * q + b_h per half h.
 // X comes as int8 blocks (rmsnorm.wgsl `quant`): XQ (T, K/32, 2) vec4<u32> of 16 int8 each,
 // XS (T, K/32) = (d, d*sum(q), d*sum(q[0:16]), d*sum(q[16:32])), x ~ d * q. Per block and half:
@@ -27,28 +27,6 @@ var<workgroup> wq: array<vec4<u32>, 512>;            // (KB, 2 halves, TM)
 var<workgroup> wab: array<vec4<f32>, 256>;           // (KB, TM)
 var<workgroup> xq: array<vec4<u32>, 512>;            // (KB, 2 halves, TN)
 var<workgroup> xsc: array<vec4<f32>, 256>;           // (KB, TN)
-
-fn store4(t: u32, r: u32, av: vec4<f32>) {
-    // av: rows r..r+3 (of this part) for token t
-    if (t >= P.n_tokens) { return; }
-    if (GLU) {
-        for (var i = 0u; i < 4u; i += 2u) {
-            let row = r + i;
-            if (row + 1u < NR) {
-                let g = av[i];
-                Y[t * LDY + (ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * av[i + 1u];
-            }
-        }
-        return;
-    }
-    for (var i = 0u; i < 4u; i++) {
-        let row = r + i;
-        if (row < NR) {
-            let o = t * LDY + ROW0 + row;
-            if (ACC) { Y[o] += av[i]; } else { Y[o] = av[i]; }
-        }
-    }
-}
 
 fn idot(a: vec4<u32>, b: vec4<u32>) -> i32 {
     return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
@@ -115,8 +93,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
     }
     let r = r0 + tr * 4u;
-    store4(t0 + tc, r, acc0);
-    store4(t0 + tc + 16u, r, acc1);
-    store4(t0 + tc + 32u, r, acc2);
-    store4(t0 + tc + 48u, r, acc3);
+    store_rows(t0 + tc, r, acc0);
+    store_rows(t0 + tc + 16u, r, acc1);
+    store_rows(t0 + tc + 32u, r, acc2);
+    store_rows(t0 + tc + 48u, r, acc3);
 }

@@ -12,21 +12,28 @@ override NORM: bool = true;   // quant without NORM: int8 blocks of X itself (no
 
 var<workgroup> red: array<f32, 256>;
 
+// 1 / sqrt(mean(X[t]^2) + EPS), over the 256 invocations of the workgroup (all must call it)
+fn inv_rms(t: u32, i: u32) -> f32 {
+    var s = 0.0;
+    for (var k = i; k < D; k += 256u) { let v = X[t * D + k]; s += v * v; }
+    red[i] = s;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w >>= 1u) {
+        if (i < w) { red[i] += red[i + w]; }
+        workgroupBarrier();
+    }
+    let r = inverseSqrt(red[0] / f32(D) + EPS);
+    workgroupBarrier();                   // red may be reused after
+    return r;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let t_out = wg.x;
     var t_in = t_out;
     if (TAIL) { t_in = t_out + P.row0; }
     if (t_in >= P.n_tokens) { return; }
-    var s = 0.0;
-    for (var i = lid.x; i < D; i += 256u) { let v = X[t_in * D + i]; s += v * v; }
-    red[lid.x] = s;
-    workgroupBarrier();
-    for (var w = 128u; w > 0u; w >>= 1u) {
-        if (lid.x < w) { red[lid.x] += red[lid.x + w]; }
-        workgroupBarrier();
-    }
-    let inv = inverseSqrt(red[0] / f32(D) + EPS);
+    let inv = inv_rms(t_in, lid.x);
     for (var i = lid.x; i < D; i += 256u) { Y[t_out * D + i] = X[t_in * D + i] * inv * Wn[i]; }
 }
 
@@ -34,8 +41,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 // 32 for the int8 products (matvec.wgsl QX, matmul_q8.wgsl): per block d = max|x| / 127,
 // q = round(x / d), XS = (d, d*sum(q), d*sum(q[0:16]), d*sum(q[16:32])). Workgroup (g, t) takes
 // elements 256g..256g+255 of token t (each workgroup sums the whole row's squares, 4 * D bytes
-// from cache) so the quantization spreads over (ceil(D / 256), T) workgroups. D % 32 == 0. Lanes 32b..32b+31 hold block b. Without NORM, X is
-// only quantized (the attention output and the SiLU*up product before their products).
+// from cache) so the quantization spreads over (ceil(D / 256), T) workgroups. D % 32 == 0.
+// Lanes 32b..32b+31 hold block b. Without NORM, X is only quantized (the attention output and the
+// SiLU*up product before their products).
 var<workgroup> qv: array<i32, 256>;
 
 @compute @workgroup_size(256)
@@ -45,18 +53,7 @@ fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
     if (TAIL) { t_in = t_out + P.row0; }
     if (t_in >= P.n_tokens) { return; }
     var inv = 1.0;
-    if (NORM) {
-        var s = 0.0;
-        for (var i = lid.x; i < D; i += 256u) { let v = X[t_in * D + i]; s += v * v; }
-        red[lid.x] = s;
-        workgroupBarrier();
-        for (var w = 128u; w > 0u; w >>= 1u) {
-            if (lid.x < w) { red[lid.x] += red[lid.x + w]; }
-            workgroupBarrier();
-        }
-        inv = inverseSqrt(red[0] / f32(D) + EPS);
-        workgroupBarrier();               // red is reused below
-    }
+    if (NORM) { inv = inv_rms(t_in, lid.x); }
     let i = wg.x * 256u + lid.x;
     var v = 0.0;
     if (i < D) {

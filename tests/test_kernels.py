@@ -89,7 +89,7 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R, wg, reduce):
     init = rng.standard_normal(2 * N).astype(np.float32)
     for glu in (False, True):
         y = gpu.buffer(init.nbytes, data=init)
-        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}", "rope"), K=K, NR=2 * N,
+        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}",), K=K, NR=2 * N,
                             ROW0=0, LDY=2 * N, ACC=int(not glu), GLU=int(glu), LANES=lanes, R=R, WG=wg)
         _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, **unused, **bufs},
              (-(-2 * N // (R * wg // lanes)), 1, 1))
@@ -179,7 +179,7 @@ def test_int8_activation_matvec(gpu, gtype, K, N):
     xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(-1)
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, N, K))}
     y = gpu.buffer(N * 4)
-    pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=("reduce_workgroup", "rope"), K=K, NR=N,
+    pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=("reduce_workgroup",), K=K, NR=N,
                         ROW0=0, LDY=N, QX=1, LANES=8, R=4, WG=64)
     _run(gpu, pipe, {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, 10: gpu.buffer(16), 11: gpu.buffer(16),
                      12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs), **bufs},
@@ -208,7 +208,7 @@ def test_rope_and_kv_write(gpu, f16):
                  context_length=64, rope_base=10000.0, rope_dim=8, rope_freq_scale=0.5)
     hd, Tn, p0, kvd = cfg.head_dim, 5, 9, cfg.kv_dim
     QKV = rng.standard_normal((Tn, cfg.dim + 2 * kvd)).astype(np.float32)
-    pipe = gpu.pipeline("rope_kv", None, snippets=("rope",), NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5,
+    pipe = gpu.pipeline("rope_kv", None, NH=4, NKV=2, HD=hd, ROPE_DIM=8, BASE=10000.0, FREQ_SCALE=0.5,
                         KV_F16=int(f16))
     qkv = gpu.buffer(QKV.nbytes, data=QKV)
     kc, vc = gpu.buffer(64 * kvd * 4), gpu.buffer(64 * kvd * 4)

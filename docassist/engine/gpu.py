@@ -25,6 +25,11 @@ _FEATURES = ("shader-f16", "subgroup", "timestamp-query")
 
 STORAGE = None  # filled lazily: wgpu.BufferUsage flags
 
+# snippets a kernel always needs, composed before it (runtime choices, such as the reduction of
+# matvec.wgsl, are passed to pipeline() as `snippets`)
+KERNEL_SNIPPETS = {"matvec": ("rope",), "rope_kv": ("rope",), "matmul": ("store_rows",),
+                   "matmul_q8": ("store_rows",)}
+
 
 def shader_dir() -> Path:
     env = os.environ.get("DOCASSIST_SHADERS")
@@ -133,14 +138,15 @@ class GPU:
 
     # -- shaders ---------------------------------------------------------------------------
     def module(self, kernel: str, wtype: str | None = None, snippets: tuple = ()):
-        """common.wgsl + quant_<wtype>.wgsl + each snippet + <kernel>.wgsl, compiled once."""
+        """common.wgsl + quant_<wtype>.wgsl + each snippet (given, then the kernel's own) +
+        <kernel>.wgsl, compiled once."""
         key = (kernel, wtype, snippets)
         mod = self._modules.get(key)
         if mod is None:
             parts = [_read("common")]
             if wtype is not None:
                 parts.append(_read(f"quant_{wtype}"))
-            parts += [_read(s) for s in snippets]
+            parts += [_read(s) for s in snippets + KERNEL_SNIPPETS.get(kernel, ())]
             parts.append(_read(kernel))
             try:
                 mod = self._create_module("\n".join(parts), f"{kernel}:{wtype}")

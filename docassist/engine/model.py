@@ -271,7 +271,7 @@ class GPUModel:
             return op(pipe, binds, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
         mvc = gpu.matvec_config()
-        red = (mvc["reduce"], "rope")   # snippets of matvec.wgsl
+        red = (mvc["reduce"],)   # the reduction snippet of matvec.wgsl
         mv_shape = dict(LANES=mvc["LANES"], R=mvc["R"], WG=mvc["WG"])
         rows_per_wg = mvc["R"] * mvc["WG"] // mvc["LANES"]
 
@@ -319,7 +319,7 @@ class GPUModel:
             binds.update({3 + i: b for i, b in enumerate(bufs)})
             self.ops_embed += op(pipe, binds, lambda T, L, S: (ceil(ceil(D, 32) * T, 64), 1, 1))
 
-        rope = gpu.pipeline("rope_kv", None, snippets=("rope",), NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
+        rope = gpu.pipeline("rope_kv", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                             ROPE_DIM=cfg.rope_dim, BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
                             KV_F16=int(self.kv_f16))
         attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
