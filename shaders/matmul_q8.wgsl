@@ -22,7 +22,7 @@ override GLU: bool = false;   // rows interleaved (gate i, up i): Y[t, (ROW0 + r
 
 const TM: u32 = 64u;
 const TN: u32 = 64u;
-const KB: u32 = 4u;                                  // blocks of 32 per step
+const KB: u32 = 4u;                                  // blocks of 32 per step (tiles: 24 KiB)
 var<workgroup> wq: array<vec4<u32>, 512>;            // (KB, 2 halves, TM)
 var<workgroup> wab: array<vec4<f32>, 256>;           // (KB, TM)
 var<workgroup> xq: array<vec4<u32>, 512>;            // (KB, 2 halves, TN)

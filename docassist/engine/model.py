@@ -365,7 +365,9 @@ class GPUModel:
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
         rmsnorm = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=0)
-        self.ops_prefill = self._build_prefill(norm, rope, attn, merge, silu) if self.act_q8 else None
+        # matmul_q8.wgsl holds 24 KiB of tiles in shared memory (WebGPU guarantees only 16 KiB)
+        q8_tiles = int(gpu.limits["max-compute-workgroup-storage-size"]) >= 24576
+        self.ops_prefill = self._build_prefill(norm, rope, attn, merge, silu) if self.act_q8 and q8_tiles else None
         self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm)
         # what a decode step can run is made now, never inside the token loop: the logits product
         # (also the last step of every prompt) and, without a fused decode stream, every product
