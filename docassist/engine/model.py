@@ -329,8 +329,9 @@ class GPUModel:
         # lavapipe but has not run on a hardware GPU yet (a first version declared 50 KiB of
         # shared memory, past NVIDIA's 48 KiB, and a benchmark run on an H100 never finished), so
         # it is opt-in until measured: DOCASSIST_ATTN_TILES=1
-        attn_tiles = (cfg.head_dim % 32 == 0 and cfg.head_dim <= 128
-                      and os.environ.get("DOCASSIST_ATTN_TILES", "0") == "1")
+        hd = cfg.head_dim
+        attn_tiles = (hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "0") == "1"
+                      and 128 * hd + 512 * (hd // 4 + 1) + 1216 <= int(gpu.limits["max-compute-workgroup-storage-size"]))
         attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                                KV_F16=int(self.kv_f16)) if attn_tiles else None
         silu = gpu.pipeline("silu_mul", None, F=F)
