@@ -458,7 +458,8 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
         context_length=None, batch: int = 512, argv=None, log=print, prefill_repeats: int = 2,
         on_update=None) -> dict:
     """configs: [(label, Shape or a GGUF path, quant or None)]. Returns the JSON-ready record;
-    on_update(record) is called after each configuration (to save partial results)."""
+    on_update(record) is called after the copy bandwidth and after each configuration (to save
+    partial results)."""
     from docassist.engine.gpu import get_gpu
 
     import wgpu
@@ -494,6 +495,8 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
         record["copy_bandwidth"] = None
         record["failures"].append({"config": "copy bandwidth", "error": f"{type(e).__name__}: {e}"})
     copy_gbs = (record["copy_bandwidth"] or {}).get("gb_s")
+    if on_update:
+        on_update(record)
     for label, shape, quant in configs:
         entry = {"model": label, "quant": quant}
         name = label if quant is None else f"{label} {quant}"
@@ -613,7 +616,14 @@ def main(argv=None):
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where generated models are kept")
     ap.add_argument("--json", default=None, help="write every figure to this JSON file")
     ap.add_argument("--generate-only", action="store_true", help="write the model files and stop")
+    ap.add_argument("--timeout", type=float, default=0,
+                    help="give up after this many seconds: print where every thread is and exit 1 (a kernel "
+                         "that never finishes otherwise blocks the run; the JSON keeps what was measured)")
     args = ap.parse_args(argv)
+    if args.timeout > 0:
+        import faulthandler
+
+        faulthandler.dump_traceback_later(args.timeout, exit=True)
     configs = parse_configs(args.model, args.quant)
     argv_full = [sys.argv[0]] + list(argv if argv is not None else sys.argv[1:])
     if args.generate_only:

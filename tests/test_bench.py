@@ -114,3 +114,18 @@ def test_bad_arguments_exit_with_one_line():
     with pytest.raises(SystemExit) as e:
         bench.main(["--quant", "q3_k_s"])
     assert "unknown quant" in str(e.value)
+
+
+def test_timeout_stops_a_run_that_does_not_finish(tmp_path):
+    # a watchdog for kernels that never finish: the run exits 1 with every thread's stack, and the
+    # JSON written so far stays (here: a decode far longer than the timeout)
+    import subprocess
+
+    path, _ = bench.ensure_model(TINY, "q4_0", tmp_path)
+    out = tmp_path / "out.json"
+    p = subprocess.run([sys.executable, str(BENCH / "bench.py"), "--model", f"{path}", "--prompt", "0",
+                        "--decode", "100000", "--contexts", "0", "--copy-mib", "1", "--json", str(out),
+                        "--timeout", "20"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1
+    assert "Timeout" in p.stderr and "File " in p.stderr
+    assert json.loads(out.read_text())["copy_bandwidth"]["gb_s"] > 0
