@@ -25,56 +25,9 @@ fn scale_min(sb: u32, s: u32) -> vec2<f32> {
     return vec2<f32>(dm.x * f32(sc), dm.y * f32(mn));
 }
 
-fn nib4(w: u32, shift: u32) -> vec4<f32> {
-    return bytes_f32((w >> shift) & 0x0F0F0F0Fu, 0.0);
-}
-
-fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
-    let dm = scale_min(sb, s);
-    let sh = (s & 1u) * 4u;
-    let qa = W0[sb * 8u + (s >> 1u) * 2u];
-    let qb = W0[sb * 8u + (s >> 1u) * 2u + 1u];
-    return array<vec4<f32>, 8>(
-        dm.x * nib4(qa.x, sh) - dm.y, dm.x * nib4(qa.y, sh) - dm.y, dm.x * nib4(qa.z, sh) - dm.y,
-        dm.x * nib4(qa.w, sh) - dm.y, dm.x * nib4(qb.x, sh) - dm.y, dm.x * nib4(qb.y, sh) - dm.y,
-        dm.x * nib4(qb.z, sh) - dm.y, dm.x * nib4(qb.w, sh) - dm.y);
-}
-
-fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
-         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
-    let dm = scale_min(sb, s);
-    let sh = (s & 1u) * 4u;
-    let qa = W0[sb * 8u + (s >> 1u) * 2u];
-    let qb = W0[sb * 8u + (s >> 1u) * 2u + 1u];
-    let dq = dot(nib4(qa.x, sh), x0) + dot(nib4(qa.y, sh), x1) + dot(nib4(qa.z, sh), x2) + dot(nib4(qa.w, sh), x3)
-           + dot(nib4(qb.x, sh), x4) + dot(nib4(qb.y, sh), x5) + dot(nib4(qb.z, sh), x6) + dot(nib4(qb.w, sh), x7);
-    // sum_k (d*q_k - m) x_k = d * (q . x) - m * sum(x)
-    let xs = dot(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, vec4<f32>(1.0));
-    return dm.x * dq - dm.y * xs;
-}
-
-fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
-    // sum_k (d*sc*q_k - dmin*m) x_k = d*sc * d_x (q . x_q) - dmin*m * d_x sum(x_q)
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
-    let dm = scale_min(sb, s);
-    let sh = (s & 1u) * 4u;
-    let wa = W0[sb * 8u + (s >> 1u) * 2u];
-    let wb = W0[sb * 8u + (s >> 1u) * 2u + 1u];
-    let m = 0x0F0F0F0Fu;
-    let d = dot4I8Packed((wa.x >> sh) & m, qa.x) + dot4I8Packed((wa.y >> sh) & m, qa.y)
-          + dot4I8Packed((wa.z >> sh) & m, qa.z) + dot4I8Packed((wa.w >> sh) & m, qa.w)
-          + dot4I8Packed((wb.x >> sh) & m, qb.x) + dot4I8Packed((wb.y >> sh) & m, qb.y)
-          + dot4I8Packed((wb.z >> sh) & m, qb.z) + dot4I8Packed((wb.w >> sh) & m, qb.w);
-    return dm.x * xs.x * f32(d) - dm.y * xs.y;
-}
-
 // The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
-// per half h: ab = (a_0, b_0, a_1, b_1). For the int8 tiled product (matmul_q8.wgsl).
+// per half h: ab = (a_0, b_0, a_1, b_1) = (d*sc, -dmin*m, d*sc, -dmin*m). Every form below starts
+// from it; the int8 tiled product (matmul_q8.wgsl) takes it as it is.
 fn qblock(row: u32, j: u32) -> QBlock {
     let sb = row * (K / 256u) + (j >> 3u);
     let s = j & 7u;
@@ -83,4 +36,34 @@ fn qblock(row: u32, j: u32) -> QBlock {
     let m = vec4<u32>(0x0F0F0F0Fu);
     return QBlock((W0[sb * 8u + (s >> 1u) * 2u] >> sh) & m, (W0[sb * 8u + (s >> 1u) * 2u + 1u] >> sh) & m,
                   vec4<f32>(dm.x, -dm.y, dm.x, -dm.y));
+}
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    let w = qblock(row, j);
+    let a = w.ab.x;
+    let b = w.ab.y;
+    return array<vec4<f32>, 8>(
+        a * bytes_f32(w.qa.x, 0.0) + b, a * bytes_f32(w.qa.y, 0.0) + b, a * bytes_f32(w.qa.z, 0.0) + b,
+        a * bytes_f32(w.qa.w, 0.0) + b, a * bytes_f32(w.qb.x, 0.0) + b, a * bytes_f32(w.qb.y, 0.0) + b,
+        a * bytes_f32(w.qb.z, 0.0) + b, a * bytes_f32(w.qb.w, 0.0) + b);
+}
+
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let w = qblock(row, j);
+    let dq = dot(bytes_f32(w.qa.x, 0.0), x0) + dot(bytes_f32(w.qa.y, 0.0), x1) + dot(bytes_f32(w.qa.z, 0.0), x2)
+           + dot(bytes_f32(w.qa.w, 0.0), x3) + dot(bytes_f32(w.qb.x, 0.0), x4) + dot(bytes_f32(w.qb.y, 0.0), x5)
+           + dot(bytes_f32(w.qb.z, 0.0), x6) + dot(bytes_f32(w.qb.w, 0.0), x7);
+    // sum_k (d*q_k - m) x_k = d * (q . x) - m * sum(x)
+    let xs = dot(x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7, vec4<f32>(1.0));
+    return w.ab.x * dq + w.ab.y * xs;
+}
+
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    // sum_k (d*sc*q_k - dmin*m) x_k = d*sc * d_x (q . x_q) - dmin*m * d_x sum(x_q)
+    let w = qblock(row, j);
+    let d = dot4I8Packed(w.qa.x, qa.x) + dot4I8Packed(w.qa.y, qa.y) + dot4I8Packed(w.qa.z, qa.z)
+          + dot4I8Packed(w.qa.w, qa.w) + dot4I8Packed(w.qb.x, qb.x) + dot4I8Packed(w.qb.y, qb.y)
+          + dot4I8Packed(w.qb.z, qb.z) + dot4I8Packed(w.qb.w, qb.w);
+    return w.ab.x * xs.x * f32(d) + w.ab.y * xs.y;
 }

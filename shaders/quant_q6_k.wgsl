@@ -12,75 +12,14 @@ fn sc_i8(sb: u32, i: u32) -> f32 {
     return f32(bitcast<i32>(W2[sb * 4u + (i >> 2u)] << (24u - (i & 3u) * 8u)) >> 24u);
 }
 
-fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
-    var r: array<vec4<f32>, 8>;
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
-    let n = s >> 2u;
-    let g = s & 3u;
-    let d = f16_at(W3[sb >> 1u], sb);
-    let d0 = d * sc_i8(sb, n * 8u + 2u * g);
-    let d1 = d * sc_i8(sb, n * 8u + 2u * g + 1u);
-    let lshift = (g >> 1u) * 4u;
-    let hshift = 2u * g;
-    let ql0 = sb * 32u + (n * 64u + (g & 1u) * 32u) / 4u;
-    let qh0 = sb * 16u + (n * 32u) / 4u;
-    for (var i = 0u; i < 8u; i++) {
-        r[i] = select(d1, d0, i < 4u) * q6x4(W0[ql0 + i], W1[qh0 + i], lshift, hshift);
-    }
-    return r;
-}
-
-
-fn q6x4(lw: u32, hw: u32, lshift: u32, hshift: u32) -> vec4<f32> {
-    // four 6-bit values assembled byte-wise in one word (low nibble | 2 high bits << 4), then - 32
-    return bytes_f32(q6b(lw, hw, lshift, hshift), 32.0);
-}
-
-fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
-         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
-    let n = s >> 2u;
-    let g = s & 3u;
-    let d = f16_at(W3[sb >> 1u], sb);
-    let ls = (g >> 1u) * 4u;
-    let hs = 2u * g;
-    let ql = sb * 32u + n * 16u + (g & 1u) * 8u;
-    let qh = sb * 16u + n * 8u;
-    let a = dot(q6x4(W0[ql], W1[qh], ls, hs), x0) + dot(q6x4(W0[ql + 1u], W1[qh + 1u], ls, hs), x1)
-          + dot(q6x4(W0[ql + 2u], W1[qh + 2u], ls, hs), x2) + dot(q6x4(W0[ql + 3u], W1[qh + 3u], ls, hs), x3);
-    let b = dot(q6x4(W0[ql + 4u], W1[qh + 4u], ls, hs), x4) + dot(q6x4(W0[ql + 5u], W1[qh + 5u], ls, hs), x5)
-          + dot(q6x4(W0[ql + 6u], W1[qh + 6u], ls, hs), x6) + dot(q6x4(W0[ql + 7u], W1[qh + 7u], ls, hs), x7);
-    return d * (sc_i8(sb, n * 8u + 2u * g) * a + sc_i8(sb, n * 8u + 2u * g + 1u) * b);
-}
-
 fn q6b(lw: u32, hw: u32, lshift: u32, hshift: u32) -> u32 {
-    // four 6-bit values (0..63, valid int8) in the bytes of one word
+    // four 6-bit values (0..63, valid int8) in the bytes of one word: low nibble | 2 high bits << 4
     return ((lw >> lshift) & 0x0F0F0F0Fu) | (((hw >> hshift) & 0x03030303u) << 4u);
 }
 
-fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
-    // two scales a block (weights 0..15, 16..31): sum (q - 32) x = d_x (q . x_q) - 32 d_x sum(x_q), per half
-    let sb = row * (K / 256u) + (j >> 3u);
-    let s = j & 7u;
-    let n = s >> 2u;
-    let g = s & 3u;
-    let ls = (g >> 1u) * 4u;
-    let hs = 2u * g;
-    let ql = sb * 32u + n * 16u + (g & 1u) * 8u;
-    let qh = sb * 16u + n * 8u;
-    let a = dot4I8Packed(q6b(W0[ql], W1[qh], ls, hs), qa.x) + dot4I8Packed(q6b(W0[ql + 1u], W1[qh + 1u], ls, hs), qa.y)
-          + dot4I8Packed(q6b(W0[ql + 2u], W1[qh + 2u], ls, hs), qa.z) + dot4I8Packed(q6b(W0[ql + 3u], W1[qh + 3u], ls, hs), qa.w);
-    let b = dot4I8Packed(q6b(W0[ql + 4u], W1[qh + 4u], ls, hs), qb.x) + dot4I8Packed(q6b(W0[ql + 5u], W1[qh + 5u], ls, hs), qb.y)
-          + dot4I8Packed(q6b(W0[ql + 6u], W1[qh + 6u], ls, hs), qb.z) + dot4I8Packed(q6b(W0[ql + 7u], W1[qh + 7u], ls, hs), qb.w);
-    let d = f16_at(W3[sb >> 1u], sb);
-    return d * (sc_i8(sb, n * 8u + 2u * g) * (xs.x * f32(a) - 32.0 * xs.z)
-              + sc_i8(sb, n * 8u + 2u * g + 1u) * (xs.x * f32(b) - 32.0 * xs.w));
-}
-
 // The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
-// per half h: ab = (a_0, b_0, a_1, b_1). For the int8 tiled product (matmul_q8.wgsl).
+// per half h: ab = (a_0, b_0, a_1, b_1) = (d*sc_0, -32*d*sc_0, d*sc_1, -32*d*sc_1). Every form
+// below starts from it; the int8 tiled product (matmul_q8.wgsl) takes it as it is.
 fn qblock(row: u32, j: u32) -> QBlock {
     let sb = row * (K / 256u) + (j >> 3u);
     let s = j & 7u;
@@ -98,4 +37,31 @@ fn qblock(row: u32, j: u32) -> QBlock {
                   vec4<u32>(q6b(W0[ql + 4u], W1[qh + 4u], ls, hs), q6b(W0[ql + 5u], W1[qh + 5u], ls, hs),
                             q6b(W0[ql + 6u], W1[qh + 6u], ls, hs), q6b(W0[ql + 7u], W1[qh + 7u], ls, hs)),
                   vec4<f32>(a0, -32.0 * a0, a1, -32.0 * a1));
+}
+
+fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
+    let w = qblock(row, j);
+    let a = w.ab.x;
+    let b = w.ab.z;
+    return array<vec4<f32>, 8>(
+        a * bytes_f32(w.qa.x, 32.0), a * bytes_f32(w.qa.y, 32.0), a * bytes_f32(w.qa.z, 32.0), a * bytes_f32(w.qa.w, 32.0),
+        b * bytes_f32(w.qb.x, 32.0), b * bytes_f32(w.qb.y, 32.0), b * bytes_f32(w.qb.z, 32.0), b * bytes_f32(w.qb.w, 32.0));
+}
+
+fn dot32(row: u32, j: u32, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>,
+         x4: vec4<f32>, x5: vec4<f32>, x6: vec4<f32>, x7: vec4<f32>) -> f32 {
+    let w = qblock(row, j);
+    let a = dot(bytes_f32(w.qa.x, 32.0), x0) + dot(bytes_f32(w.qa.y, 32.0), x1)
+          + dot(bytes_f32(w.qa.z, 32.0), x2) + dot(bytes_f32(w.qa.w, 32.0), x3);
+    let b = dot(bytes_f32(w.qb.x, 32.0), x4) + dot(bytes_f32(w.qb.y, 32.0), x5)
+          + dot(bytes_f32(w.qb.z, 32.0), x6) + dot(bytes_f32(w.qb.w, 32.0), x7);
+    return w.ab.x * a + w.ab.z * b;
+}
+
+fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 {
+    // two scales a block (weights 0..15, 16..31): sum (q - 32) x = d_x (q . x_q) - 32 d_x sum(x_q), per half
+    let w = qblock(row, j);
+    let a = dot4I8Packed(w.qa.x, qa.x) + dot4I8Packed(w.qa.y, qa.y) + dot4I8Packed(w.qa.z, qa.z) + dot4I8Packed(w.qa.w, qa.w);
+    let b = dot4I8Packed(w.qb.x, qb.x) + dot4I8Packed(w.qb.y, qb.y) + dot4I8Packed(w.qb.z, qb.z) + dot4I8Packed(w.qb.w, qb.w);
+    return w.ab.x * xs.x * f32(a) + w.ab.y * xs.z + w.ab.z * xs.x * f32(b) + w.ab.w * xs.w;
 }
