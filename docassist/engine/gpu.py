@@ -193,7 +193,7 @@ class GPU:
     def dispatch_all(self, cp, calls):
         """set_pipeline, set_bind_group(0), dispatch for each (pipeline, bind group, grid) in one
         compute pass. Straight to the native functions where the wgpu-py build exposes them: a
-        7B decode step has ~190 dispatches, and the Python wrappers cost ~2 us of each."""
+        7B decode step has ~290 dispatches, and the Python wrappers cost ~2 us of each."""
         fast = self._native_calls()
         if fast is None:
             for pipe, bg, g in calls:
