@@ -3,10 +3,13 @@
 // (running max m and sum l), so any context length works in fixed shared memory. Head h reads
 // KV head h / (NH / NKV). With P.n_split == 1 the output is written directly; otherwise each split
 // writes (m, l, acc) to PART and attn_merge.wgsl combines them (flash-decoding for long contexts).
+// QOUT (decode, HD % 32 == 0): a direct output is also written as int8 blocks for the output
+// product (quant_out.wgsl), which saves the quantizing dispatch.
 override NH: u32;
 override NKV: u32;
 override HD: u32;        // a multiple of 4, <= 256
 override KV_F16: bool = true;
+override QOUT: bool = false;
 @group(0) @binding(1) var<storage, read> QKV: array<f32>;       // (T, (NH + 2*NKV) * HD)
 @group(0) @binding(2) var<storage, read> KC: array<u32>;        // (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
 @group(0) @binding(3) var<storage, read> VC: array<u32>;        // same layout as KC
@@ -108,6 +111,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (lid.x < HD / 2u) { O[ob + 2u * lid.x] = acc.x / l; O[ob + 2u * lid.x + 1u] = acc.y / l; }
         if (lid.x + WG < HD / 2u) {
             O[ob + 2u * (lid.x + WG)] = acc.z / l; O[ob + 2u * (lid.x + WG) + 1u] = acc.w / l;
+        }
+        if (QOUT) {
+            if (lid.x < HD / 2u) { qo[2u * lid.x] = acc.x / l; qo[2u * lid.x + 1u] = acc.y / l; }
+            if (lid.x + WG < HD / 2u) { qo[2u * (lid.x + WG)] = acc.z / l; qo[2u * (lid.x + WG) + 1u] = acc.w / l; }
+            workgroupBarrier();
+            if (lid.x < HD / 32u) { quant_block(lid.x, ob / 32u + lid.x); }
         }
     } else {
         let pb = (split * NH + h) * (HD + 2u);

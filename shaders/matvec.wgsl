@@ -1,5 +1,6 @@
 // Decode product (one token): Y[ROW0 + r] (=, or += when ACC) sum_k W[r, k] * x[k], K % 32 == 0.
-// Composed as common + quant_<type> + reduce_<subgroup|workgroup> + rope + this file. quant_<type>
+// Composed as common + quant_<type> + reduce_<subgroup|workgroup> + rope + quant_out +
+// this file. quant_<type>
 // provides dot32(row, j, x0..x7): the dot product of the 32 weights of sub-block j of a row with
 // 32 activations held in registers (reused for R rows; no private arrays, which a driver may spill
 // to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...) and
@@ -12,6 +13,14 @@
 //   GLU:  rows come interleaved (gate i, up i); Y[(ROW0 + r) / 2] = silu(gate) * up.
 //   ROPE: the rows are q | k | v of one token (global row ROW0 + r); q and k are rotated (adjacent
 //         pairs, as rope_kv.wgsl), q|k|v written to Y, and k, v stored in the KV cache at P.pos0.
+//   NORM_IN (with QX): the int8 blocks hold x * w_norm without the 1 / rms(x) factor, and SSI the
+//         blocks' sums of x^2 (written by the product before, QOUT): every row is scaled by
+//         1 / sqrt(sum(SSI) / K + EPS) at the end, which is RMSNorm, as the scale factors out of
+//         the dot products. The norm costs no dispatch of its own.
+//   QOUT: the outputs are also written as int8 blocks of 32 (quant_out.wgsl) for the next
+//         product. With GLU: silu(gate) * up (rows_per_wg / 2 a multiple of 32). With ACC: the
+//         updated residual x times WN (the next RMSNorm's weight) and its blocks' sums of x^2 in
+//         SSO, for a NORM_IN product (rows_per_wg a multiple of 32).
 // Dispatch: (ceil(NR / (R * WG / LANES)), 1, 1), split over y past 65535 workgroups.
 override K: u32;
 override NR: u32;
@@ -25,15 +34,21 @@ override NH: u32 = 1u;          // ROPE: query heads, key/value heads, head dim 
 override NKV: u32 = 1u;
 override HD: u32 = 2u;
 override KV_F16: bool = true;
+override NORM_IN: bool = false;
+override EPS: f32 = 1e-5;
+override QOUT: bool = false;
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;   // (K/4,)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // QX: (K/32, 2) int8 x 16 (else any buffer)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // QX: (K/32,) block scale and sums
 @group(0) @binding(10) var<storage, read_write> KC: array<u32>; // ROPE: (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
 @group(0) @binding(11) var<storage, read_write> VC: array<u32>; // ROPE: same layout as KC
+@group(0) @binding(14) var<storage, read> SSI: array<f32>;       // NORM_IN: (K/32,) sums of x^2 per block
+@group(0) @binding(17) var<storage, read_write> SSO: array<f32>; // QOUT with ACC: (LDY/32,)
+@group(0) @binding(18) var<storage, read> WN: array<f32>;        // QOUT with ACC: (LDY,) next norm's weight
 
 override WG: u32 = 256u;                 // invocations per workgroup
-override R: u32 = 4u;                    // rows per lane group: 2 or 4 (pairs of gate/up rows for GLU)
+override R: u32 = 4u;                    // rows per lane group: 2, 4 or 8 (pairs of gate/up rows for GLU)
 override LANES: u32 = 32u;               // lanes per row group (a power of two <= 32)
 
 fn store_pair(r: u32, v: vec2<f32>) {
@@ -53,18 +68,29 @@ fn store_pair(r: u32, v: vec2<f32>) {
     }
 }
 
+fn pick(v: vec4<f32>, v2: vec4<f32>, i: u32) -> f32 {   // row i of the lane group (v: 0..3, v2: 4..7)
+    if (i < 4u) { return v[i]; }
+    return v2[i - 4u];
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let grp = lid.x / LANES;
     let lane = lid.x % LANES;
-    let r0 = (wg.x + wg.y * 65535u) * (R * (WG / LANES)) + grp * R;
+    let wrow0 = (wg.x + wg.y * 65535u) * (R * (WG / LANES));   // first row of the workgroup
+    let r0 = wrow0 + grp * R;
     // rows past NR are clamped: computed, never stored
     let r1 = min(r0 + 1u, NR - 1u);
     let r2 = min(r0 + 2u, NR - 1u);
     let r3 = min(r0 + 3u, NR - 1u);
+    let r4 = min(r0 + 4u, NR - 1u);
+    let r5 = min(r0 + 5u, NR - 1u);
+    let r6 = min(r0 + 6u, NR - 1u);
+    let r7 = min(r0 + 7u, NR - 1u);
     let nj = K / 32u;
-    var acc = vec4<f32>(0.0);
+    var acc = vec4<f32>(0.0);    // rows 0..3 of the group
+    var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
     if (r0 < NR && QX) {
         for (var j = lane; j < nj; j += LANES) {
             let qa = XQ[2u * j];
@@ -72,9 +98,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let xs = XS[j];
             acc.x += dotq32(r0, j, qa, qb, xs);
             acc.y += dotq32(r1, j, qa, qb, xs);
-            if (R == 4u) {
+            if (R >= 4u) {
                 acc.z += dotq32(r2, j, qa, qb, xs);
                 acc.w += dotq32(r3, j, qa, qb, xs);
+            }
+            if (R == 8u) {
+                acc2.x += dotq32(r4, j, qa, qb, xs);
+                acc2.y += dotq32(r5, j, qa, qb, xs);
+                acc2.z += dotq32(r6, j, qa, qb, xs);
+                acc2.w += dotq32(r7, j, qa, qb, xs);
             }
         }
     } else if (r0 < NR) {
@@ -85,20 +117,79 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let x4 = X[b + 4u]; let x5 = X[b + 5u]; let x6 = X[b + 6u]; let x7 = X[b + 7u];
             acc.x += dot32(r0, j, x0, x1, x2, x3, x4, x5, x6, x7);
             acc.y += dot32(r1, j, x0, x1, x2, x3, x4, x5, x6, x7);
-            if (R == 4u) {
+            if (R >= 4u) {
                 acc.z += dot32(r2, j, x0, x1, x2, x3, x4, x5, x6, x7);
                 acc.w += dot32(r3, j, x0, x1, x2, x3, x4, x5, x6, x7);
             }
+            if (R == 8u) {
+                acc2.x += dot32(r4, j, x0, x1, x2, x3, x4, x5, x6, x7);
+                acc2.y += dot32(r5, j, x0, x1, x2, x3, x4, x5, x6, x7);
+                acc2.z += dot32(r6, j, x0, x1, x2, x3, x4, x5, x6, x7);
+                acc2.w += dot32(r7, j, x0, x1, x2, x3, x4, x5, x6, x7);
+            }
         }
     }
-    let v = lane_sum(acc, lid.x, lane);
+    var v = lane_sum(acc, lid.x, lane);
+    var v2 = vec4<f32>(0.0);
+    if (R == 8u) { v2 = lane_sum(acc2, lid.x, lane); }
+    if (NORM_IN) {
+        // every row group sums the K/32 block partials itself (K/32/LANES loads a lane)
+        var s = 0.0;
+        for (var j = lane; j < nj; j += LANES) { s += SSI[j]; }
+        let inv = inverseSqrt(lane_sum(vec4<f32>(s, 0.0, 0.0, 0.0), lid.x, lane).x / f32(K) + EPS);
+        v *= inv;
+        v2 *= inv;
+    }
+    if (QOUT) {
+        // stage the workgroup's outputs (rows past NR: 0) in qo, then one invocation a block
+        if (lane == 0u) {
+            for (var i = 0u; i < R; i++) {
+                let row = r0 + i;
+                if (GLU) {
+                    if ((i & 1u) == 1u) {
+                        var o = 0.0;
+                        if (row < NR) {
+                            let g = pick(v, v2, i - 1u);
+                            o = g / (1.0 + exp(-g)) * pick(v, v2, i);
+                            Y[(ROW0 + row) / 2u] = o;
+                        }
+                        qo[(grp * R + i) / 2u] = o;
+                    }
+                } else {
+                    var o = 0.0;
+                    if (row < NR) {
+                        o = Y[ROW0 + row] + pick(v, v2, i);
+                        Y[ROW0 + row] = o;
+                    }
+                    qo[grp * R + i] = o;
+                }
+            }
+        }
+        workgroupBarrier();
+        let per = select(1u, 2u, GLU);                 // rows a staged value
+        let b = lid.x;
+        if (b < R * (WG / LANES) / (32u * per) && wrow0 + 32u * per * b < NR) {
+            let ob = (ROW0 + wrow0) / (32u * per) + b;  // output block
+            if (!GLU) {
+                var ss = 0.0;
+                for (var k = 0u; k < 32u; k++) {
+                    let x = qo[32u * b + k];
+                    ss += x * x;
+                    qo[32u * b + k] = x * WN[32u * ob + k];
+                }
+                SSO[ob] = ss;
+            }
+            quant_block(b, ob);
+        }
+        return;
+    }
     if (lane != 0u || r0 >= NR) { return; }
     if (ROPE) {
         for (var i = 0u; i < R; i += 2u) {
             let row = r0 + i;
             if (row >= NR) { break; }
             let r = ROW0 + row;
-            var pr = vec2<f32>(v[i], v[i + 1u]);
+            var pr = vec2<f32>(pick(v, v2, i), pick(v, v2, i + 1u));
             if (r < (NH + NKV) * HD) { pr = rot(pr.x, pr.y, P.pos0, (r % HD) / 2u); }
             store_pair(r, pr);
         }
@@ -109,13 +200,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (row >= NR) { break; }
         if (GLU) {
             if ((i & 1u) == 1u) {
-                let g = v[i - 1u];
-                Y[(ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * v[i];
+                let g = pick(v, v2, i - 1u);
+                Y[(ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * pick(v, v2, i);
             }
         } else if (ACC) {
-            Y[ROW0 + row] += v[i];
+            Y[ROW0 + row] += pick(v, v2, i);
         } else {
-            Y[ROW0 + row] = v[i];
+            Y[ROW0 + row] = pick(v, v2, i);
         }
     }
 }

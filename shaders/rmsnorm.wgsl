@@ -4,11 +4,14 @@ override D: u32;
 override EPS: f32;
 override TAIL: bool = false;
 override NORM: bool = true;   // quant without NORM: int8 blocks of X itself (no Y, no Wn)
+override DEFER: bool = false; // quant: blocks of X * w without 1 / rms (no Y), and each block's
+                              // sum of X^2 in SS: a NORM_IN product (matvec.wgsl) applies 1 / rms
 @group(0) @binding(1) var<storage, read> X: array<f32>;         // (T, D)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, D)
 @group(0) @binding(3) var<storage, read> Wn: array<f32>;        // (D,)
 @group(0) @binding(4) var<storage, read_write> XQ: array<u32>;  // quant: (T, D/4) int8 x 4
 @group(0) @binding(5) var<storage, read_write> XS: array<vec4<f32>>; // quant: (T, D/32)
+@group(0) @binding(6) var<storage, read_write> SS: array<f32>;  // quant with DEFER: (T, D/32)
 
 var<workgroup> red: array<f32, 256>;
 
@@ -53,14 +56,14 @@ fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
     if (TAIL) { t_in = t_out + P.row0; }
     if (t_in >= P.n_tokens) { return; }
     var inv = 1.0;
-    if (NORM) { inv = inv_rms(t_in, lid.x); }
+    if (NORM && !DEFER) { inv = inv_rms(t_in, lid.x); }
     let i = wg.x * 256u + lid.x;
     var v = 0.0;
     if (i < D) {
         v = X[t_in * D + i];
         if (NORM) {
             v *= inv * Wn[i];
-            Y[t_out * D + i] = v;
+            if (!DEFER) { Y[t_out * D + i] = v; }
         }
     }
     let lane = lid.x % 32u;
@@ -82,5 +85,10 @@ fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
         var s1 = 0;
         for (var k = 0u; k < 16u; k++) { s0 += qv[lid.x + k]; s1 += qv[lid.x + 16u + k]; }
         XS[o / 32u] = vec4<f32>(d, d * f32(s0 + s1), d * f32(s0), d * f32(s1));
+        if (DEFER) {
+            var ss = 0.0;
+            for (var k = 0u; k < 32u; k++) { let x = X[t_in * D + i + k]; ss += x * x; }
+            SS[o / 32u] = ss;
+        }
     }
 }

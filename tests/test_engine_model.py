@@ -188,7 +188,8 @@ def test_f16_kv_cache_and_split_attention_decode(tmp_path, shared_models):
 
 # -- the decode stream's product shapes and fallbacks ---------------------------------------------
 
-@pytest.mark.parametrize("shape", ["4,4,64,subgroup", "4,2,32,subgroup", "8,2,128,workgroup", "32,4,256,workgroup"])
+@pytest.mark.parametrize("shape", ["4,4,64,subgroup", "4,2,32,subgroup", "8,2,128,workgroup", "32,4,256,workgroup",
+                                   "8,8,128,workgroup"])
 @pytest.mark.parametrize("kv", ["f32", "f16"])
 def test_decode_product_shapes(tmp_path, shared_models, monkeypatch, shape, kv):
     # lanes per row, rows per lane group, workgroup size, reduction: every shape the tuning may
@@ -239,7 +240,9 @@ def test_prefill_tile_shapes(tmp_path, shared_models, monkeypatch, tile):
 
 @pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=96, hidden=160)), ("Q8_0", dict(dim=64, hidden=96)),
                                         ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1)),
-                                        ("Q6_K", dict(dim=256, hidden=256))])
+                                        ("Q6_K", dict(dim=256, hidden=256)),
+                                        # an F16 classifier has no int8 product: the unfused stream
+                                        ("Q4_0", dict(dim=96, hidden=160, types={"output": T.F16}))])
 def test_int8_activation_decode(tmp_path, shared_models, ftype, dims):
     # decode with int8 activation blocks (the default from dim 2048): within 2e-2 of the
     # reference (measured 1.2e-2 on these 2-layer random models, 4e-7 with f32 activations)
@@ -249,6 +252,7 @@ def test_int8_activation_decode(tmp_path, shared_models, ftype, dims):
     m = load_model(path, quiet=True, act_q8="on")
     try:
         assert m.act_q8
+        assert m.ops_decode["fused"] == ("types" not in dims)
         got = np.stack([m.forward([t]) for t in toks])
     finally:
         m.close()
@@ -271,6 +275,31 @@ def test_int8_activation_prefill(tmp_path, shared_models, ftype, dims):
         m.close()
     assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 2e-2
     assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
+
+
+@pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=128, hidden=256, n_heads=4, n_kv_heads=2)),
+                                        ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1)),
+                                        ("Q8_0", dict(dim=64, hidden=96))])   # head dim 16: quantized apart
+def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims):
+    # norms applied inside the products, quantization in the epilogues of attention, merge, the
+    # residual and the gate/up products: the same arithmetic as the stream with a dispatch for
+    # each, so the same logits, also past a prompt long enough for split attention (merge)
+    path = write_tiny_model(tmp_path / f"fz-{ftype}.gguf", ftype=ftype, seed=21, context_length=400, **dims)
+    toks = list(np.random.default_rng(6).integers(3, 512, 160))
+    out, counts = {}, {}
+    for fuse in (True, False):
+        m = load_model(path, quiet=True, act_q8="on", fuse=fuse, batch=64)
+        try:
+            counts[fuse] = sum(len(layer) for layer in m.ops_decode["layers"])
+            first = np.stack([m.forward([t]) for t in toks[:4]])       # one key split
+            m.forward(toks[4:150])
+            assert m._n_split(1) > 1
+            out[fuse] = np.concatenate([first, np.stack([m.forward([t]) for t in toks[150:]])])
+        finally:
+            m.close()
+    assert counts[True] < counts[False]
+    rel = np.linalg.norm(out[True] - out[False]) / np.linalg.norm(out[False])
+    assert rel < 1e-6, rel
 
 
 def test_int8_activations_default_from_dim_2048(tmp_path, shared_models, monkeypatch):

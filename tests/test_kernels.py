@@ -85,7 +85,7 @@ def test_fast_matvec_and_glu(gpu, gtype, K, N, lanes, R, wg, reduce):
     arrays = repack(raw, gtype, 2 * N, K)
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(arrays)}
     x = gpu.buffer(X.nbytes, data=X)
-    unused = {10: gpu.buffer(16), 11: gpu.buffer(16), 12: gpu.buffer(16), 13: gpu.buffer(16)}
+    unused = {i: gpu.buffer(16) for i in range(10, 19)}
     init = rng.standard_normal(2 * N).astype(np.float32)
     for glu in (False, True):
         y = gpu.buffer(init.nbytes, data=init)
@@ -149,7 +149,7 @@ def test_rmsnorm_int8_blocks(gpu):
     pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0)
     x, y, wb = gpu.buffer(X.nbytes, data=X), gpu.buffer(X.nbytes), gpu.buffer(w.nbytes, data=w)
     xq, xs = gpu.buffer(D), gpu.buffer(D // 32 * 16)
-    _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, 3: wb, 4: xq, 5: xs}, (-(-D // 256), 1, 1))
+    _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, 3: wb, 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 256), 1, 1))
     normed = ref.rmsnorm(X[None], w, 1e-5)[0]
     np.testing.assert_allclose(gpu.read(y, X.nbytes), normed, rtol=1e-5, atol=1e-5)
     want_q, want_s = quantize_act(normed)
@@ -181,10 +181,103 @@ def test_int8_activation_matvec(gpu, gtype, K, N):
     y = gpu.buffer(N * 4)
     pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=("reduce_workgroup",), K=K, NR=N,
                         ROW0=0, LDY=N, QX=1, LANES=8, R=4, WG=64)
-    _run(gpu, pipe, {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, 10: gpu.buffer(16), 11: gpu.buffer(16),
+    _run(gpu, pipe, {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, **{i: gpu.buffer(16) for i in range(10, 19)},
                      12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs), **bufs},
          (-(-N // 32), 1, 1))
     np.testing.assert_allclose(gpu.read(y, N * 4), Wd @ xdq, rtol=1e-4, atol=1e-4)
+
+
+def _check_blocks(gpu, xq, xs, want, nb):
+    """Int8 blocks read back from (xq, xs) against quantize_act(want): a value at a rounding tie
+    may land one step either side; the scales and sums are those of the quants written."""
+    want_q, want_s = quantize_act(want)
+    got_q = gpu.read(xq, nb * 32, np.int8).astype(np.int32)
+    got_s = gpu.read(xs, nb * 16).reshape(-1, 4)
+    assert np.abs(got_q - want_q.view(np.int8)).max() <= 1 and (got_q != want_q.view(np.int8)).mean() < 0.02
+    np.testing.assert_allclose(got_s[:, 0], want_s[:, 0], rtol=1e-5)
+    qs = got_q.reshape(-1, 32)
+    np.testing.assert_allclose(got_s[:, 1:], got_s[:, :1] * np.stack([qs.sum(1), qs[:, :16].sum(1), qs[:, 16:].sum(1)], 1),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("gtype", [T.Q4_0, T.Q4_K, T.Q6_K])
+@pytest.mark.parametrize("lanes,wg,reduce", [(8, 64, "workgroup"), (4, 128, "subgroup")])
+def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce):
+    # NORM_IN: int8 blocks of x * w_norm (no 1 / rms) and per-block sums of x^2 in; the product
+    # scaled by 1 / rms at the end is the product of the normed x. QOUT with ACC: x + W a written
+    # back, then (x + W a) * w_next as int8 blocks and its per-block x^2; QOUT with GLU (8 rows a
+    # lane group): silu(gate) * up as int8 blocks
+    if reduce == "subgroup" and gpu.subgroup_min < lanes:
+        pytest.skip(f"subgroups of {gpu.subgroup_min} lanes")
+    rng = np.random.default_rng(int(gtype) + lanes)
+    K, N, eps = 512, 192, 1e-5        # N: 2 partial-free groups of rows, several workgroups
+    x = (2 * rng.standard_normal(K)).astype(np.float32)
+    w_in = rng.standard_normal(K).astype(np.float32)
+    words, xs = quantize_act(x * w_in)
+    ssi = (x.astype(np.float64).reshape(-1, 32) ** 2).sum(1).astype(np.float32)
+    inv = 1 / np.sqrt((x.astype(np.float64) ** 2).mean() + eps)
+    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(-1) * inv
+    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * N, K))}
+    w_out = rng.standard_normal(2 * N).astype(np.float32)
+    init = rng.standard_normal(2 * N).astype(np.float32)
+    full = Wd @ xdq
+    for glu in (False, True):
+        R = 8 if glu else 4
+        n_out = N if glu else 2 * N
+        y = gpu.buffer(init.nbytes, data=init)
+        xq_o, xs_o, sso = gpu.buffer(n_out), gpu.buffer(n_out // 32 * 16), gpu.buffer(n_out // 32 * 4)
+        pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}",), K=K, NR=2 * N,
+                            ROW0=0, LDY=2 * N, ACC=int(not glu), GLU=int(glu), QX=1, NORM_IN=1, EPS=eps, QOUT=1,
+                            LANES=lanes, R=R, WG=wg)
+        binds = {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, 10: gpu.buffer(16), 11: gpu.buffer(16),
+                 12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs),
+                 14: gpu.buffer(ssi.nbytes, data=ssi), 15: xq_o, 16: xs_o, 17: sso,
+                 18: gpu.buffer(w_out.nbytes, data=w_out), **bufs}
+        _run(gpu, pipe, binds, (-(-2 * N // (R * wg // lanes)), 1, 1))
+        if glu:
+            g, u = full[0::2], full[1::2]
+            out = g / (1 + np.exp(-g)) * u
+            np.testing.assert_allclose(gpu.read(y, N * 4), out, rtol=1e-4, atol=1e-4)
+            _check_blocks(gpu, xq_o, xs_o, out.astype(np.float32), N // 32)
+        else:
+            out = init + full
+            np.testing.assert_allclose(gpu.read(y, 2 * N * 4), out, rtol=1e-4, atol=1e-4)
+            _check_blocks(gpu, xq_o, xs_o, (out * w_out).astype(np.float32), 2 * N // 32)
+            np.testing.assert_allclose(gpu.read(sso, 2 * N // 32 * 4), (out.reshape(-1, 32) ** 2).sum(1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("splits", [1, 3])
+def test_attention_int8_output(gpu, splits):
+    # QOUT: the attention output of a decode token (directly, or through the merge of splits)
+    # also as int8 blocks, at the head's blocks
+    rng = np.random.default_rng(splits)
+    NH, NKV, hd, S = 4, 2, 64, 150
+    QKV = rng.standard_normal((1, (NH + 2 * NKV) * hd)).astype(np.float32)
+    KC = rng.standard_normal((S, NKV * hd)).astype(np.float32)
+    VC = rng.standard_normal((S, NKV * hd)).astype(np.float32)
+    params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
+                        data=np.array([1, S - 1, 0, splits], np.uint32))
+    o, part = gpu.buffer(NH * hd * 4), gpu.buffer(splits * NH * (hd + 2) * 4)
+    xq, xs = gpu.buffer(NH * hd), gpu.buffer(NH * hd // 32 * 16)
+    pipe = gpu.pipeline("attention", None, NH=NH, NKV=NKV, HD=hd, KV_F16=0, QOUT=1)
+    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: gpu.buffer(KC.nbytes, data=KC),
+                     3: gpu.buffer(VC.nbytes, data=VC), 4: o, 5: part, 15: xq, 16: xs}, (NH, 1, splits))
+    if splits > 1:
+        merge = gpu.pipeline("attn_merge", None, NH=NH, HD=hd, QOUT=1)
+        _run(gpu, merge, {0: params, 1: part, 2: o, 15: xq, 16: xs}, (NH, 1, 1))
+    got = gpu.read(o, NH * hd * 4)
+    want = np.concatenate([_softmax_rows(KC[:, (h // 2) * hd:(h // 2 + 1) * hd] @ QKV[0, h * hd:(h + 1) * hd] / np.sqrt(hd))
+                           @ VC[:, (h // 2) * hd:(h // 2 + 1) * hd] for h in range(NH)])
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    _check_blocks(gpu, xq, xs, got, NH * hd // 32)
+
+
+def _softmax_rows(s):
+    p = np.exp(s - s.max())
+    return p / p.sum()
 
 
 def _kv_decode(words, n_rows, width, f16):
@@ -243,10 +336,11 @@ def test_attention_causal_gqa_and_splits(gpu, hd, S, Tn, splits, f16):
     part = gpu.buffer(splits * NH * (hd + 2) * 4)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([Tn, p0, 0, splits], np.uint32))
-    _run(gpu, pipe, {0: params, 1: qkv, 2: kc, 3: vc, 4: o, 5: part}, (NH, Tn, splits))
+    q_out = {15: gpu.buffer(16), 16: gpu.buffer(16)}
+    _run(gpu, pipe, {0: params, 1: qkv, 2: kc, 3: vc, 4: o, 5: part, **q_out}, (NH, Tn, splits))
     if splits > 1:
         merge = gpu.pipeline("attn_merge", None, NH=NH, HD=hd)
-        _run(gpu, merge, {0: params, 1: part, 2: o}, (NH, 1, 1))
+        _run(gpu, merge, {0: params, 1: part, 2: o, **q_out}, (NH, 1, 1))
     got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
     for t in range(Tn):
         for h in range(NH):
@@ -329,11 +423,27 @@ def test_rmsnorm_int8_blocks_many_tokens(gpu):
         pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0, NORM=int(norm))
         xq, xs = gpu.buffer(Tn * D), gpu.buffer(Tn * D // 32 * 16)
         _run(gpu, pipe, {0: _params(gpu, Tn), 1: gpu.buffer(X.nbytes, data=X), 2: gpu.buffer(X.nbytes),
-                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs}, (-(-D // 256), Tn, 1))
+                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 256), Tn, 1))
         src = ref.rmsnorm(X, w, 1e-5) if norm else X
         got = gpu.read(xq, Tn * D, np.int8).reshape(-1, 32) * gpu.read(xs, Tn * D // 32 * 16).reshape(-1, 4)[:, :1]
         d = np.abs(src).reshape(-1, 32).max(1, keepdims=True) / 127
         assert np.all(np.abs(got - src.reshape(-1, 32)) <= d * 0.5 + 1e-5)
+
+
+def test_rmsnorm_int8_blocks_deferred(gpu):
+    # DEFER: blocks of X * w without 1 / rms, and each block's sum of X^2 (a NORM_IN product
+    # applies the norm)
+    rng = np.random.default_rng(3)
+    D, Tn = 320, 3
+    X = (2 * rng.standard_normal((Tn, D))).astype(np.float32)
+    w = rng.standard_normal(D).astype(np.float32)
+    pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0, NORM=1, DEFER=1)
+    xq, xs, ss = gpu.buffer(Tn * D), gpu.buffer(Tn * D // 32 * 16), gpu.buffer(Tn * D // 32 * 4)
+    _run(gpu, pipe, {0: _params(gpu, Tn), 1: gpu.buffer(X.nbytes, data=X), 2: gpu.buffer(16),
+                     3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs, 6: ss}, (-(-D // 256), Tn, 1))
+    _check_blocks(gpu, xq, xs, (X * w).reshape(-1), Tn * D // 32)
+    np.testing.assert_allclose(gpu.read(ss, Tn * D // 32 * 4), (X.astype(np.float64).reshape(-1, 32) ** 2).sum(1),
+                               rtol=1e-5)
 
 
 MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]

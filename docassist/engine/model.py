@@ -60,7 +60,7 @@ class Weight:
 
 class GPUModel:
     def __init__(self, path, context_length: int | None = None, batch: int = 512, quiet: bool = False,
-                 kv_dtype: str = "auto", act_q8: str = "auto"):
+                 kv_dtype: str = "auto", act_q8: str = "auto", fuse: bool = True):
         from docassist.engine.gpu import get_gpu
         from docassist.engine.tokenizer import Tokenizer
 
@@ -128,6 +128,9 @@ class GPUModel:
             env = os.environ.get("DOCASSIST_Q8_ACT")
             act_q8 = {"1": "on", "0": "off"}.get(env or "", "on" if D >= 2048 else "off")
         self.act_q8 = act_q8 == "on"
+        # int8 decode with the norms and quantizations inside the products' epilogues (5-6
+        # dispatches a layer instead of 9-10); False: the same arithmetic, one dispatch each
+        self.fuse = fuse
         self.kv_bytes_per_elem = 2 if self.kv_f16 else 4
         kv_bytes = self.context_length * KV * self.kv_bytes_per_elem   # K (or V) cache of one layer
         if kv_bytes > gpu.max_binding:
@@ -150,6 +153,12 @@ class GPUModel:
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
         self.xq = buf(B * max(D, F), label="x-int8")       # (T, K/32 blocks, 32 int8): act_q8
         self.xs = buf(B * -(-max(D, F) // 32) * 16, label="x-int8-scales")
+        # fused int8 decode: the residual's normed int8 blocks and their sums of squares (the
+        # other set, xq/xs, carries the attention output and SiLU*up: a product never reads and
+        # writes one buffer)
+        self.xq2 = buf(max(D, 32), label="x-normed-int8")
+        self.xs2 = buf(-(-D // 32) * 16, label="x-normed-int8-scales")
+        self.ss = buf(-(-D // 32) * 4, label="x-block-squares")
         self.logits_buf = buf(self.logit_rows * V * 4, label="logits")
         self.next_tok = buf(16, label="next-token")
         # logits (or a token) come back through one persistent mapped buffer, never a new one
@@ -256,7 +265,8 @@ class GPUModel:
 
         # matvec.wgsl binds the KV caches (10, 11) and the int8 inputs (12, 13) even where a
         # pipeline's constants leave them unused: these stand in
-        self._unused = {i: gpu.buffer(16, label=f"unused-{i}") for i in (10, 11, 12, 13)}
+        self._unused = {i: gpu.buffer(16, label=f"unused-{i}") for i in (6, *range(10, 19))}
+        q_unused = {i: self._unused[i] for i in (15, 16)}     # quant_out.wgsl's outputs
 
         def norm(src, dst, wbuf, tail=False, quant=False, n=D):
             binds = {0: P, 1: src, 2: dst, 3: wbuf}
@@ -266,7 +276,7 @@ class GPUModel:
                                     NORM=int(wbuf is not None))
                 if wbuf is None:
                     binds[2], binds[3] = self._unused[10], self._unused[11]
-                return op(pipe, {**binds, 4: self.xq, 5: self.xs}, lambda T, L, S: (ceil(n, 256), T, 1))
+                return op(pipe, {**binds, 4: self.xq, 5: self.xs, 6: self._unused[6]}, lambda T, L, S: (ceil(n, 256), T, 1))
             pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
             return op(pipe, binds, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
@@ -292,7 +302,7 @@ class GPUModel:
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # made on first use: with int8 activations most of these variants never run
                 if w.k % 32 == 0:
-                    vec = _Lazy(gpu, "matvec", w.wtype, "main", {**binds, **{i: self._unused[i] for i in (10, 11, 12, 13)}},
+                    vec = _Lazy(gpu, "matvec", w.wtype, "main", {**binds, **{i: self._unused[i] for i in range(10, 19)}},
                                 snippets=red, **mv_shape, **c)
                     nwg = ceil(nr, rows_per_wg)
                 else:
@@ -346,12 +356,13 @@ class GPUModel:
                 row0 += w.n
             ops += op(rope, {0: P, 1: self.qkv, 4: self.kc[i], 5: self.vc[i]},
                       lambda T, L_, S: (ceil(T * n_pairs, 64), 1, 1))
-            ops += op(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att, 5: self.part},
+            ops += op(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att, 5: self.part, **q_unused},
                       lambda T, L_, S: (cfg.n_heads, T, S))
             if attn_tiles:   # prompt chunks: 16 queries a workgroup share each key chunk
                 binds = {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att}
                 ops[-1] = ops[-1] + ("attn", (attn_pf, gpu.bind(attn_pf, binds)))
-            ops += [(merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att}), lambda T, L_, S: (cfg.n_heads, 1, 1), "split")]
+            ops += [(merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att, **q_unused}),
+                     lambda T, L_, S: (cfg.n_heads, 1, 1), "split")]
             ops += matmul(L["wo"], self.att, self.x, acc=True)
             ops += norm(self.x, self.xb, L["ffn_norm"])
             if "wgu" in L:
@@ -445,6 +456,10 @@ class GPUModel:
                                    for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
         if any(w.k % 32 for w in weights):
             return None
+        if self.act_q8:
+            fused = self._build_decode_fused(mv_shape, red, attn, merge, silu)
+            if fused is not None:
+                return fused
 
         def mv(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, kv=None, qx=False):
             ops = []
@@ -452,7 +467,7 @@ class GPUModel:
             qx = qx and w.wtype in QX_TYPES
             for r0, nr, bufs in w.parts:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=int(qx), **mv_shape)
-                binds = {0: P, 1: src, 2: dst, **{i: self._unused[i] for i in (10, 11, 12, 13)}}
+                binds = {0: P, 1: src, 2: dst, **{i: self._unused[i] for i in range(10, 19)}}
                 if qx:
                     binds[12], binds[13] = self.xq, self.xs
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
@@ -519,7 +534,119 @@ class GPUModel:
             tail = norm(self.x, self.xl, self.out_norm, tail=True, quant=True) + mv(self.output, self.xl, self.logits_buf, qx=True)
         else:
             tail = unfused(self.ops_tail)
-        return {"embed": unfused(self.ops_embed), "layers": layers, "tail": tail}
+        return {"embed": unfused(self.ops_embed), "layers": layers, "tail": tail, "fused": False}
+
+    def _build_decode_fused(self, mv_shape, red, attn, merge, silu):
+        """The int8 decode step with the norms and quantizations inside the products:
+            QKV (norm applied at the end, RoPE + KV store) -> attention (writes int8 blocks)
+            -> output product (+= x; writes x * ffn_norm as int8 blocks and their sums of x^2)
+            -> gate/up (norm applied, SiLU*up written as int8 blocks)
+            -> down (+= x; writes x * the next norm's weight as int8 blocks, sums of x^2)
+        5 dispatches a layer (6 with split attention) instead of 9 (10): a dependent dispatch
+        costs ~7-10 us on an H100/H200 even when it does nothing, ~1 ms of a 3 ms 7B step.
+        RMSNorm needs the whole vector's sum of squares, which only exists once every workgroup
+        of the product before has finished; its int8 blocks do not need it (quantization is the
+        same at any scale), so the product after applies 1 / rms to its sums instead.
+        An epilogue the shapes do not allow (or self.fuse False) becomes a dispatch of its own
+        doing the same arithmetic (rmsnorm.wgsl `quant`), so both streams give the same bits.
+        None where a weight has no int8 product or RoPE pairs straddle products."""
+        cfg, gpu = self.config, self.gpu
+        P = self.p_main
+        ceil = lambda a, b: -(-a // b)  # noqa: E731
+        D, F, HD = cfg.dim, cfg.hidden_dim, cfg.head_dim
+        groups = mv_shape["WG"] // mv_shape["LANES"]
+        weights = [self.output] + [w for L in self.layers for v in L.values()
+                                   for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
+        if (D % 32 or F % 32 or mv_shape["R"] % 2 or any(w.wtype not in QX_TYPES for w in weights)
+                or not all((row0 + r0) % 2 == 0 and nr % 2 == 0 for L in self.layers
+                           for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"])
+                           for r0, nr, _ in w.parts)):
+            return None
+        # epilogues: a workgroup's outputs must be whole blocks of 32 (at whole-block offsets)
+        acc_ok = self.fuse and (mv_shape["R"] * groups) % 32 == 0
+        glu_ok = self.fuse and (8 * groups) % 64 == 0       # gate/up: 8 rows a lane group
+        att_q = self.fuse and HD % 32 == 0
+        A = (self.xq, self.xs)         # attention output, SiLU*up
+        B = (self.xq2, self.xs2)       # x * norm weight (1 / rms applied by the reader)
+        eps = float(cfg.rms_eps)
+        un = self._unused
+
+        def mv(w: Weight, dst, xin, ldy=None, row0=0, acc=False, glu=False, kv=None, norm_in=False,
+               qout=None, wn=None):
+            ops = []
+            ldy = ldy or (w.n // 2 if glu else w.n)
+            shape = dict(mv_shape, R=8) if glu and qout else mv_shape
+            rows = shape["R"] * groups
+            for r0, nr, bufs in w.parts:
+                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=1,
+                         NORM_IN=int(norm_in), EPS=eps, QOUT=int(qout is not None), **shape)
+                binds = {0: P, 1: self.xb, 2: dst, **{i: un[i] for i in range(10, 19)}, 12: xin[0], 13: xin[1]}
+                binds.update({3 + i: b for i, b in enumerate(bufs)})
+                if norm_in:
+                    binds[14] = self.ss
+                if qout is not None:
+                    binds[15], binds[16] = qout
+                if wn is not None:
+                    binds[17], binds[18] = self.ss, wn
+                if kv is not None:
+                    c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, ROPE_DIM=cfg.rope_dim,
+                             BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
+                             KV_F16=int(self.kv_f16))
+                    binds[10], binds[11] = kv
+                pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
+                nwg = ceil(nr, rows)
+                ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
+            return ops
+
+        def quant(src, dst, wn=None, n=D):
+            """int8 blocks of src (times wn, with the blocks' x^2 in self.ss) as a dispatch"""
+            pipe = gpu.pipeline("rmsnorm", None, "quant", D=n, EPS=eps, TAIL=0, NORM=int(wn is not None),
+                                DEFER=int(wn is not None))
+            binds = {0: P, 1: src, 2: un[10], 3: wn if wn is not None else un[11], 4: dst[0], 5: dst[1],
+                     6: self.ss if wn is not None else un[6]}
+            return [(pipe, gpu.bind(pipe, binds), lambda T, L, S: (ceil(n, 256), T, 1))]
+
+        def residual(w, wn):   # x += W a (a: A's blocks); then x * wn as B's blocks, sums of x^2
+            if acc_ok and all(r0 % 32 == 0 for r0, _, _ in w.parts):
+                return mv(w, self.x, A, acc=True, qout=B, wn=wn)
+            return mv(w, self.x, A, acc=True) + quant(self.x, B, wn)
+
+        if att_q:
+            attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD,
+                                KV_F16=int(self.kv_f16), QOUT=1)
+            merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=HD, QOUT=1)
+        qo = {15: A[0], 16: A[1]} if att_q else {15: un[15], 16: un[16]}
+        LDQ = D + 2 * cfg.kv_dim
+        layers = []
+        for i, L in enumerate(self.layers):
+            # layer 0's input: the embedding times attn_norm as int8 blocks (later layers get it
+            # from the down product before)
+            ops, row0 = (quant(self.x, B, L["attn_norm"]) if i == 0 else []), 0
+            for w in L["wqkv"]:
+                ops += mv(w, self.qkv, B, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]), norm_in=True)
+                row0 += w.n
+            ops.append((attn, gpu.bind(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att,
+                                              5: self.part, **qo}), lambda T, L_, S: (cfg.n_heads, T, S)))
+            ops.append((merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att, **qo}),
+                        lambda T, L_, S: (cfg.n_heads, 1, 1), "split"))
+            if not att_q:
+                ops += quant(self.att, A)
+            ops += residual(L["wo"], L["ffn_norm"])
+            if "wgu" in L and glu_ok and all(r0 % 64 == 0 for r0, _, _ in L["wgu"].parts):
+                ops += mv(L["wgu"], self.g, B, glu=True, norm_in=True, qout=A)
+            else:
+                if "wgu" in L:
+                    ops += mv(L["wgu"], self.g, B, glu=True, norm_in=True)
+                else:   # gate and up of different types: two products and SiLU*up
+                    ops += mv(L["wg"], self.g, B, norm_in=True) + mv(L["wu"], self.u, B, norm_in=True)
+                    ops.append((silu, gpu.bind(silu, {0: P, 1: self.g, 2: self.u}), lambda T, L_, S: (ceil(F, 256), 1, 1)))
+                ops += quant(self.g, A, n=F)
+            nxt = self.layers[i + 1]["attn_norm"] if i + 1 < len(self.layers) else self.out_norm
+            ops += residual(L["wd"], nxt)
+            layers.append(ops)
+        tail = mv(self.output, self.logits_buf, B, norm_in=True)
+        embed = [o[:3] for o in self.ops_embed]
+        return {"embed": embed, "layers": layers, "tail": tail, "fused": True}
 
     def _tile(self, rows: int, nr: int) -> tuple:
         """(TM, TN) of a tiled product over `rows` tokens and `nr` weight rows: the largest tile
