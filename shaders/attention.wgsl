@@ -238,3 +238,144 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
         }
     }
 }
+
+// `decode`: one token (T = 1), HD 64 or 128. Workgroup (head h, split s) of 128 invocations =
+// 4 groups of 32 lanes; the split's keys in chunks of 64, each group taking 16 of them. Every
+// read of the cache is a row read by 32 adjacent lanes (lane l: words l, l + 32 of the row), so
+// a group issues 32 independent coalesced loads for keys and as many for values (the per-token
+// kernel above has each invocation walk a whole key row, and its value loop waits on one load
+// per key). Key dot products are summed over the lanes through shared memory (no subgroups).
+// P.n_split == 1: output (and QOUT int8 blocks); else (m, l, acc) to PART for attn_merge.wgsl.
+// Dispatch: (NH, 1, n_split).
+const DWG: u32 = 128u;
+var<workgroup> dpart: array<f32, 2112>;        // (64 keys, 33): per-lane partial dot products
+var<workgroup> dsc: array<f32, 64>;            // the chunk's scores, then weights
+var<workgroup> dred: array<f32, 128>;
+var<workgroup> dacc: array<vec4<f32>, 128>;    // (4 groups, 32 lanes): output partials
+
+fn kv_word(i: u32, key: bool) -> vec2<f32> {   // one word: an f16 pair, or (f32, 0)
+    var w: u32;
+    if (key) { w = KC[i]; } else { w = VC[i]; }
+    if (KV_F16) { return unpack2x16float(w); }
+    return vec2<f32>(bitcast<f32>(w), 0.0);
+}
+
+@compute @workgroup_size(128)
+fn decode(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let h = wg.x;
+    let split = wg.z;
+    let kvh = h / (NH / NKV);
+    let n_keys = P.pos0 + 1u;
+    let per = (n_keys + P.n_split - 1u) / P.n_split;
+    let k_begin = split * per;
+    let k_end = min(n_keys, k_begin + per);
+    let grp = lid.x / 32u;
+    let lane = lid.x % 32u;
+    let rw = select(HD, HD / 2u, KV_F16);          // u32 words a head's row
+    let kv_ld = NKV * rw;
+    let base = kvh * rw;
+    // this lane's query values for its two words (f16: 2 dims each; f32: 1, the second 0)
+    let ldq = (NH + 2u * NKV) * HD;
+    let scale = inverseSqrt(f32(HD));
+    let dpw = select(1u, 2u, KV_F16);              // dims a word
+    var q0 = vec2<f32>(0.0);
+    var q1 = vec2<f32>(0.0);
+    let d0 = lane * dpw;
+    let d1 = (lane + 32u) * dpw;
+    if (d0 < HD) { q0.x = QKV[h * HD + d0]; if (KV_F16) { q0.y = QKV[h * HD + d0 + 1u]; } }
+    if (d1 < HD) { q1.x = QKV[h * HD + d1]; if (KV_F16) { q1.y = QKV[h * HD + d1 + 1u]; } }
+    q0 *= scale;
+    q1 *= scale;
+    let two = 32u + lane < rw;                     // does this lane hold a second word
+    var m = -1e30;
+    var l = 0.0;
+    var acc = vec4<f32>(0.0);                      // (word lane: 2 values, word lane + 32: 2 values)
+    var c0 = k_begin;
+    loop {
+        if (c0 >= k_end) { break; }
+        // scores: group g, keys c0 + 16g + i
+        for (var i = 0u; i < 16u; i++) {
+            let kk = 16u * grp + i;
+            let key = c0 + kk;
+            var s = 0.0;
+            if (key < k_end) {
+                let b = key * kv_ld + base + lane;
+                s = dot(q0, kv_word(b, true));
+                if (two) { s += dot(q1, kv_word(b + 32u, true)); }
+            }
+            dpart[kk * 33u + lane] = s;
+        }
+        workgroupBarrier();
+        var s = -1e30;
+        if (lid.x < 64u) {
+            if (c0 + lid.x < k_end) {
+                s = 0.0;
+                for (var k = 0u; k < 32u; k++) { s += dpart[lid.x * 33u + k]; }
+            }
+            dred[lid.x] = s;
+        } else {
+            dred[lid.x] = -1e30;
+        }
+        workgroupBarrier();
+        for (var w = 64u; w > 0u; w >>= 1u) {
+            if (lid.x < w) { dred[lid.x] = max(dred[lid.x], dred[lid.x + w]); }
+            workgroupBarrier();
+        }
+        let m_new = max(m, dred[0]);
+        let corr = exp(m - m_new);
+        workgroupBarrier();
+        var p = 0.0;
+        if (lid.x < 64u && c0 + lid.x < k_end) { p = exp(s - m_new); }
+        if (lid.x < 64u) { dsc[lid.x] = p; }
+        dred[lid.x] = p;
+        workgroupBarrier();
+        for (var w = 64u; w > 0u; w >>= 1u) {
+            if (lid.x < w) { dred[lid.x] += dred[lid.x + w]; }
+            workgroupBarrier();
+        }
+        l = l * corr + dred[0];
+        acc *= corr;
+        // values: group g, the same 16 keys as its scores
+        for (var i = 0u; i < 16u; i++) {
+            let kk = 16u * grp + i;
+            let key = c0 + kk;
+            if (key < k_end) {
+                let pj = dsc[kk];
+                let b = key * kv_ld + base + lane;
+                let v0 = kv_word(b, false);
+                acc.x += pj * v0.x; acc.y += pj * v0.y;
+                if (two) { let v1 = kv_word(b + 32u, false); acc.z += pj * v1.x; acc.w += pj * v1.y; }
+            }
+        }
+        m = m_new;
+        c0 += 64u;
+        workgroupBarrier();
+    }
+    // the 4 groups' partial sums
+    dacc[lid.x] = acc;
+    workgroupBarrier();
+    if (lid.x < 32u) {
+        acc = dacc[lid.x] + dacc[lid.x + 32u] + dacc[lid.x + 64u] + dacc[lid.x + 96u];
+    }
+    // lane's dims: word lane -> d0 (, d0 + 1), word lane + 32 -> d1 (, d1 + 1)
+    if (P.n_split == 1u) {
+        if (lid.x < 32u) {
+            let ob = h * HD;
+            if (d0 < HD) { O[ob + d0] = acc.x / l; if (KV_F16) { O[ob + d0 + 1u] = acc.y / l; } }
+            if (d1 < HD) { O[ob + d1] = acc.z / l; if (KV_F16) { O[ob + d1 + 1u] = acc.w / l; } }
+            if (QOUT) {
+                if (d0 < HD) { qo[d0] = acc.x / l; if (KV_F16) { qo[d0 + 1u] = acc.y / l; } }
+                if (d1 < HD) { qo[d1] = acc.z / l; if (KV_F16) { qo[d1 + 1u] = acc.w / l; } }
+            }
+        }
+        if (QOUT) {
+            workgroupBarrier();
+            if (lid.x < HD / 32u) { quant_block(lid.x, h * HD / 32u + lid.x); }
+        }
+    } else if (lid.x < 32u) {
+        let pb = (split * NH + h) * (HD + 2u);
+        if (lid.x == 0u) { PART[pb + HD] = m; PART[pb + HD + 1u] = l; }
+        if (d0 < HD) { PART[pb + d0] = acc.x; if (KV_F16) { PART[pb + d0 + 1u] = acc.y; } }
+        if (d1 < HD) { PART[pb + d1] = acc.z; if (KV_F16) { PART[pb + d1 + 1u] = acc.w; } }
+    }
+}

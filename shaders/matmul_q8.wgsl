@@ -16,6 +16,8 @@ override ROW0: u32 = 0u;
 override LDY: u32;
 override ACC: bool = false;
 override GLU: bool = false;   // rows interleaved (gate i, up i): Y[t, (ROW0 + row) / 2] = silu(gate) * up
+override SAME_HALVES: bool = false;   // both halves of a block share one affine map (Q4_0, Q8_0, Q4_K):
+                                      // one conversion and two multiply-adds a block instead of four
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
@@ -34,6 +36,7 @@ fn idot(a: vec4<u32>, b: vec4<u32>) -> i32 {
 
 // one weight block (int8 halves wa, wb; affine ab) against one token's block (qa, qb; scales s)
 fn blk(wa: vec4<u32>, wb: vec4<u32>, ab: vec4<f32>, qa: vec4<u32>, qb: vec4<u32>, s: vec4<f32>) -> f32 {
+    if (SAME_HALVES) { return s.x * ab.x * i22_f32(idot(wa, qa) + idot(wb, qb)) + ab.y * s.y; }
     return s.x * (ab.x * i22_f32(idot(wa, qa)) + ab.z * i22_f32(idot(wb, qb))) + ab.y * s.z + ab.w * s.w;
 }
 

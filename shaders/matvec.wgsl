@@ -4,7 +4,8 @@
 // provides dot32(row, j, x0..x7): the dot product of the 32 weights of sub-block j of a row with
 // 32 activations held in registers (reused for R rows; no private arrays, which a driver may spill
 // to local memory). LANES lanes share a row group (sub-blocks j = lane, lane + LANES, ...) and
-// reduce with lane_sum; a workgroup holds WG / LANES row groups of R rows.
+// reduce with lane_sum; a workgroup holds WG / (LANES * KSPLIT) row groups of R rows (KSPLIT
+// groups of lanes share a row's blocks and add their sums through shared memory).
 // QX: the activations come as int8 blocks of 32 (XQ: qa = bytes 0..15, qb = bytes 16..31 of q;
 // XS = (d, d*sum(q), d*sum(q[0:16]), d*sum(q[16:32])), x ~ d * q; written by rmsnorm.wgsl `quant`)
 // and quant_<type> provides dotq32(row, j, qa, qb, xs): integer dot products of 4 bytes in one
@@ -21,7 +22,7 @@
 //         product. With GLU: silu(gate) * up (rows_per_wg / 2 a multiple of 32). With ACC: the
 //         updated residual x times WN (the next RMSNorm's weight) and its blocks' sums of x^2 in
 //         SSO, for a NORM_IN product (rows_per_wg a multiple of 32).
-// Dispatch: (ceil(NR / (R * WG / LANES)), 1, 1), split over y past 65535 workgroups.
+// Dispatch: (ceil(NR / (R * WG / (LANES * KSPLIT))), 1, 1), split over y past 65535 workgroups.
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
@@ -50,6 +51,8 @@ override QOUT: bool = false;
 override WG: u32 = 256u;                 // invocations per workgroup
 override R: u32 = 4u;                    // rows per lane group: 2, 4 or 8 (pairs of gate/up rows for GLU)
 override LANES: u32 = 32u;               // lanes per row group (a power of two <= 32)
+override KSPLIT: u32 = 1u;               // row groups sharing each row's blocks (1, 2 or 4): more
+                                         // loads in flight where a product has few workgroups
 
 fn store_pair(r: u32, v: vec2<f32>) {
     // r: global row (even) of q | k | v; v: its pair, already rotated when q or k
@@ -68,6 +71,9 @@ fn store_pair(r: u32, v: vec2<f32>) {
     }
 }
 
+var<workgroup> qx2: array<f32, 256>;      // QOUT with ACC: the staged rows' x^2
+var<workgroup> kred: array<vec4<f32>, 512>; // KSPLIT: partial sums (v: 0..255, v2: 256..511)
+
 fn pick(v: vec4<f32>, v2: vec4<f32>, i: u32) -> f32 {   // row i of the lane group (v: 0..3, v2: 4..7)
     if (i < 4u) { return v[i]; }
     return v2[i - 4u];
@@ -76,9 +82,11 @@ fn pick(v: vec4<f32>, v2: vec4<f32>, i: u32) -> f32 {   // row i of the lane gro
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
-    let grp = lid.x / LANES;
+    let G = WG / (LANES * KSPLIT);          // row groups (of R rows) a workgroup
+    let grp = (lid.x / LANES) % G;
+    let ks = lid.x / (LANES * G);           // which share of the row's blocks
     let lane = lid.x % LANES;
-    let wrow0 = (wg.x + wg.y * 65535u) * (R * (WG / LANES));   // first row of the workgroup
+    let wrow0 = (wg.x + wg.y * 65535u) * (R * G);   // first row of the workgroup
     let r0 = wrow0 + grp * R;
     // rows past NR are clamped: computed, never stored
     let r1 = min(r0 + 1u, NR - 1u);
@@ -92,7 +100,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc = vec4<f32>(0.0);    // rows 0..3 of the group
     var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
     if (r0 < NR && QX) {
-        for (var j = lane; j < nj; j += LANES) {
+        for (var j = lane + LANES * ks; j < nj; j += LANES * KSPLIT) {
             let qa = XQ[2u * j];
             let qb = XQ[2u * j + 1u];
             let xs = XS[j];
@@ -110,7 +118,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
     } else if (r0 < NR) {
-        for (var j = lane; j < nj; j += LANES) {
+        for (var j = lane + LANES * ks; j < nj; j += LANES * KSPLIT) {
             // the 32 activations of sub-block j, in registers, used for every row of the group
             let b = j * 8u;
             let x0 = X[b]; let x1 = X[b + 1u]; let x2 = X[b + 2u]; let x3 = X[b + 3u];
@@ -129,9 +137,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
     }
+    // every lane holds the sums (lane_sum); lane l stores rows l, l + LANES, ... so the loads
+    // of the epilogue (Y for ACC, the next norm's weight) run side by side
     var v = lane_sum(acc, lid.x, lane);
     var v2 = vec4<f32>(0.0);
     if (R == 8u) { v2 = lane_sum(acc2, lid.x, lane); }
+    if (KSPLIT > 1u) {
+        if (lane == 0u) { kred[ks * G + grp] = v; kred[256u + ks * G + grp] = v2; }
+        workgroupBarrier();
+        v = kred[grp];
+        v2 = kred[256u + grp];
+        for (var s = 1u; s < KSPLIT; s++) { v += kred[s * G + grp]; v2 += kred[256u + s * G + grp]; }
+    }
     if (NORM_IN) {
         // every row group sums the K/32 block partials itself (K/32/LANES loads a lane)
         var s = 0.0;
@@ -142,50 +159,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     if (QOUT) {
         // stage the workgroup's outputs (rows past NR: 0) in qo, then one invocation a block
-        if (lane == 0u) {
-            for (var i = 0u; i < R; i++) {
-                let row = r0 + i;
-                if (GLU) {
-                    if ((i & 1u) == 1u) {
-                        var o = 0.0;
-                        if (row < NR) {
-                            let g = pick(v, v2, i - 1u);
-                            o = g / (1.0 + exp(-g)) * pick(v, v2, i);
-                            Y[(ROW0 + row) / 2u] = o;
-                        }
-                        qo[(grp * R + i) / 2u] = o;
-                    }
-                } else {
+        let per = select(1u, 2u, GLU);                 // rows a staged value
+        for (var i = lane; i < R && ks == 0u; i += LANES) {
+            let row = r0 + i;
+            if (GLU) {
+                if ((i & 1u) == 1u) {
                     var o = 0.0;
                     if (row < NR) {
-                        o = Y[ROW0 + row] + pick(v, v2, i);
-                        Y[ROW0 + row] = o;
+                        let g = pick(v, v2, i - 1u);
+                        o = g / (1.0 + exp(-g)) * pick(v, v2, i);
+                        Y[(ROW0 + row) / 2u] = o;
                     }
-                    qo[grp * R + i] = o;
+                    qo[(grp * R + i) / 2u] = o;
                 }
+            } else {
+                var o = 0.0;
+                var wn = 0.0;
+                if (row < NR) {
+                    o = Y[ROW0 + row] + pick(v, v2, i);
+                    Y[ROW0 + row] = o;
+                    wn = WN[ROW0 + row];
+                }
+                qo[grp * R + i] = o * wn;             // the next norm's input, times its weight
+                qx2[grp * R + i] = o * o;
             }
         }
         workgroupBarrier();
-        let per = select(1u, 2u, GLU);                 // rows a staged value
         let b = lid.x;
-        if (b < R * (WG / LANES) / (32u * per) && wrow0 + 32u * per * b < NR) {
+        if (b < R * G / (32u * per) && wrow0 + 32u * per * b < NR) {
             let ob = (ROW0 + wrow0) / (32u * per) + b;  // output block
             if (!GLU) {
                 var ss = 0.0;
-                for (var k = 0u; k < 32u; k++) {
-                    let x = qo[32u * b + k];
-                    ss += x * x;
-                    qo[32u * b + k] = x * WN[32u * ob + k];
-                }
+                for (var k = 0u; k < 32u; k++) { ss += qx2[32u * b + k]; }
                 SSO[ob] = ss;
             }
             quant_block(b, ob);
         }
         return;
     }
-    if (lane != 0u || r0 >= NR) { return; }
+    if (r0 >= NR || ks != 0u) { return; }
     if (ROPE) {
-        for (var i = 0u; i < R; i += 2u) {
+        for (var i = 2u * lane; i < R; i += 2u * LANES) {
             let row = r0 + i;
             if (row >= NR) { break; }
             let r = ROW0 + row;
@@ -195,7 +209,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         return;
     }
-    for (var i = 0u; i < R; i++) {
+    for (var i = lane; i < R; i += LANES) {
         let row = r0 + i;
         if (row >= NR) { break; }
         if (GLU) {

@@ -34,7 +34,7 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     let s = dot4I8Packed(q.x & m, qa.x) + dot4I8Packed(q.y & m, qa.y) + dot4I8Packed(q.z & m, qa.z) + dot4I8Packed(q.w & m, qa.w)
           + dot4I8Packed((q.x >> 4u) & m, qb.x) + dot4I8Packed((q.y >> 4u) & m, qb.y)
           + dot4I8Packed((q.z >> 4u) & m, qb.z) + dot4I8Packed((q.w >> 4u) & m, qb.w);
-    return f16_at(W1[b >> 1u], b) * (xs.x * f32(s) - 8.0 * xs.y);
+    return f16_at(W1[b >> 1u], b) * (xs.x * i22_f32(s) - 8.0 * xs.y);
 }
 
 // The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h

@@ -1,28 +1,18 @@
 // Weights Q4_K: super-blocks of 256 = 8 sub-blocks of 32. Repacked per super-block:
 // binding 3 qs (32 words: 128 bytes; bytes 32c..32c+31 hold sub-block 2c in low nibbles and
-// 2c+1 in high nibbles), binding 4 scales (3 words: 12 bytes of 6-bit scales/mins),
-// binding 5 dm (1 word: f16 d, f16 dmin). w = d*sc*q - dmin*m.
+// 2c+1 in high nibbles), binding 4 scales (4 words: the 6-bit scale and min of sub-block s
+// unpacked at load time to bytes 2s, 2s+1; GGUF packs them into 12 bytes, which cost ~20
+// instructions and 4 loads a sub-block to unpack here), binding 5 dm (1 word: f16 d, f16 dmin).
+// w = d*sc*q - dmin*m.
 @group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;  // 8 vec4 per super-block
-@group(0) @binding(4) var<storage, read> W1: array<u32>;        // 3 per super-block
+@group(0) @binding(4) var<storage, read> W1: array<u32>;        // 4 per super-block
 @group(0) @binding(5) var<storage, read> W2: array<u32>;        // 1 per super-block
 
-fn scale_byte(sb: u32, i: u32) -> u32 {
-    return (W1[sb * 3u + (i >> 2u)] >> ((i & 3u) * 8u)) & 255u;
-}
-
-// (d * sc, dmin * m) of sub-block s of super-block sb: the 6-bit scale and min, unpacked as
-// ggml's get_scale_min_k4 does
+// (d * sc, dmin * m) of sub-block s of super-block sb
 fn scale_min(sb: u32, s: u32) -> vec2<f32> {
     let dm = unpack2x16float(W2[sb]);
-    var sc: u32; var mn: u32;
-    if (s < 4u) {
-        sc = scale_byte(sb, s) & 63u;
-        mn = scale_byte(sb, s + 4u) & 63u;
-    } else {
-        sc = (scale_byte(sb, s + 4u) & 15u) | ((scale_byte(sb, s - 4u) >> 6u) << 4u);
-        mn = (scale_byte(sb, s + 4u) >> 4u) | ((scale_byte(sb, s) >> 6u) << 4u);
-    }
-    return vec2<f32>(dm.x * f32(sc), dm.y * f32(mn));
+    let v = bytes_f32(W1[sb * 4u + (s >> 1u)] >> ((s & 1u) * 16u), 0.0);   // (sc, m, ., .)
+    return dm * v.xy;
 }
 
 // The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
@@ -65,5 +55,5 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     let d = dot4I8Packed(w.qa.x, qa.x) + dot4I8Packed(w.qa.y, qa.y) + dot4I8Packed(w.qa.z, qa.z)
           + dot4I8Packed(w.qa.w, qa.w) + dot4I8Packed(w.qb.x, qb.x) + dot4I8Packed(w.qb.y, qb.y)
           + dot4I8Packed(w.qb.z, qb.z) + dot4I8Packed(w.qb.w, qb.w);
-    return w.ab.x * xs.x * f32(d) + w.ab.y * xs.y;
+    return w.ab.x * xs.x * i22_f32(d) + w.ab.y * xs.y;
 }

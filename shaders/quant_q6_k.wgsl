@@ -9,7 +9,7 @@
 @group(0) @binding(6) var<storage, read> W3: array<u32>;
 
 fn sc_i8(sb: u32, i: u32) -> f32 {
-    return f32(bitcast<i32>(W2[sb * 4u + (i >> 2u)] << (24u - (i & 3u) * 8u)) >> 24u);
+    return i8x4(W2[sb * 4u + (i >> 2u)])[i & 3u];
 }
 
 fn q6b(lw: u32, hw: u32, lshift: u32, hshift: u32) -> u32 {
@@ -63,5 +63,5 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     let w = qblock(row, j);
     let a = dot4I8Packed(w.qa.x, qa.x) + dot4I8Packed(w.qa.y, qa.y) + dot4I8Packed(w.qa.z, qa.z) + dot4I8Packed(w.qa.w, qa.w);
     let b = dot4I8Packed(w.qb.x, qb.x) + dot4I8Packed(w.qb.y, qb.y) + dot4I8Packed(w.qb.z, qb.z) + dot4I8Packed(w.qb.w, qb.w);
-    return w.ab.x * xs.x * f32(a) + w.ab.y * xs.z + w.ab.z * xs.x * f32(b) + w.ab.w * xs.w;
+    return w.ab.x * xs.x * i22_f32(a) + w.ab.y * xs.z + w.ab.z * xs.x * i22_f32(b) + w.ab.w * xs.w;
 }

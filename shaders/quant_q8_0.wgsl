@@ -30,7 +30,7 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     let q1 = W0[2u * b + 1u];
     let s = dot4I8Packed(q0.x, qa.x) + dot4I8Packed(q0.y, qa.y) + dot4I8Packed(q0.z, qa.z) + dot4I8Packed(q0.w, qa.w)
           + dot4I8Packed(q1.x, qb.x) + dot4I8Packed(q1.y, qb.y) + dot4I8Packed(q1.z, qb.z) + dot4I8Packed(q1.w, qb.w);
-    return f16_at(W1[b >> 1u], b) * xs.x * f32(s);
+    return f16_at(W1[b >> 1u], b) * xs.x * i22_f32(s);
 }
 
 // The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h

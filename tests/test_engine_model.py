@@ -302,6 +302,26 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims)
     assert rel < 1e-6, rel
 
 
+@pytest.mark.parametrize("ksplit", ["2", "4"])
+def test_int8_decode_with_shared_rows(tmp_path, shared_models, monkeypatch, ksplit):
+    # KSPLIT: 2 or 4 row groups share each row's blocks in the products with few workgroups (the
+    # GPU default); the logits stay those of the reference. 4 lanes a row, so that every share
+    # of these short rows gets blocks
+    monkeypatch.setenv("DOCASSIST_KSPLIT", ksplit)
+    monkeypatch.setenv("DOCASSIST_MATVEC", "4,4,64,workgroup")
+    path = write_tiny_model(tmp_path / "ks.gguf", ftype="Q4_K_M", seed=23, dim=256, hidden=512, n_heads=4, n_kv_heads=1)
+    toks = TOKENS[:12]
+    expect = _reference(path).forward(toks)
+    m = load_model(path, quiet=True, act_q8="on")
+    try:
+        assert m.ops_decode["fused"]
+        got = np.stack([m.forward([t]) for t in toks])
+    finally:
+        m.close()
+    assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 2e-2
+    assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
+
+
 def test_int8_activations_default_from_dim_2048(tmp_path, shared_models, monkeypatch):
     monkeypatch.delenv("DOCASSIST_Q8_ACT", raising=False)
     path = write_tiny_model(tmp_path / "small.gguf", dim=64, hidden=96)

@@ -8,6 +8,7 @@ from docassist.engine.gpu import get_gpu
 from docassist.engine.quants import GGMLType as T, dequantize
 from docassist.engine.repack import SHADER_NAME, repack
 from docassist.engine import reference as ref
+from docassist.engine.model import SAME_HALVES
 from quantize_helpers import quantize
 
 
@@ -201,12 +202,13 @@ def _check_blocks(gpu, xq, xs, want, nb):
 
 
 @pytest.mark.parametrize("gtype", [T.Q4_0, T.Q4_K, T.Q6_K])
-@pytest.mark.parametrize("lanes,wg,reduce", [(8, 64, "workgroup"), (4, 128, "subgroup")])
-def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce):
+@pytest.mark.parametrize("lanes,wg,reduce,ksplit", [(8, 64, "workgroup", 1), (4, 128, "subgroup", 1),
+                                                     (8, 128, "workgroup", 2), (4, 256, "subgroup", 4)])
+def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce, ksplit):
     # NORM_IN: int8 blocks of x * w_norm (no 1 / rms) and per-block sums of x^2 in; the product
     # scaled by 1 / rms at the end is the product of the normed x. QOUT with ACC: x + W a written
     # back, then (x + W a) * w_next as int8 blocks and its per-block x^2; QOUT with GLU (8 rows a
-    # lane group): silu(gate) * up as int8 blocks
+    # lane group): silu(gate) * up as int8 blocks. KSPLIT: row groups sharing each row's blocks
     if reduce == "subgroup" and gpu.subgroup_min < lanes:
         pytest.skip(f"subgroups of {gpu.subgroup_min} lanes")
     rng = np.random.default_rng(int(gtype) + lanes)
@@ -231,12 +233,12 @@ def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce):
         xq_o, xs_o, sso = gpu.buffer(n_out), gpu.buffer(n_out // 32 * 16), gpu.buffer(n_out // 32 * 4)
         pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}",), K=K, NR=2 * N,
                             ROW0=0, LDY=2 * N, ACC=int(not glu), GLU=int(glu), QX=1, NORM_IN=1, EPS=eps, QOUT=1,
-                            LANES=lanes, R=R, WG=wg)
+                            LANES=lanes, R=R, WG=wg, KSPLIT=ksplit)
         binds = {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, 10: gpu.buffer(16), 11: gpu.buffer(16),
                  12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs),
                  14: gpu.buffer(ssi.nbytes, data=ssi), 15: xq_o, 16: xs_o, 17: sso,
                  18: gpu.buffer(w_out.nbytes, data=w_out), **bufs}
-        _run(gpu, pipe, binds, (-(-2 * N // (R * wg // lanes)), 1, 1))
+        _run(gpu, pipe, binds, (-(-2 * N // (R * wg // (lanes * ksplit))), 1, 1))
         if glu:
             g, u = full[0::2], full[1::2]
             out = g / (1 + np.exp(-g)) * u
@@ -271,6 +273,36 @@ def test_attention_int8_output(gpu, splits):
     got = gpu.read(o, NH * hd * 4)
     want = np.concatenate([_softmax_rows(KC[:, (h // 2) * hd:(h // 2 + 1) * hd] @ QKV[0, h * hd:(h + 1) * hd] / np.sqrt(hd))
                            @ VC[:, (h // 2) * hd:(h // 2 + 1) * hd] for h in range(NH)])
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    _check_blocks(gpu, xq, xs, got, NH * hd // 32)
+
+
+@pytest.mark.parametrize("hd,f16", [(64, True), (128, True), (64, False), (32, False)])
+@pytest.mark.parametrize("S,splits", [(1, 1), (150, 1), (150, 3), (1000, 16)])
+def test_decode_attention_entry(gpu, hd, f16, S, splits):
+    # `decode`: one query, 4 groups of 32 lanes reading cache rows together; output, or the
+    # split partials combined by attn_merge; int8 blocks of the output (QOUT) either way
+    rng = np.random.default_rng(hd + S + splits)
+    NH, NKV = 4, 2
+    QKV = rng.standard_normal((1, (NH + 2 * NKV) * hd)).astype(np.float32)
+    KC = rng.standard_normal((S + 3, NKV * hd)).astype(np.float32)
+    VC = rng.standard_normal((S + 3, NKV * hd)).astype(np.float32)
+    if f16:
+        KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
+    params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
+                        data=np.array([1, S - 1, 0, splits], np.uint32))
+    o, part = gpu.buffer(NH * hd * 4), gpu.buffer(splits * NH * (hd + 2) * 4)
+    xq, xs = gpu.buffer(NH * hd), gpu.buffer(NH * hd // 32 * 16)
+    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
+    pipe = gpu.pipeline("attention", None, "decode", NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), QOUT=1)
+    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o, 5: part, 15: xq, 16: xs},
+         (NH, 1, splits))
+    if splits > 1:
+        merge = gpu.pipeline("attn_merge", None, NH=NH, HD=hd, QOUT=1)
+        _run(gpu, merge, {0: params, 1: part, 2: o, 15: xq, 16: xs}, (NH, 1, 1))
+    got = gpu.read(o, NH * hd * 4)
+    want = np.concatenate([_softmax_rows(KC[:S, (h // 2) * hd:(h // 2 + 1) * hd] @ QKV[0, h * hd:(h + 1) * hd] / np.sqrt(hd))
+                           @ VC[:S, (h // 2) * hd:(h // 2 + 1) * hd] for h in range(NH)])
     np.testing.assert_allclose(got, want, atol=2e-5)
     _check_blocks(gpu, xq, xs, got, NH * hd // 32)
 
@@ -464,10 +496,11 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N):
     xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
     full = xdq @ Wd.T
     init = rng.standard_normal((Tn, 2 * N)).astype(np.float32)
-    for glu in (False, True):
+    wtype = SHADER_NAME[gtype]
+    for glu, same in [(False, 0), (True, 0)] + ([(False, 1), (True, 1)] if wtype in SAME_HALVES else []):
         y = gpu.buffer(init.nbytes, data=init)
-        pipe = gpu.pipeline("matmul_q8", SHADER_NAME[gtype], "main", K=K, NR=2 * N, ROW0=0,
-                            LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu))
+        pipe = gpu.pipeline("matmul_q8", wtype, "main", K=K, NR=2 * N, ROW0=0,
+                            LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu), SAME_HALVES=same)
         _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // 64), -(-Tn // 64), 1))
         got = gpu.read(y, init.nbytes)
         if glu:   # rows of N (LDY)

@@ -29,8 +29,10 @@ SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
 MATMUL_MIN_WG = 256
-RING_DEPTH = 4      # decode steps in flight before the host reads a token back
+RING_DEPTH = 8      # decode steps in flight before the host reads a token back (7B Q4_0 on an
+                    # H200: 317 tok/s at 4, 334 at 8, 341 at 16)
 QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
+SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6_K: one a half)
 
 
 class _Lazy:
@@ -335,12 +337,12 @@ class GPUModel:
         attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                             KV_F16=int(self.kv_f16))
         merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=cfg.head_dim)
-        # query-tiled prompt attention (attention.wgsl `prefill`): passes the numpy comparisons on
-        # lavapipe but has not run on a hardware GPU yet (a first version declared 50 KiB of
-        # shared memory, past NVIDIA's 48 KiB, and a benchmark run on an H100 never finished), so
-        # it is opt-in until measured: DOCASSIST_ATTN_TILES=1
+        # query-tiled prompt attention (attention.wgsl `prefill`: 16 queries a workgroup share each
+        # key chunk in shared memory): a 512-token 7B prompt's attention 42.6 -> 13.3 ms on an
+        # H200 (prefill 2,897 -> 3,426 tok/s). Where its shared memory fits; DOCASSIST_ATTN_TILES=0
+        # keeps one query a workgroup
         hd = cfg.head_dim
-        attn_tiles = (hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "0") == "1"
+        attn_tiles = (hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "1") != "0"
                       and 128 * hd + 512 * (hd // 4 + 1) + 1216 <= int(gpu.limits["max-compute-workgroup-storage-size"]))
         attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                                KV_F16=int(self.kv_f16)) if attn_tiles else None
@@ -411,7 +413,7 @@ class GPUModel:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
                 binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
-                pipe = gpu.pipeline("matmul_q8", w.wtype, "main", **c)
+                pipe = gpu.pipeline("matmul_q8", w.wtype, "main", SAME_HALVES=int(w.wtype in SAME_HALVES), **c)
                 ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, nr=nr: (ceil(nr, 64), ceil(T, 64), 1)))
             return ops
 
@@ -563,19 +565,30 @@ class GPUModel:
                            for r0, nr, _ in w.parts)):
             return None
         # epilogues: a workgroup's outputs must be whole blocks of 32 (at whole-block offsets)
-        acc_ok = self.fuse and (mv_shape["R"] * groups) % 32 == 0
-        glu_ok = self.fuse and (8 * groups) % 64 == 0       # gate/up: 8 rows a lane group
+        # (and fit quant_out.wgsl's 256 staged values)
+        acc_ok = self.fuse and (mv_shape["R"] * groups) % 32 == 0 and mv_shape["R"] * groups <= 256
+        glu_ok = self.fuse and (8 * groups) % 64 == 0 and 8 * groups <= 512   # gate/up: 8 rows a lane group
         att_q = self.fuse and HD % 32 == 0
         A = (self.xq, self.xs)         # attention output, SiLU*up
         B = (self.xq2, self.xs2)       # x * norm weight (1 / rms applied by the reader)
         eps = float(cfg.rms_eps)
         un = self._unused
 
+        # products with few workgroups (output and down: D rows, 128 workgroups for 7B) let 4 row
+        # groups share each row's blocks (KSPLIT): 4x the loads in flight. H200, one product from
+        # HBM: Q6_K 11008x4096 155 -> 91 us, Q4_K 47 -> 38 us, Q4_0 13.1 -> 11.0 us; 7B Q4_K_M
+        # decode at context 2048 224 -> 258 tok/s. Where subgroups do the reductions (GPUs);
+        # DOCASSIST_KSPLIT=n sets it for benchmarks
+        max_wg = int(gpu.limits["max-compute-invocations-per-workgroup"])
+        ksplit = int(os.environ.get("DOCASSIST_KSPLIT", "4" if red == ("reduce_subgroup",) else "1"))
+
         def mv(w: Weight, dst, xin, ldy=None, row0=0, acc=False, glu=False, kv=None, norm_in=False,
                qout=None, wn=None):
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
-            shape = dict(mv_shape, R=8) if glu and qout else mv_shape
+            shape = dict(mv_shape, R=8) if glu and qout else dict(mv_shape)
+            if -(-w.n // (shape["R"] * groups)) < 256 and shape["WG"] * ksplit <= max_wg:
+                shape.update(WG=shape["WG"] * ksplit, KSPLIT=ksplit)
             rows = shape["R"] * groups
             for r0, nr, bufs in w.parts:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=1,
