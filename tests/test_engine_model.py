@@ -302,6 +302,26 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims)
     assert rel < 1e-6, rel
 
 
+def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch):
+    # the opt-in decode attention (DOCASSIST_ATTN_DECODE=1) gives the per-token kernel's logits,
+    # with one key split and with several
+    path = write_tiny_model(tmp_path / "ad.gguf", ftype="Q4_K_M", seed=29, dim=256, hidden=512, n_heads=4, n_kv_heads=1,
+                            context_length=400)
+    toks = list(np.random.default_rng(8).integers(3, 512, 140))
+    out = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("DOCASSIST_ATTN_DECODE", flag)
+        m = load_model(path, quiet=True, act_q8="on", batch=64)
+        try:
+            first = np.stack([m.forward([t]) for t in toks[:3]])
+            m.forward(toks[3:130])
+            assert m._n_split(1) > 1
+            out[flag] = np.concatenate([first, np.stack([m.forward([t]) for t in toks[130:]])])
+        finally:
+            m.close()
+    assert np.linalg.norm(out["1"] - out["0"]) / np.linalg.norm(out["0"]) < 1e-4
+
+
 @pytest.mark.parametrize("ksplit", ["2", "4"])
 def test_int8_decode_with_shared_rows(tmp_path, shared_models, monkeypatch, ksplit):
     # KSPLIT: 2 or 4 row groups share each row's blocks in the products with few workgroups (the

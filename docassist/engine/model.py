@@ -624,9 +624,19 @@ class GPUModel:
                 return mv(w, self.x, A, acc=True, qout=B, wn=wn)
             return mv(w, self.x, A, acc=True) + quant(self.x, B, wn)
 
-        if att_q:
+        # attention.wgsl `decode` (cache rows read by 32 adjacent lanes; a head's row must be 32
+        # or 64 words) is opt-in, DOCASSIST_ATTN_DECODE=1: on an H200 it did not beat the
+        # per-token kernel (7B Q4_0 at context 2048: 308 vs 315 tok/s, Q4_K_M 254 vs 259)
+        row_words = HD // 2 if self.kv_f16 else HD
+        attn_grid = lambda T, L_, S: (cfg.n_heads, T, S)  # noqa: E731
+        if row_words in (32, 64) and os.environ.get("DOCASSIST_ATTN_DECODE", "0") == "1":
+            attn = gpu.pipeline("attention", None, "decode", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD,
+                                KV_F16=int(self.kv_f16), QOUT=int(att_q))
+            attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
+        elif att_q:
             attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD,
                                 KV_F16=int(self.kv_f16), QOUT=1)
+        if att_q:
             merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=HD, QOUT=1)
         qo = {15: A[0], 16: A[1]} if att_q else {15: un[15], 16: un[16]}
         LDQ = D + 2 * cfg.kv_dim
@@ -639,7 +649,7 @@ class GPUModel:
                 ops += mv(w, self.qkv, B, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]), norm_in=True)
                 row0 += w.n
             ops.append((attn, gpu.bind(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att,
-                                              5: self.part, **qo}), lambda T, L_, S: (cfg.n_heads, T, S)))
+                                              5: self.part, **qo}), attn_grid))
             ops.append((merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att, **qo}),
                         lambda T, L_, S: (cfg.n_heads, 1, 1), "split"))
             if not att_q:
