@@ -481,8 +481,7 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
         # the kernel shapes the engine chose for this adapter (and any DOCASSIST_* overrides)
         "engine": {"subgroup_lanes": rep.get("subgroup_lanes"), "decode_product": rep.get("decode_product"),
                    "shader_runtime_checks": rep.get("shader_runtime_checks"),
-                   "overrides": {k: v for k, v in os.environ.items() if k in (
-                       "DOCASSIST_MATVEC", "DOCASSIST_TILE", "DOCASSIST_SHADER_CHECKS")}},
+                   "overrides": {k: v for k, v in os.environ.items() if k.startswith("DOCASSIST_")}},
         "settings": {"prompt": prompt, "decode": decode, "contexts": list(contexts), "batch": batch,
                      "context_length": context_length},
         "results": [], "failures": [],

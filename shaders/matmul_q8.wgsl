@@ -6,16 +6,19 @@
 //   sum_i w_i x_i = a_h * d * (q_w . q_x) + b_h * d * sum(q_x)
 // with q_w . q_x as 4 dot4I8Packed: 4 multiply-adds an instruction, and a quarter of the shared
 // memory traffic of f32 tiles.
-// Workgroup: 64 rows x 64 tokens, KB blocks of 32 per step through shared memory; invocation:
-// rows tr*4..tr*4+3 (a GLU pair stays in one invocation) x tokens tc, tc+16, tc+32, tc+48 (so 16
-// lanes read 16 adjacent vec4 of the token tile).
-// Dispatch: (ceil(NR / 64), ceil(T / 64), 1).
+// Workgroup: 64 rows x TN tokens (64 or 128), KB = 256 / TN blocks of 32 per step through shared
+// memory; invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
+// for the step, x tokens tc, tc+16, ... (TN / 16 of them, read one at a time, so 16 lanes read 16
+// adjacent vec4 of the token tile). TN = 128 halves the shared-memory reads of weights per
+// product (the kernel is bound by shared-memory traffic, ~3 bytes a dot4I8Packed at TN = 64).
+// Dispatch: (ceil(NR / 64), ceil(T / TN), 1).
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
 override LDY: u32;
 override ACC: bool = false;
 override GLU: bool = false;   // rows interleaved (gate i, up i): Y[t, (ROW0 + row) / 2] = silu(gate) * up
+override TN: u32 = 64u;
 override SAME_HALVES: bool = false;   // both halves of a block share one affine map (Q4_0, Q8_0, Q4_K):
                                       // one conversion and two multiply-adds a block instead of four
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
@@ -23,8 +26,7 @@ override SAME_HALVES: bool = false;   // both halves of a block share one affine
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
 const TM: u32 = 64u;
-const TN: u32 = 64u;
-const KB: u32 = 4u;                                  // blocks of 32 per step (tiles: 24 KiB)
+// sized for KB * TN = 256 (KB = 4 at TN = 64, 2 at TN = 128): 24 KiB
 var<workgroup> wq: array<vec4<u32>, 512>;            // (KB, 2 halves, TM)
 var<workgroup> wab: array<vec4<f32>, 256>;           // (KB, TM)
 var<workgroup> xq: array<vec4<u32>, 512>;            // (KB, 2 halves, TN)
@@ -40,28 +42,49 @@ fn blk(wa: vec4<u32>, wb: vec4<u32>, ab: vec4<f32>, qa: vec4<u32>, qb: vec4<u32>
     return s.x * (ab.x * i22_f32(idot(wa, qa)) + ab.z * i22_f32(idot(wb, qb))) + ab.y * s.z + ab.w * s.w;
 }
 
+// The 4 rows (weights in registers) against token column c of the tile, block kb of the step.
+fn tok4(kb: u32, c: u32, w0a: vec4<u32>, w0b: vec4<u32>, ab0: vec4<f32>, w1a: vec4<u32>, w1b: vec4<u32>, ab1: vec4<f32>,
+        w2a: vec4<u32>, w2b: vec4<u32>, ab2: vec4<f32>, w3a: vec4<u32>, w3b: vec4<u32>, ab3: vec4<f32>) -> vec4<f32> {
+    let qa = xq[(kb * 2u) * TN + c];
+    let qb = xq[(kb * 2u + 1u) * TN + c];
+    let s = xsc[kb * TN + c];
+    return vec4<f32>(blk(w0a, w0b, ab0, qa, qb, s), blk(w1a, w1b, ab1, qa, qb, s),
+                     blk(w2a, w2b, ab2, qa, qb, s), blk(w3a, w3b, ab3, qa, qb, s));
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let KB = 256u / TN;
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;
     let tr = lid.x / 16u;
     let tc = lid.x % 16u;
     let nb = K / 32u;
-    var acc0 = vec4<f32>(0.0);   // acc<c>[i]: token tc + 16c, row tr*4 + i
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    // tile loads: invocation i takes (row or token) i % 64 and block i / 64 of the step
-    let li = lid.x % 64u;
-    let lb = lid.x / 64u;
+    var a0 = vec4<f32>(0.0);   // a<c>[i]: token tc + 16c, row tr*4 + i
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    // tile loads: weights: invocation i < KB*TM takes row i % TM, block i / TM of the step;
+    // tokens: token i % TN, block i / TN
+    let li = lid.x % TM;
+    let lb = lid.x / TM;
+    let ti = lid.x % TN;
+    let tb = lid.x / TN;
     for (var j0 = 0u; j0 < nb; j0 += KB) {
-        let j = j0 + lb;
-        var w = QBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
-        if (r0 + li < NR && j < nb) { w = qblock(r0 + li, j); }
-        wq[(lb * 2u) * TM + li] = w.qa;
-        wq[(lb * 2u + 1u) * TM + li] = w.qb;
-        wab[lb * TM + li] = w.ab;
-        let t = t0 + li;
+        if (lb < KB) {
+            let j = j0 + lb;
+            var w = QBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
+            if (r0 + li < NR && j < nb) { w = qblock(r0 + li, j); }
+            wq[(lb * 2u) * TM + li] = w.qa;
+            wq[(lb * 2u + 1u) * TM + li] = w.qb;
+            wab[lb * TM + li] = w.ab;
+        }
+        let j = j0 + tb;
+        let t = t0 + ti;
         var xa = vec4<u32>(0u);
         var xb = vec4<u32>(0u);
         var xs = vec4<f32>(0.0);
@@ -70,34 +93,40 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             xb = XQ[(t * nb + j) * 2u + 1u];
             xs = XS[t * nb + j];
         }
-        xq[(lb * 2u) * TN + li] = xa;
-        xq[(lb * 2u + 1u) * TN + li] = xb;
-        xsc[lb * TN + li] = xs;
+        xq[(tb * 2u) * TN + ti] = xa;
+        xq[(tb * 2u + 1u) * TN + ti] = xb;
+        xsc[tb * TN + ti] = xs;
         workgroupBarrier();
         for (var kb = 0u; kb < KB; kb++) {
-            // this invocation's 4 tokens of block kb in registers, then its 4 rows against them
-            let xa = (kb * 2u) * TN + tc;
-            let xb = (kb * 2u + 1u) * TN + tc;
-            let qa0 = xq[xa]; let qb0 = xq[xb]; let s0 = xsc[kb * TN + tc];
-            let qa1 = xq[xa + 16u]; let qb1 = xq[xb + 16u]; let s1 = xsc[kb * TN + tc + 16u];
-            let qa2 = xq[xa + 32u]; let qb2 = xq[xb + 32u]; let s2 = xsc[kb * TN + tc + 32u];
-            let qa3 = xq[xa + 48u]; let qb3 = xq[xb + 48u]; let s3 = xsc[kb * TN + tc + 48u];
-            for (var i = 0u; i < 4u; i++) {
-                let row = tr * 4u + i;
-                let wa = wq[(kb * 2u) * TM + row];
-                let wb = wq[(kb * 2u + 1u) * TM + row];
-                let ab = wab[kb * TM + row];
-                acc0[i] += blk(wa, wb, ab, qa0, qb0, s0);
-                acc1[i] += blk(wa, wb, ab, qa1, qb1, s1);
-                acc2[i] += blk(wa, wb, ab, qa2, qb2, s2);
-                acc3[i] += blk(wa, wb, ab, qa3, qb3, s3);
+            // this invocation's 4 rows of block kb in registers, then its tokens one at a time
+            let wa = (kb * 2u) * TM + tr * 4u;
+            let wb = (kb * 2u + 1u) * TM + tr * 4u;
+            let w0a = wq[wa]; let w0b = wq[wb]; let ab0 = wab[kb * TM + tr * 4u];
+            let w1a = wq[wa + 1u]; let w1b = wq[wb + 1u]; let ab1 = wab[kb * TM + tr * 4u + 1u];
+            let w2a = wq[wa + 2u]; let w2b = wq[wb + 2u]; let ab2 = wab[kb * TM + tr * 4u + 2u];
+            let w3a = wq[wa + 3u]; let w3b = wq[wb + 3u]; let ab3 = wab[kb * TM + tr * 4u + 3u];
+            a0 += tok4(kb, tc, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            a1 += tok4(kb, tc + 16u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            a2 += tok4(kb, tc + 32u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            a3 += tok4(kb, tc + 48u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            if (TN == 128u) {
+                a4 += tok4(kb, tc + 64u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+                a5 += tok4(kb, tc + 80u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+                a6 += tok4(kb, tc + 96u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+                a7 += tok4(kb, tc + 112u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
             }
         }
         workgroupBarrier();
     }
     let r = r0 + tr * 4u;
-    store_rows(t0 + tc, r, acc0);
-    store_rows(t0 + tc + 16u, r, acc1);
-    store_rows(t0 + tc + 32u, r, acc2);
-    store_rows(t0 + tc + 48u, r, acc3);
+    store_rows(t0 + tc, r, a0);
+    store_rows(t0 + tc + 16u, r, a1);
+    store_rows(t0 + tc + 32u, r, a2);
+    store_rows(t0 + tc + 48u, r, a3);
+    if (TN == 128u) {
+        store_rows(t0 + tc + 64u, r, a4);
+        store_rows(t0 + tc + 80u, r, a5);
+        store_rows(t0 + tc + 96u, r, a6);
+        store_rows(t0 + tc + 112u, r, a7);
+    }
 }

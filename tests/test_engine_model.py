@@ -262,8 +262,11 @@ def test_int8_activation_decode(tmp_path, shared_models, ftype, dims):
 
 @pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=96, hidden=160)),
                                         ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1))])
-def test_int8_activation_prefill(tmp_path, shared_models, ftype, dims):
-    # prompt chunks through the int8 tiled products (two token tiles, two chunks): within 2e-2
+@pytest.mark.parametrize("tn", ["64", "128"])
+def test_int8_activation_prefill(tmp_path, shared_models, monkeypatch, ftype, dims, tn):
+    # prompt chunks through the int8 tiled products (64 or 128 tokens a tile; two chunks):
+    # within 2e-2
+    monkeypatch.setenv("DOCASSIST_MMQ_TN", tn)
     path = write_tiny_model(tmp_path / f"q8p-{ftype}.gguf", ftype=ftype, seed=7, context_length=300, **dims)
     toks = list(np.random.default_rng(4).integers(3, 512, 200))
     expect = _reference(path).forward(toks)

@@ -482,11 +482,12 @@ MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)
 
 
 @pytest.mark.parametrize("gtype,K,N", MMQ, ids=[f"{t.name}-{k}x{n}" for t, k, n in MMQ])
-def test_int8_activation_tiled_matmul(gpu, gtype, K, N):
+@pytest.mark.parametrize("tn", [64, 128])
+def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn):
     # prompt product on int8 activation blocks: equals the float product of the same weights
     # with the dequantized activations, for every token of two token tiles; ACC and GLU epilogues
     rng = np.random.default_rng(K + 3 * N)
-    Tn = 70
+    Tn = 70 if tn == 64 else 150           # two token tiles either way
     W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)
     Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
@@ -500,8 +501,8 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N):
     for glu, same in [(False, 0), (True, 0)] + ([(False, 1), (True, 1)] if wtype in SAME_HALVES else []):
         y = gpu.buffer(init.nbytes, data=init)
         pipe = gpu.pipeline("matmul_q8", wtype, "main", K=K, NR=2 * N, ROW0=0,
-                            LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu), SAME_HALVES=same)
-        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // 64), -(-Tn // 64), 1))
+                            LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu), SAME_HALVES=same, TN=tn)
+        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // 64), -(-Tn // tn), 1))
         got = gpu.read(y, init.nbytes)
         if glu:   # rows of N (LDY)
             g, u = full[:, 0::2], full[:, 1::2]

@@ -413,8 +413,10 @@ class GPUModel:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
                 binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
-                pipe = gpu.pipeline("matmul_q8", w.wtype, "main", SAME_HALVES=int(w.wtype in SAME_HALVES), **c)
-                ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, nr=nr: (ceil(nr, 64), ceil(T, 64), 1)))
+                # 64 or 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
+                tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
+                                   TN=tn, **c) for tn in (64, 128)}
+                ops.append((tiles, None, nr, "mmq"))
             return ops
 
         layers, any_q8 = [], False
@@ -681,6 +683,14 @@ class GPUModel:
                 best = (tm, tn)
         return best
 
+    def _mmq_tn(self, T: int, nr: int) -> int:
+        """Tokens a tile of the int8 prompt product (matmul_q8.wgsl): 128 where the product
+        still makes MATMUL_MIN_WG workgroups (DOCASSIST_MMQ_TN=64|128 forces one, benchmarks)."""
+        env = os.environ.get("DOCASSIST_MMQ_TN")
+        if env:
+            return int(env)
+        return 128 if T > 64 and -(-nr // 64) * -(-T // 128) >= MATMUL_MIN_WG else 64
+
     def _tile_grid(self, rows: int, nr: int) -> tuple:
         tm, tn = self._tile(rows, nr)
         return (-(-nr // tm), -(-rows // tn), 1)
@@ -718,6 +728,11 @@ class GPUModel:
             elif len(o) == 5:
                 pipe, bg, gridf = o[:3]
                 g = gridf(T, n_logits, n_split)
+            elif len(o) == 4 and o[3] == "mmq":     # int8 prompt product: 64 or 128 tokens a tile
+                tiles, _, nr, _ = o
+                tn = self._mmq_tn(T, nr)
+                pipe, bg = tiles[tn].get()
+                g = (-(-nr // 64), -(-T // tn), 1)
             elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
