@@ -3,40 +3,35 @@
 // Sub-block s (0..7): half n = s/4, quarter g = s%4; weight l (0..31):
 //   lo = ql[n*64 + (g&1)*32 + l] nibble (g<2 ? low : high), hi = (qh[n*32 + l] >> 2g) & 3,
 //   q = lo | hi<<4 - 32, scale = sc[n*8 + 2g + l/16]; w = d * scale * q.
-@group(0) @binding(3) var<storage, read> W0: array<u32>;
-@group(0) @binding(4) var<storage, read> W1: array<u32>;
+@group(0) @binding(3) var<storage, read> W0: array<vec4<u32>>;  // ql: 8 vec4 a super-block
+@group(0) @binding(4) var<storage, read> W1: array<vec4<u32>>;  // qh: 4 vec4 a super-block
 @group(0) @binding(5) var<storage, read> W2: array<u32>;
 @group(0) @binding(6) var<storage, read> W3: array<u32>;
 
-fn sc_i8(sb: u32, i: u32) -> f32 {
-    return i8x4(W2[sb * 4u + (i >> 2u)])[i & 3u];
-}
-
-fn q6b(lw: u32, hw: u32, lshift: u32, hshift: u32) -> u32 {
-    // four 6-bit values (0..63, valid int8) in the bytes of one word: low nibble | 2 high bits << 4
-    return ((lw >> lshift) & 0x0F0F0F0Fu) | (((hw >> hshift) & 0x03030303u) << 4u);
-}
-
 // The 32 weights of sub-block j of a row as int8 (qa: 0..15, qb: 16..31) with w = a_h * q + b_h
 // per half h: ab = (a_0, b_0, a_1, b_1) = (d*sc_0, -32*d*sc_0, d*sc_1, -32*d*sc_1). Every form
-// below starts from it; the int8 tiled product (matmul_q8.wgsl) takes it as it is.
+// below starts from it; the int8 tiled product (matmul_q8.wgsl) takes it as it is. Four 16-byte
+// loads of quants (a 6-bit value is its low nibble | 2 high bits << 4, valid int8 in 0..63) and
+// one word holding both scales.
 fn qblock(row: u32, j: u32) -> QBlock {
     let sb = row * (K / 256u) + (j >> 3u);
     let s = j & 7u;
     let n = s >> 2u;
     let g = s & 3u;
-    let ls = (g >> 1u) * 4u;
-    let hs = 2u * g;
-    let ql = sb * 32u + n * 16u + (g & 1u) * 8u;
-    let qh = sb * 16u + n * 8u;
+    let ls = vec4<u32>((g >> 1u) * 4u);
+    let hs = vec4<u32>(2u * g);
+    let ql = sb * 8u + n * 4u + (g & 1u) * 2u;
+    let qh = sb * 4u + n * 2u;
+    let m4 = vec4<u32>(0x0F0F0F0Fu);
+    let m2 = vec4<u32>(0x03030303u);
+    let qa = ((W0[ql] >> ls) & m4) | (((W1[qh] >> hs) & m2) << vec4<u32>(4u));
+    let qb = ((W0[ql + 1u] >> ls) & m4) | (((W1[qh + 1u] >> hs) & m2) << vec4<u32>(4u));
     let d = f16_at(W3[sb >> 1u], sb);
-    let a0 = d * sc_i8(sb, n * 8u + 2u * g);
-    let a1 = d * sc_i8(sb, n * 8u + 2u * g + 1u);
-    return QBlock(vec4<u32>(q6b(W0[ql], W1[qh], ls, hs), q6b(W0[ql + 1u], W1[qh + 1u], ls, hs),
-                            q6b(W0[ql + 2u], W1[qh + 2u], ls, hs), q6b(W0[ql + 3u], W1[qh + 3u], ls, hs)),
-                  vec4<u32>(q6b(W0[ql + 4u], W1[qh + 4u], ls, hs), q6b(W0[ql + 5u], W1[qh + 5u], ls, hs),
-                            q6b(W0[ql + 6u], W1[qh + 6u], ls, hs), q6b(W0[ql + 7u], W1[qh + 7u], ls, hs)),
-                  vec4<f32>(a0, -32.0 * a0, a1, -32.0 * a1));
+    let sc = i8x4(W2[sb * 4u + n * 2u + (g >> 1u)]);   // scales n*8 + 2g, n*8 + 2g + 1
+    let o = (2u * g) & 3u;
+    let a0 = d * sc[o];
+    let a1 = d * sc[o + 1u];
+    return QBlock(qa, qb, vec4<f32>(a0, -32.0 * a0, a1, -32.0 * a1));
 }
 
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
