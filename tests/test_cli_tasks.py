@@ -159,14 +159,21 @@ def test_chat_in_a_terminal_streams_and_survives_ctrl_c(home, doc, tmp_path):
         child.sendline("/docs")
         child.expect(r"notes\.txt: \d+ passages")
         child.expect_exact("> ")
-        child.sendline("tell me about the harbor")
-        child.expect_exact("tell me about the harbor")  # the terminal's echo
-        child.expect(r"[A-Za-z]")  # the first streamed piece of the answer...
-        child.sendintr()           # ...is on screen while the model is still writing
-        child.expect_exact("stopped (Ctrl-C); the session goes on")
-        child.expect_exact("> ")
+        # the tiny model writes its 170 tokens in a fraction of a second: on a loaded machine the
+        # whole answer may be out before Ctrl-C lands (at the prompt then); ask again
+        for _ in range(4):
+            child.sendline("tell me about the harbor")
+            child.expect_exact("tell me about the harbor")  # the terminal's echo
+            child.expect(r"[A-Za-z]")  # the first streamed piece of the answer...
+            child.sendintr()           # ...is on screen while the model is still writing
+            hit = child.expect_exact(["stopped (Ctrl-C); the session goes on", "Ctrl-C: type /quit"])
+            child.expect_exact("> ")
+            if hit == 0:
+                break
+        else:
+            pytest.fail("Ctrl-C never landed while an answer was being written")
         child.sendline(f"/save {tmp_path / 'talk.md'}")
-        child.expect_exact("saved 1 turns")
+        child.expect(r"saved \d+ turns")
         child.expect_exact("> ")
         child.sendline("/quit")
         child.expect(pexpect.EOF)
