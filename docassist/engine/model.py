@@ -23,7 +23,7 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
+MAX_SPLITS = 64     # key splits of decode attention (flash-decoding); attn_merge.wgsl takes <= 64
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 # tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
