@@ -129,3 +129,19 @@ def test_timeout_stops_a_run_that_does_not_finish(tmp_path):
     assert p.returncode == 1
     assert "Timeout" in p.stderr and "File " in p.stderr
     assert json.loads(out.read_text())["copy_bandwidth"]["gb_s"] > 0
+
+
+def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys):
+    # the per-class cost tool: every class of the step is listed with its dispatch count
+    sys.path.insert(0, str(BENCH))
+    import decode_breakdown
+    path = tmp_path / "tiny.gguf"
+    bench.write_random_model(path, TINY, "q8_0", seed=1)
+    out = tmp_path / "b.json"
+    assert decode_breakdown.main([str(path), "--contexts", "0,70", "--steps", "2", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    for r in res["results"]:
+        assert r["step_ms"] > 0
+        assert sum(v["dispatches"] for v in r["classes"].values()) == r["dispatches"]
+    assert "attn_merge@4" in res["results"][1]["classes"]     # 71 keys: two attention splits
+    assert "context 70" in capsys.readouterr().out

@@ -1,0 +1,98 @@
+"""Where a decode step's GPU time goes: the step's dispatches encoded `--steps` times into one
+compute pass (GPU-bound: no host in the way), then the same with one class of kernels left out
+(the logits are then wrong; the timing is what matters). The difference is what that class
+costs in the stream, barriers included. Also: the same number of dependent empty-ish dispatches
+alone (the fixed cost a dispatch has on this path).
+
+    python3 benchmarks/decode_breakdown.py MODEL.gguf [--contexts 0,2048] [--json out.json]
+
+A class is a kernel (file name) and its workgroup count, e.g. matvec@128 (the output and down
+products of a 7B model), attention@32. Best of 3 passes each; a warm-up pass first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from docassist.engine.model import load_model  # noqa: E402
+
+
+def _gpu_ms(m, calls, steps: int) -> float:
+    gpu = m.gpu
+    best = float("inf")
+    for _ in range(3):
+        enc = gpu.device.create_command_encoder()
+        cp = enc.begin_compute_pass()
+        for _ in range(steps):
+            gpu.dispatch_all(cp, calls)
+        cp.end()
+        cb = enc.finish()
+        gpu.read(m.next_tok, 4, np.uint32)            # the queue is idle
+        t0 = time.perf_counter()
+        gpu.device.queue.submit([cb])
+        gpu.read(m.next_tok, 4, np.uint32)            # waits for the pass
+        best = min(best, (time.perf_counter() - t0) / steps)
+    return best * 1e3
+
+
+def breakdown(m, context: int, steps: int) -> dict:
+    m.reset()
+    m.pos = context
+    m.tokens = [0] * context
+    m.forward_argmax([5])
+    m.pos = context
+    n_split = m._n_split(1)
+    m.gpu.write(m.p_main, np.array([1, m.pos, 0, n_split], np.uint32))
+    m.gpu.write(m.p_logits, np.array([1, m.pos, 0, 1], np.uint32))
+    calls = m._calls(1, 1, n_split)
+
+    def cls(c):
+        return f"{c[0]._label.split(':')[0]}@{c[2][0]}"
+
+    _gpu_ms(m, calls, steps)                          # warm-up (clocks, caches)
+    total = _gpu_ms(m, calls, steps)
+    out = {"context": context, "dispatches": len(calls), "step_ms": total, "classes": {}}
+    for k in sorted({cls(c) for c in calls}):
+        n = sum(1 for c in calls if cls(c) == k)
+        without = _gpu_ms(m, [c for c in calls if cls(c) != k], steps)
+        out["classes"][k] = {"dispatches": n, "cost_ms": total - without, "us_each": (total - without) / n * 1e3}
+    out["same_count_of_first_dispatch_ms"] = _gpu_ms(m, [calls[0]] * len(calls), steps)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--contexts", default="0,2048")
+    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    contexts = [int(c) for c in a.contexts.split(",")]
+    m = load_model(a.model, context_length=max(contexts) + 64, quiet=True)
+    try:
+        res = {"model": a.model, "adapter": m.gpu.report()["adapter"], "results": []}
+        for c in contexts:
+            r = breakdown(m, c, a.steps)
+            res["results"].append(r)
+            print(f"context {c}: {r['dispatches']} dispatches, {r['step_ms']:.3f} ms a step (GPU-bound)")
+            for k, v in sorted(r["classes"].items(), key=lambda kv: -kv[1]["cost_ms"]):
+                print(f"  {k:24s} x{v['dispatches']:4d}  {v['cost_ms']:7.3f} ms  ({v['us_each']:.1f} us each)")
+            e = r["same_count_of_first_dispatch_ms"]
+            print(f"  {r['dispatches']} dependent copies of the first dispatch alone: {e:.3f} ms "
+                  f"({e / r['dispatches'] * 1e3:.1f} us each)")
+    finally:
+        m.close()
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
