@@ -24,6 +24,7 @@ from docassist.errors import ModelError
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding); attn_merge.wgsl takes <= 64
+assert MAX_SPLITS <= 64
 SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 # tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
@@ -582,6 +583,7 @@ class GPUModel:
         # decode at context 2048 224 -> 258 tok/s. Where subgroups do the reductions (GPUs);
         # DOCASSIST_KSPLIT=n sets it for benchmarks
         max_wg = int(gpu.limits["max-compute-invocations-per-workgroup"])
+        smem = int(gpu.limits["max-compute-workgroup-storage-size"])
         ksplit = int(os.environ.get("DOCASSIST_KSPLIT", "4" if red == ("reduce_subgroup",) else "1"))
 
         def mv(w: Weight, dst, xin, ldy=None, row0=0, acc=False, glu=False, kv=None, norm_in=False,
@@ -589,7 +591,12 @@ class GPUModel:
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
             shape = dict(mv_shape, R=8) if glu and qout else dict(mv_shape)
-            if -(-w.n // (shape["R"] * groups)) < 256 and shape["WG"] * ksplit <= max_wg:
+            wg_k = shape["WG"] * ksplit
+            # matvec.wgsl's kred holds 256 partial sums; shared memory: kred, qo/qx2, and the
+            # shared-memory reduction's vec4 a lane where there are no subgroups
+            smem_k = 8192 + 2048 + (16 * wg_k if red == ("reduce_workgroup",) else 0)
+            if (-(-w.n // (shape["R"] * groups)) < 256 and wg_k <= max_wg and wg_k // shape["LANES"] <= 256
+                    and smem_k <= smem):
                 shape.update(WG=shape["WG"] * ksplit, KSPLIT=ksplit)
             rows = shape["R"] * groups
             for r0, nr, bufs in w.parts:
@@ -687,7 +694,7 @@ class GPUModel:
         """Tokens a tile of the int8 prompt product (matmul_q8.wgsl): 128 where the product
         still makes MATMUL_MIN_WG workgroups (DOCASSIST_MMQ_TN=64|128 forces one, benchmarks)."""
         env = os.environ.get("DOCASSIST_MMQ_TN")
-        if env:
+        if env in ("64", "128"):
             return int(env)
         return 128 if T > 64 and -(-nr // 64) * -(-T // 128) >= MATMUL_MIN_WG else 64
 
