@@ -383,7 +383,7 @@ class GPUModel:
         # matmul_q8.wgsl holds 24 KiB of tiles in shared memory (WebGPU guarantees only 16 KiB)
         q8_tiles = int(gpu.limits["max-compute-workgroup-storage-size"]) >= 24576
         self.ops_prefill = self._build_prefill(norm, rope, attn, merge, silu) if self.act_q8 and q8_tiles else None
-        self.ops_decode = self._build_decode(mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm)
+        self.ops_decode = self._build_decode(mv_shape, red, attn, merge, silu, rmsnorm, norm)
         # what a decode step can run is made now, never inside the token loop: the logits product
         # (also the last step of every prompt) and, without a fused decode stream, every product
         for o in self.ops_tail + ([] if self.ops_decode else [o for layer in self.ops_layer for o in layer]):
@@ -404,7 +404,6 @@ class GPUModel:
         cfg, gpu = self.config, self.gpu
         P = self.p_main
         D, F = cfg.dim, cfg.hidden_dim
-        ceil = lambda a, b: -(-a // b)  # noqa: E731
         LDQ = D + 2 * cfg.kv_dim
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
@@ -443,20 +442,51 @@ class GPUModel:
             layers.append(ops)
         return layers if any_q8 else None
 
-    def _build_decode(self, mv_shape, red, rows_per_wg, attn, merge, silu, rmsnorm, norm):
-        """The fused command stream of one decode step (T = 1), or None where a weight does not
-        allow it (row length not a multiple of 32). Per layer: norm; QKV product with RoPE and
-        the KV-cache store in its epilogue; attention (+ merge of its key splits); output product
-        adding into x; norm; gate/up product with SiLU; down product adding into x: 7-8
-        dispatches a layer instead of 8-9. With int8 activations (act_q8) the norms also write
-        x as int8 blocks, and the attention output and SiLU*up are quantized by a dispatch each
-        before their products (+2 dispatches; 5-8% faster than f32 inputs to those two).
-        (Folding the norms into the products as well, each row group summing x^2 as it loads x,
-        measured 30-40% slower products on an H200: the decode products are bound by
-        instructions, not bytes.)"""
+    def _matvec_ops(self, w: Weight, dst, shape: dict, red: tuple, *, src, xin=None, ldy=None, row0=0,
+                    acc=False, glu=False, kv=None, norm_in=False, qout=None, wn=None) -> list:
+        """One decode product (matvec.wgsl) per weight part: (pipeline, bind group, grid) each.
+        xin: int8 activation blocks (QX) instead of src; kv: the layer's caches (RoPE + store
+        epilogue); norm_in / qout / wn: the fused norm and int8-output epilogues (self.ss)."""
         cfg, gpu = self.config, self.gpu
-        P = self.p_main
         ceil = lambda a, b: -(-a // b)  # noqa: E731
+        ldy = ldy or (w.n // 2 if glu else w.n)
+        rows = shape["R"] * shape["WG"] // (shape["LANES"] * shape.get("KSPLIT", 1))
+        ops = []
+        for r0, nr, bufs in w.parts:
+            c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=int(xin is not None),
+                     **shape)
+            binds = {0: self.p_main, 1: src, 2: dst, **{i: self._unused[i] for i in range(10, 19)}}
+            binds.update({3 + i: b for i, b in enumerate(bufs)})
+            if xin is not None:
+                binds[12], binds[13] = xin
+            if norm_in or qout is not None:
+                c.update(NORM_IN=int(norm_in), EPS=float(cfg.rms_eps), QOUT=int(qout is not None))
+            if norm_in:
+                binds[14] = self.ss
+            if qout is not None:
+                binds[15], binds[16] = qout
+            if wn is not None:
+                binds[17], binds[18] = self.ss, wn
+            if kv is not None:
+                c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
+                         BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), KV_F16=int(self.kv_f16))
+                binds[10], binds[11] = kv
+            pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
+            nwg = ceil(nr, rows)
+            ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
+        return ops
+
+    def _build_decode(self, mv_shape, red, attn, merge, silu, rmsnorm, norm):
+        """The command stream of one decode step (T = 1), or None where a weight does not allow
+        it (row length not a multiple of 32). With int8 activations, _build_decode_fused's stream
+        (norms and quantization in the products' epilogues) where every product has an int8
+        form. Otherwise per layer: norm; QKV product with RoPE and the KV-cache store in its
+        epilogue; attention (+ merge of its key splits); output product adding into x; norm;
+        gate/up product with SiLU; down product adding into x: 7-8 dispatches a layer (int8:
+        the norms also write x as int8 blocks, the attention output and SiLU*up are quantized
+        by a dispatch each).
+        """
+        cfg = self.config
         weights = [self.output] + [w for L in self.layers for v in L.values()
                                    for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
         if any(w.k % 32 for w in weights):
@@ -467,24 +497,9 @@ class GPUModel:
                 return fused
 
         def mv(w: Weight, src, dst, ldy=None, row0=0, acc=False, glu=False, kv=None, qx=False):
-            ops = []
-            ldy = ldy or (w.n // 2 if glu else w.n)
-            qx = qx and w.wtype in QX_TYPES
-            for r0, nr, bufs in w.parts:
-                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=int(qx), **mv_shape)
-                binds = {0: P, 1: src, 2: dst, **{i: self._unused[i] for i in range(10, 19)}}
-                if qx:
-                    binds[12], binds[13] = self.xq, self.xs
-                binds.update({3 + i: b for i, b in enumerate(bufs)})
-                if kv is not None:
-                    c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
-                             BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
-                             KV_F16=int(self.kv_f16))
-                    binds[10], binds[11] = kv
-                pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
-                nwg = ceil(nr, rows_per_wg)
-                ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
-            return ops
+            xin = (self.xq, self.xs) if qx and w.wtype in QX_TYPES else None
+            return self._matvec_ops(w, dst, mv_shape, red, src=src, xin=xin, ldy=ldy, row0=row0, acc=acc,
+                                    glu=glu, kv=kv)
 
         def unfused(op_list):   # T = 1 entries of the general stream (weight products: matvec)
             out = []
@@ -588,8 +603,6 @@ class GPUModel:
 
         def mv(w: Weight, dst, xin, ldy=None, row0=0, acc=False, glu=False, kv=None, norm_in=False,
                qout=None, wn=None):
-            ops = []
-            ldy = ldy or (w.n // 2 if glu else w.n)
             shape = dict(mv_shape, R=8) if glu and qout else dict(mv_shape)
             wg_k = shape["WG"] * ksplit
             # matvec.wgsl's kred holds 256 partial sums; shared memory: kred, qo/qx2, and the
@@ -597,28 +610,9 @@ class GPUModel:
             smem_k = 8192 + 2048 + (16 * wg_k if red == ("reduce_workgroup",) else 0)
             if (-(-w.n // (shape["R"] * groups)) < 256 and wg_k <= max_wg and wg_k // shape["LANES"] <= 256
                     and smem_k <= smem):
-                shape.update(WG=shape["WG"] * ksplit, KSPLIT=ksplit)
-            rows = shape["R"] * groups
-            for r0, nr, bufs in w.parts:
-                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=1,
-                         NORM_IN=int(norm_in), EPS=eps, QOUT=int(qout is not None), **shape)
-                binds = {0: P, 1: self.xb, 2: dst, **{i: un[i] for i in range(10, 19)}, 12: xin[0], 13: xin[1]}
-                binds.update({3 + i: b for i, b in enumerate(bufs)})
-                if norm_in:
-                    binds[14] = self.ss
-                if qout is not None:
-                    binds[15], binds[16] = qout
-                if wn is not None:
-                    binds[17], binds[18] = self.ss, wn
-                if kv is not None:
-                    c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, ROPE_DIM=cfg.rope_dim,
-                             BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
-                             KV_F16=int(self.kv_f16))
-                    binds[10], binds[11] = kv
-                pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
-                nwg = ceil(nr, rows)
-                ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
-            return ops
+                shape.update(WG=wg_k, KSPLIT=ksplit)
+            return self._matvec_ops(w, dst, shape, red, src=self.xb, xin=xin, ldy=ldy, row0=row0, acc=acc, glu=glu,
+                                    kv=kv, norm_in=norm_in, qout=qout, wn=wn)
 
         def quant(src, dst, wn=None, n=D):
             """int8 blocks of src (times wn, with the blocks' x^2 in self.ss) as a dispatch"""
