@@ -239,7 +239,9 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     }
 }
 
-// `decode`: one token (T = 1), HD 64 or 128. Workgroup (head h, split s) of 128 invocations =
+// `decode`: one token (T = 1), a head's cache row of 32 or 64 words (f16: HD 64 or 128; f32: HD 32
+// or 64). Opt-in (DOCASSIST_ATTN_DECODE=1): on an H200 and an H100 it was not faster than `main`
+// (RESULTS.md), kept as a tested starting point. Workgroup (head h, split s) of 128 invocations =
 // 4 groups of 32 lanes; the split's keys in chunks of 64, each group taking 16 of them. Every
 // read of the cache is a row read by 32 adjacent lanes (lane l: words l, l + 32 of the row), so
 // a group issues 32 independent coalesced loads for keys and as many for values (the per-token
@@ -247,7 +249,6 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 // per key). Key dot products are summed over the lanes through shared memory (no subgroups).
 // P.n_split == 1: output (and QOUT int8 blocks); else (m, l, acc) to PART for attn_merge.wgsl.
 // Dispatch: (NH, 1, n_split).
-const DWG: u32 = 128u;
 var<workgroup> dpart: array<f32, 2112>;        // (64 keys, 33): per-lane partial dot products
 var<workgroup> dsc: array<f32, 64>;            // the chunk's scores, then weights
 var<workgroup> dred: array<f32, 128>;
@@ -275,7 +276,6 @@ fn decode(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     let kv_ld = NKV * rw;
     let base = kvh * rw;
     // this lane's query values for its two words (f16: 2 dims each; f32: 1, the second 0)
-    let ldq = (NH + 2u * NKV) * HD;
     let scale = inverseSqrt(f32(HD));
     let dpw = select(1u, 2u, KV_F16);              // dims a word
     var q0 = vec2<f32>(0.0);
