@@ -10,12 +10,14 @@ Per configuration (shape x quant mix) it measures:
   load     wall time of load_model from a warm page cache, GPU bytes allocated, peak host RSS
            (all pages, and anonymous pages only: file pages of the memory map are page cache)
   prefill  one forward_argmax over P random tokens after a reset, best of a few, tokens/s
-  decode   N greedy steps of one token (forward_argmax: 4 bytes read back per step) starting at
-           each given context position, tokens/s
+  decode   N greedy steps of one token starting at each given context position, tokens/s: the
+           pipelined path generation takes (greedy_stream: the argmax fed back on the GPU, tokens
+           read several steps behind; the table's dec@C and %bound@C) and the synchronous one
+           (forward_argmax, 4 bytes read back before the next step; sync@C)
 and, once per run, the copy bandwidth of the device (benchmarks/copy.wgsl, read+write bytes).
 Bytes read per decoded token = weights the step must read (every matrix, the norms, one
-embedding row) + the KV cache up to the current position; effective GB/s = that * tokens/s, and
-its fraction of the copy bandwidth is how close decode is to the memory bound.
+embedding row) + the KV cache up to the current position; the bound = copy bandwidth / that,
+and %bound = tokens/s over it is how close decode is to the memory bound.
 
     python3 benchmarks/bench.py --model 7b --quant q4_0,q4_k_m --prompt 512 --decode 64 \
         --contexts 0,2048 --json out.json
@@ -547,8 +549,8 @@ def print_table(record: dict, out=None):
           f"copy {cb.get('gb_s', float('nan')):.1f} GB/s", file=out)
     ctxs = record["settings"]["contexts"]
     head = ["model", "quant", "GiB", "load s", "GPU GiB", "RSS+ MiB", "anon+ MiB", "prefill t/s"]
-    for c in ctxs:
-        head += [f"dec@{c} t/s", f"GB/s@{c}", f"%bw@{c}"]
+    for c in ctxs:   # decode: the pipelined path that generation takes; the synchronous one beside it
+        head += [f"dec@{c} t/s", f"sync@{c}", f"%bound@{c}"]
     rows = []
     for r in record["results"]:
         ld, pf = r["load"], r.get("prefill")
@@ -561,8 +563,9 @@ def print_table(record: dict, out=None):
             if d is None:
                 row += ["-", "-", "-"]
             else:
-                f = d.get("fraction_of_copy_bw")
-                row += [f"{d['tok_s']:.2f}", f"{d['effective_gb_s']:.1f}", f"{100 * f:.0f}%" if f is not None else "-"]
+                pipe = d.get("pipelined_tok_s") or d["tok_s"]
+                bound = d.get("bound_tok_s")
+                row += [f"{pipe:.2f}", f"{d['tok_s']:.2f}", f"{100 * pipe / bound:.0f}%" if bound else "-"]
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)), file=out)
