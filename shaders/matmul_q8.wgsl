@@ -6,8 +6,8 @@
 //   sum_i w_i x_i = a_h * d * (q_w . q_x) + b_h * d * sum(q_x)
 // with q_w . q_x as 4 dot4I8Packed: 4 multiply-adds an instruction, and a quarter of the shared
 // memory traffic of f32 tiles.
-// Workgroup: 64 rows x TN tokens (64 or 128), KB = 256 / TN blocks of 32 per step through shared
-// memory; invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
+// Workgroup: 64 rows x TN tokens (16, 32, 64 or 128: short prompts waste no work on empty token
+// columns), KB = min(4, 256 / TN) blocks of 32 per step through shared memory; invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
 // for the step, x tokens tc, tc+16, ... (TN / 16 of them, read one at a time, so 16 lanes read 16
 // adjacent vec4 of the token tile). TN = 128 halves the shared-memory reads of weights per
 // product (the kernel is bound by shared-memory traffic, ~3 bytes a dot4I8Packed at TN = 64).
@@ -18,7 +18,7 @@ override ROW0: u32 = 0u;
 override LDY: u32;
 override ACC: bool = false;
 override GLU: bool = false;   // rows interleaved (gate i, up i): Y[t, (ROW0 + row) / 2] = silu(gate) * up
-override TN: u32 = 64u;
+override TN: u32 = 64u;   // 16, 32, 64 or 128
 override SAME_HALVES: bool = false;   // both halves of a block share one affine map (Q4_0, Q8_0, Q4_K):
                                       // one conversion and two multiply-adds a block instead of four
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
@@ -26,7 +26,7 @@ override SAME_HALVES: bool = false;   // both halves of a block share one affine
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
 const TM: u32 = 64u;
-// sized for KB * TN = 256 (KB = 4 at TN = 64, 2 at TN = 128): 24 KiB
+// sized for KB <= 4 and KB * TN <= 256 (KB = 4 up to TN = 64, 2 at TN = 128): 24 KiB
 var<workgroup> wq: array<vec4<u32>, 512>;            // (KB, 2 halves, TM)
 var<workgroup> wab: array<vec4<f32>, 256>;           // (KB, TM)
 var<workgroup> xq: array<vec4<u32>, 512>;            // (KB, 2 halves, TN)
@@ -54,7 +54,7 @@ fn tok4(kb: u32, c: u32, w0a: vec4<u32>, w0b: vec4<u32>, ab0: vec4<f32>, w1a: ve
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let KB = 256u / TN;
+    let KB = min(4u, 256u / TN);
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;
     let tr = lid.x / 16u;
@@ -83,19 +83,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             wq[(lb * 2u + 1u) * TM + li] = w.qb;
             wab[lb * TM + li] = w.ab;
         }
-        let j = j0 + tb;
-        let t = t0 + ti;
-        var xa = vec4<u32>(0u);
-        var xb = vec4<u32>(0u);
-        var xs = vec4<f32>(0.0);
-        if (t < P.n_tokens && j < nb) {
-            xa = XQ[(t * nb + j) * 2u];
-            xb = XQ[(t * nb + j) * 2u + 1u];
-            xs = XS[t * nb + j];
+        if (tb < KB) {
+            let j = j0 + tb;
+            let t = t0 + ti;
+            var xa = vec4<u32>(0u);
+            var xb = vec4<u32>(0u);
+            var xs = vec4<f32>(0.0);
+            if (t < P.n_tokens && j < nb) {
+                xa = XQ[(t * nb + j) * 2u];
+                xb = XQ[(t * nb + j) * 2u + 1u];
+                xs = XS[t * nb + j];
+            }
+            xq[(tb * 2u) * TN + ti] = xa;
+            xq[(tb * 2u + 1u) * TN + ti] = xb;
+            xsc[tb * TN + ti] = xs;
         }
-        xq[(tb * 2u) * TN + ti] = xa;
-        xq[(tb * 2u + 1u) * TN + ti] = xb;
-        xsc[tb * TN + ti] = xs;
         workgroupBarrier();
         for (var kb = 0u; kb < KB; kb++) {
             // this invocation's 4 rows of block kb in registers, then its tokens one at a time
@@ -106,9 +108,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             let w2a = wq[wa + 2u]; let w2b = wq[wb + 2u]; let ab2 = wab[kb * TM + tr * 4u + 2u];
             let w3a = wq[wa + 3u]; let w3b = wq[wb + 3u]; let ab3 = wab[kb * TM + tr * 4u + 3u];
             a0 += tok4(kb, tc, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
-            a1 += tok4(kb, tc + 16u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
-            a2 += tok4(kb, tc + 32u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
-            a3 += tok4(kb, tc + 48u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            if (TN >= 32u) {
+                a1 += tok4(kb, tc + 16u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            }
+            if (TN >= 64u) {
+                a2 += tok4(kb, tc + 32u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+                a3 += tok4(kb, tc + 48u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
+            }
             if (TN == 128u) {
                 a4 += tok4(kb, tc + 64u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
                 a5 += tok4(kb, tc + 80u, w0a, w0b, ab0, w1a, w1b, ab1, w2a, w2b, ab2, w3a, w3b, ab3);
@@ -120,9 +126,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     let r = r0 + tr * 4u;
     store_rows(t0 + tc, r, a0);
-    store_rows(t0 + tc + 16u, r, a1);
-    store_rows(t0 + tc + 32u, r, a2);
-    store_rows(t0 + tc + 48u, r, a3);
+    if (TN >= 32u) { store_rows(t0 + tc + 16u, r, a1); }
+    if (TN >= 64u) {
+        store_rows(t0 + tc + 32u, r, a2);
+        store_rows(t0 + tc + 48u, r, a3);
+    }
     if (TN == 128u) {
         store_rows(t0 + tc + 64u, r, a4);
         store_rows(t0 + tc + 80u, r, a5);

@@ -262,7 +262,7 @@ def test_int8_activation_decode(tmp_path, shared_models, ftype, dims):
 
 @pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=96, hidden=160)),
                                         ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1))])
-@pytest.mark.parametrize("tn", ["64", "128"])
+@pytest.mark.parametrize("tn", ["16", "64", "128"])
 def test_int8_activation_prefill(tmp_path, shared_models, monkeypatch, ftype, dims, tn):
     # prompt chunks through the int8 tiled products (64 or 128 tokens a tile; two chunks):
     # within 2e-2

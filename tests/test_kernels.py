@@ -482,12 +482,12 @@ MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)
 
 
 @pytest.mark.parametrize("gtype,K,N", MMQ, ids=[f"{t.name}-{k}x{n}" for t, k, n in MMQ])
-@pytest.mark.parametrize("tn", [64, 128])
+@pytest.mark.parametrize("tn", [16, 32, 64, 128])
 def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn):
     # prompt product on int8 activation blocks: equals the float product of the same weights
     # with the dequantized activations, for every token of two token tiles; ACC and GLU epilogues
     rng = np.random.default_rng(K + 3 * N)
-    Tn = 70 if tn == 64 else 150           # two token tiles either way
+    Tn = {16: 20, 32: 40, 64: 70, 128: 150}[tn]   # two token tiles, the second partly empty
     W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)
     Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)

@@ -30,6 +30,7 @@ SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
 MATMUL_MIN_WG = 256
+MMQ_TN = (16, 32, 64, 128)   # token-tile widths of the int8 prompt product (matmul_q8.wgsl)
 RING_DEPTH = 8      # decode steps in flight before the host reads a token back (7B Q4_0 on an
                     # H200: 317 tok/s at 4, 334 at 8, 341 at 16)
 QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
@@ -413,9 +414,9 @@ class GPUModel:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
                 binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
-                # 64 or 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
+                # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c) for tn in (64, 128)}
+                                   TN=tn, **c) for tn in MMQ_TN}
                 ops.append((tiles, None, nr, "mmq"))
             return ops
 
@@ -685,11 +686,15 @@ class GPUModel:
         return best
 
     def _mmq_tn(self, T: int, nr: int) -> int:
-        """Tokens a tile of the int8 prompt product (matmul_q8.wgsl): 128 where the product
-        still makes MATMUL_MIN_WG workgroups (DOCASSIST_MMQ_TN=64|128 forces one, benchmarks)."""
+        """Tokens a tile of the int8 prompt product (matmul_q8.wgsl): the smallest tile that holds a
+        short chunk (no work on empty token columns: a 16-token TinyLlama prompt on lavapipe
+        1.0 -> 2.1 tok/s), 128 where the product still makes MATMUL_MIN_WG workgroups, else 64
+        (DOCASSIST_MMQ_TN forces one, benchmarks)."""
         env = os.environ.get("DOCASSIST_MMQ_TN")
-        if env in ("64", "128"):
+        if env and int(env) in MMQ_TN:
             return int(env)
+        if T <= 32:
+            return 16 if T <= 16 else 32
         return 128 if T > 64 and -(-nr // 64) * -(-T // 128) >= MATMUL_MIN_WG else 64
 
     def _tile_grid(self, rows: int, nr: int) -> tuple:
