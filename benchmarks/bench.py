@@ -391,7 +391,7 @@ def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs
     tok_s = n_steps / total
     pipelined = None
     if hasattr(m, "greedy_stream"):
-        # the path generation takes: argmax fed back on the GPU, tokens read 4 steps behind
+        # the path generation takes: argmax fed back on the GPU, tokens read RING_DEPTH steps behind
         m.reset()
         m.pos = context
         m.tokens = [0] * context
