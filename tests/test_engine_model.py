@@ -306,8 +306,8 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims)
 
 
 def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch):
-    # the opt-in decode attention (DOCASSIST_ATTN_DECODE=1) gives the per-token kernel's logits,
-    # with one key split and with several
+    # the decode attention (attn_decode.wgsl, the default) gives the per-token kernel's logits
+    # (DOCASSIST_ATTN_DECODE=0), with one key split and with several
     path = write_tiny_model(tmp_path / "ad.gguf", ftype="Q4_K_M", seed=29, dim=256, hidden=512, n_heads=4, n_kv_heads=1,
                             context_length=400)
     toks = list(np.random.default_rng(8).integers(3, 512, 140))

@@ -27,7 +27,7 @@ STORAGE = None  # filled lazily: wgpu.BufferUsage flags
 
 # snippets a kernel always needs, composed before it (runtime choices, such as the reduction of
 # matvec.wgsl, are passed to pipeline() as `snippets`)
-KERNEL_SNIPPETS = {"matvec": ("rope", "quant_out"), "rope_kv": ("rope",), "attention": ("quant_out",),
+KERNEL_SNIPPETS = {"matvec": ("rope", "quant_out"), "rope_kv": ("rope",), "attention": ("quant_out",), "attn_decode": ("quant_out",),
                    "attn_merge": ("quant_out",), "matmul": ("store_rows",),
                    "matmul_q8": ("store_rows",)}
 

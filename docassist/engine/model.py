@@ -23,9 +23,8 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MAX_SPLITS = 64     # key splits of decode attention (flash-decoding); attn_merge.wgsl takes <= 64
-assert MAX_SPLITS <= 64
-SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup
+MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
+SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup (DOCASSIST_SPLIT_KEYS: benchmarks)
 # tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
@@ -628,13 +627,14 @@ class GPUModel:
                 return mv(w, self.x, A, acc=True, qout=B, wn=wn)
             return mv(w, self.x, A, acc=True) + quant(self.x, B, wn)
 
-        # attention.wgsl `decode` (cache rows read by 32 adjacent lanes; a head's row must be 32
-        # or 64 words) is opt-in, DOCASSIST_ATTN_DECODE=1: on an H200 it did not beat the
-        # per-token kernel (7B Q4_0 at context 2048: 308 vs 315 tok/s, Q4_K_M 254 vs 259)
-        row_words = HD // 2 if self.kv_f16 else HD
+        # attn_decode.wgsl: cache rows read as vec4<u32> words by adjacent invocations, where a
+        # head's row is whole words (f16: HD % 8 == 0); attention.wgsl `main` elsewhere (or with
+        # DOCASSIST_ATTN_DECODE=0)
+        rw4 = HD // 8 if self.kv_f16 else HD // 4
         attn_grid = lambda T, L_, S: (cfg.n_heads, T, S)  # noqa: E731
-        if row_words in (32, 64) and os.environ.get("DOCASSIST_ATTN_DECODE", "0") == "1":
-            attn = gpu.pipeline("attention", None, "decode", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD,
+        if (HD % (8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
+                and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
+            attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4,
                                 KV_F16=int(self.kv_f16), QOUT=int(att_q))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
         elif att_q:
@@ -705,7 +705,8 @@ class GPUModel:
         """Key splits for attention: only for one token (decode), once the context is long."""
         if T != 1:
             return 1
-        return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // SPLIT_KEYS)))
+        keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS))
+        return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // keys)))
 
     def _encode(self, T: int, n_logits: int, n_split: int):
         """One command encoder, one compute pass: every dispatch of a forward over T tokens."""

@@ -1,0 +1,156 @@
+// Attention of one token (decode) over the KV cache, read as vec4<u32> words: workgroup (head h,
+// split s) takes the split's keys in chunks of CH = 16 * KPP. A head's cache row is RW4 words
+// (f16: 8 values a word, HD / 8 words; f32: 4 values, HD / 4); invocation i works on word
+// i % RW4 of key group i / RW4, so KPP = 64 / RW4 keys are read a pass, each by RW4 adjacent
+// invocations: every load is a whole-row, coalesced read (one 128-byte line for 8 invocations),
+// where a thread walking a key row alone touches a different line per lane and instruction (the
+// L1 cost of that made `attention.wgsl main` run at 40% of the bandwidth at context 2048).
+// A chunk's 16 key words and 16 value words are loaded into registers before any arithmetic,
+// so the invocation has 32 loads in flight and the chunk costs one memory round trip.
+// Scores: per-word partial dot products in shared memory, summed per key; the chunk's maximum
+// and sum by every invocation scanning the CH scores (no barrier-per-step tree); values weighted
+// in registers, key groups summed through shared memory at the end.
+// P.n_split == 1: O (and QOUT int8 blocks); else (acc, m, l) to PART for attn_merge.wgsl.
+// Needs HD % 8 == 0 (f16) or HD % 4 == 0 (f32), RW4 <= 64, HD <= 256 (QOUT: HD % 32 == 0).
+// Dispatch: (NH, 1, n_split).
+override NH: u32;
+override NKV: u32;
+override HD: u32;
+override KV_F16: bool = true;
+override QOUT: bool = false;
+override RW4: u32;                       // vec4<u32> words in a head's cache row
+@group(0) @binding(1) var<storage, read> QKV: array<f32>;           // (1, (NH + 2*NKV) * HD)
+@group(0) @binding(2) var<storage, read> KC: array<vec4<u32>>;      // (n_ctx, NKV * RW4)
+@group(0) @binding(3) var<storage, read> VC: array<vec4<u32>>;      // same layout as KC
+@group(0) @binding(4) var<storage, read_write> O: array<f32>;       // (1, NH*HD)
+@group(0) @binding(5) var<storage, read_write> PART: array<f32>;    // (n_split, NH, HD + 2)
+
+const WG: u32 = 64u;
+const NP: u32 = 16u;                     // passes a chunk (registers: 2 * NP vec4<u32>)
+override KPP: u32 = WG / RW4;            // keys a pass
+override CH: u32 = NP * KPP;             // keys a chunk (64 for a 128-dim f16 head)
+var<workgroup> dpart: array<f32, 2048>;  // (CH, RW4 + 1): per-word partial dot products
+var<workgroup> dsc: array<f32, 1024>;    // (CH,) the chunk's scores
+var<workgroup> dacc: array<vec4<f32>, 128>;  // (WG, 2): output partials of every key group
+
+// the 8 (f16) or 4 (f32, the rest 0) values of a word
+fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
+    if (KV_F16) {
+        return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)),
+                                   vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
+    }
+    return array<vec4<f32>, 2>(bitcast<vec4<f32>>(w), vec4<f32>(0.0));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let h = wg.x;
+    let split = wg.z;
+    let kvh = h / (NH / NKV);
+    let n_keys = P.pos0 + 1u;
+    let per = (n_keys + P.n_split - 1u) / P.n_split;
+    let k_begin = split * per;
+    let k_end = min(n_keys, k_begin + per);
+    let kg = lid.x / RW4;                // key group (KPP of them; kg >= KPP: idle lanes)
+    let w = lid.x % RW4;                 // word of the row
+    let busy = kg < KPP;
+    let vpw = select(4u, 8u, KV_F16);    // values a word
+    let ld4 = NKV * RW4;                 // words from one cache row to the next
+    let base = kvh * RW4 + w;
+    // this invocation's query values (pre-scaled), dims vpw * w ..
+    let scale = inverseSqrt(f32(HD));
+    let qb = h * HD + vpw * w;
+    var q0 = vec4<f32>(QKV[qb], QKV[qb + 1u], QKV[qb + 2u], QKV[qb + 3u]) * scale;
+    var q1 = vec4<f32>(0.0);
+    if (KV_F16) { q1 = vec4<f32>(QKV[qb + 4u], QKV[qb + 5u], QKV[qb + 6u], QKV[qb + 7u]) * scale; }
+    var m = -1e30;
+    var l = 0.0;
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    for (var c0 = k_begin; c0 < k_end; c0 += CH) {
+        var kr: array<vec4<u32>, NP>;
+        var vr: array<vec4<u32>, NP>;
+        for (var p = 0u; p < NP; p++) {
+            let key = c0 + p * KPP + kg;
+            if (busy && key < k_end) {
+                kr[p] = KC[key * ld4 + base];
+                vr[p] = VC[key * ld4 + base];
+            } else {
+                kr[p] = vec4<u32>(0u);
+                vr[p] = vec4<u32>(0u);
+            }
+        }
+        if (busy) {
+            for (var p = 0u; p < NP; p++) {
+                let k = vals(kr[p]);
+                dpart[(p * KPP + kg) * (RW4 + 1u) + w] = dot(q0, k[0]) + dot(q1, k[1]);
+            }
+        }
+        workgroupBarrier();
+        for (var k = lid.x; k < CH; k += WG) {
+            var s = -1e30;
+            if (c0 + k < k_end) {
+                s = 0.0;
+                for (var j = 0u; j < RW4; j++) { s += dpart[k * (RW4 + 1u) + j]; }
+            }
+            dsc[k] = s;
+        }
+        workgroupBarrier();
+        var mx = m;
+        for (var k = 0u; k < CH; k++) { mx = max(mx, dsc[k]); }
+        var sum = 0.0;
+        for (var k = 0u; k < CH; k++) { sum += exp(dsc[k] - mx); }
+        let corr = exp(m - mx);
+        l = l * corr + sum;
+        a0 *= corr;
+        a1 *= corr;
+        for (var p = 0u; p < NP; p++) {
+            let pj = exp(dsc[(p * KPP + kg) % CH] - mx);   // masked keys: exp(-1e30) = 0, values 0
+            let v = vals(vr[p]);
+            a0 += pj * v[0];
+            a1 += pj * v[1];
+        }
+        m = mx;
+        workgroupBarrier();
+    }
+    // sum of the key groups: invocation w < RW4 holds the head's word w
+    dacc[2u * lid.x] = a0;
+    dacc[2u * lid.x + 1u] = a1;
+    workgroupBarrier();
+    if (lid.x < RW4) {
+        a0 = vec4<f32>(0.0);
+        a1 = vec4<f32>(0.0);
+        for (var g = 0u; g < KPP; g++) {
+            a0 += dacc[2u * (g * RW4 + lid.x)];
+            a1 += dacc[2u * (g * RW4 + lid.x) + 1u];
+        }
+    }
+    let d = vpw * lid.x;                 // this invocation's first dim (lid.x < RW4)
+    if (P.n_split == 1u) {
+        if (lid.x < RW4) {
+            let ob = h * HD + d;
+            let o0 = a0 / l;
+            let o1 = a1 / l;
+            O[ob] = o0.x; O[ob + 1u] = o0.y; O[ob + 2u] = o0.z; O[ob + 3u] = o0.w;
+            if (KV_F16) { O[ob + 4u] = o1.x; O[ob + 5u] = o1.y; O[ob + 6u] = o1.z; O[ob + 7u] = o1.w; }
+            if (QOUT) {
+                qo[d] = o0.x; qo[d + 1u] = o0.y; qo[d + 2u] = o0.z; qo[d + 3u] = o0.w;
+                if (KV_F16) { qo[d + 4u] = o1.x; qo[d + 5u] = o1.y; qo[d + 6u] = o1.z; qo[d + 7u] = o1.w; }
+            }
+        }
+        if (QOUT) {
+            workgroupBarrier();
+            if (lid.x < HD / 32u) { quant_block(lid.x, h * HD / 32u + lid.x); }
+        }
+    } else {
+        let pb = (split * NH + h) * (HD + 2u);
+        if (lid.x == 0u) { PART[pb + HD] = m; PART[pb + HD + 1u] = l; }
+        if (lid.x < RW4) {
+            PART[pb + d] = a0.x; PART[pb + d + 1u] = a0.y; PART[pb + d + 2u] = a0.z; PART[pb + d + 3u] = a0.w;
+            if (KV_F16) {
+                PART[pb + d + 4u] = a1.x; PART[pb + d + 5u] = a1.y; PART[pb + d + 6u] = a1.z;
+                PART[pb + d + 7u] = a1.w;
+            }
+        }
+    }
+}
