@@ -222,6 +222,19 @@ def test_decode_with_unfusable_layouts(tmp_path, shared_models):
     _compare(path, TOKENS, 1e-3, steps=8)
 
 
+def test_qk_one_product_when_only_v_differs(tmp_path, shared_models):
+    # Q4_K_M's layout in some layers (q, k of one type, v of another): q | k as one product and v
+    # as a second, into the same output; prompt and decode logits match the reference
+    path = write_tiny_model(tmp_path / "qkv2.gguf", ftype="Q4_0", dim=96, hidden=160, seed=14,
+                            types={"attn_v": T.Q8_0})
+    m = load_model(path, quiet=True)
+    try:
+        assert [w.n for w in m.layers[0]["wqkv"]] == [96 + m.config.kv_dim, m.config.kv_dim]
+    finally:
+        m.close()
+    _compare(path, TOKENS, 1e-3, steps=8)
+
+
 @pytest.mark.parametrize("tile", ["64x128", "128x128"])
 def test_prefill_tile_shapes(tmp_path, shared_models, monkeypatch, tile):
     # the wide prefill tiles (picked for 7B-size products) give the numpy reference's logits

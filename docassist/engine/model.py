@@ -99,8 +99,15 @@ class GPUModel:
             qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
             if self._same_native(qkv):      # one product for Q, K and V: rows q | k | v
                 L["wqkv"] = [self._upload(qkv)]
-            else:                           # three products into column ranges of the same output
-                L["wqkv"] = [self._upload(n) for n in qkv]
+            else:   # products into column ranges of the same output, one for each run of a type
+                # (Q4_K_M: q, k Q4_K and v Q6_K in some layers: 2 products, not 3)
+                runs = [[qkv[0]]]
+                for n in qkv[1:]:
+                    if self._same_native(runs[-1] + [n]):
+                        runs[-1].append(n)
+                    else:
+                        runs.append([n])
+                L["wqkv"] = [self._upload(r) for r in runs]
             gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
             if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
                 L["wgu"] = self._upload(gu, interleave=True)
