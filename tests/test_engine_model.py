@@ -43,6 +43,19 @@ def test_stories_greedy_text_matches_runc(stories, shared_models):
     assert text == expected.rstrip("\n")
 
 
+@pytest.mark.parametrize("steps", ["1", "3", "8"])
+def test_pipelined_greedy_steps_per_submit(stories, golden, monkeypatch, steps):
+    # greedy_stream with 1, 3 or 8 decode steps a command buffer (parameters copied into the
+    # uniforms between the steps' passes) continues run.c's greedy run token for token, across
+    # attention split counts (64 keys a split: the steps pass positions 64 and 128)
+    monkeypatch.setenv("DOCASSIST_STEPS_PER_SUBMIT", steps)
+    _, tokens = golden
+    stories.reset()
+    out = list(stories.greedy_stream(tokens[:20], 130, eos=-1))
+    assert out == tokens[20:150]
+    assert stories.tokens == tokens[:149] and stories.pos == 149
+
+
 def test_stories_prompted_greedy_matches_runc(stories, golden):
     # run.c with a prompt forces the prompt tokens, then samples greedily: feeding the first 40
     # tokens of its own greedy run must reproduce the next ones.
