@@ -39,7 +39,8 @@ def _synopsis(ctx: click.Context, cmd: click.Command) -> str:
 def _option_lines(ctx: click.Context, cmd: click.Command) -> list[str]:
     out = []
     for p in cmd.get_params(ctx):
-        rec = p.get_help_record(ctx)
+        # arguments are in the usage line; click releases differ on whether they have a record
+        rec = None if isinstance(p, click.Argument) else p.get_help_record(ctx)
         if rec is None:
             continue
         names, help_text = rec
