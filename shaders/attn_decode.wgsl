@@ -10,28 +10,34 @@
 // Scores: per-word partial dot products in shared memory, summed per key; the chunk's maximum
 // and sum by every invocation scanning the CH scores (no barrier-per-step tree); values weighted
 // in registers, key groups summed through shared memory at the end.
+// SUB groups of 64 invocations a workgroup take alternate chunks of the split and combine their
+// (m, l, acc) in shared memory at the end: with SUB = 8 a split of 512 or more keys per workgroup,
+// so fewer splits (no attn_merge dispatch at all where one split a head fills the GPU).
 // P.n_split == 1: O (and QOUT int8 blocks); else (acc, m, l) to PART for attn_merge.wgsl.
-// Needs HD % 8 == 0 (f16) or HD % 4 == 0 (f32), RW4 <= 64, HD <= 256 (QOUT: HD % 32 == 0).
-// Dispatch: (NH, 1, n_split).
+// Needs HD % 8 == 0 (f16) or HD % 4 == 0 (f32), RW4 <= 64, HD <= 256 (QOUT: HD % 32 == 0),
+// SUB <= 16. Dispatch: (NH, 1, n_split).
 override NH: u32;
 override NKV: u32;
 override HD: u32;
 override KV_F16: bool = true;
 override QOUT: bool = false;
 override RW4: u32;                       // vec4<u32> words in a head's cache row
+override SUB: u32 = 1u;                  // groups of 64 invocations
 @group(0) @binding(1) var<storage, read> QKV: array<f32>;           // (1, (NH + 2*NKV) * HD)
 @group(0) @binding(2) var<storage, read> KC: array<vec4<u32>>;      // (n_ctx, NKV * RW4)
 @group(0) @binding(3) var<storage, read> VC: array<vec4<u32>>;      // same layout as KC
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;       // (1, NH*HD)
 @group(0) @binding(5) var<storage, read_write> PART: array<f32>;    // (n_split, NH, HD + 2)
 
-const WG: u32 = 64u;
+const WG: u32 = 64u;                     // invocations a group
 const NP: u32 = 16u;                     // passes a chunk (registers: 2 * NP vec4<u32>)
 override KPP: u32 = WG / RW4;            // keys a pass
 override CH: u32 = NP * KPP;             // keys a chunk (64 for a 128-dim f16 head)
-var<workgroup> dpart: array<f32, 2048>;  // (CH, RW4 + 1): per-word partial dot products
-var<workgroup> dsc: array<f32, 1024>;    // (CH,) the chunk's scores
-var<workgroup> dacc: array<vec4<f32>, 128>;  // (WG, 2): output partials of every key group
+override WGS: u32 = WG * SUB;
+var<workgroup> dpart: array<f32, SUB * CH * (RW4 + 1u)>;  // (SUB, CH, RW4 + 1): per-word partial dot products
+var<workgroup> dsc: array<f32, SUB * CH>;                  // (SUB, CH) the chunks' scores
+var<workgroup> dacc: array<vec4<f32>, 2u * WGS>;           // (SUB, WG, 2): output partials of every key group
+var<workgroup> dml: array<vec2<f32>, 16>;                  // (SUB,) each group's (m, l)
 
 // the 8 (f16) or 4 (f32, the rest 0) values of a word
 fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
@@ -42,7 +48,7 @@ fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(bitcast<vec4<f32>>(w), vec4<f32>(0.0));
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WGS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let h = wg.x;
     let split = wg.z;
@@ -51,12 +57,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let per = (n_keys + P.n_split - 1u) / P.n_split;
     let k_begin = split * per;
     let k_end = min(n_keys, k_begin + per);
-    let kg = lid.x / RW4;                // key group (KPP of them; kg >= KPP: idle lanes)
-    let w = lid.x % RW4;                 // word of the row
+    let sub = lid.x / WG;                // this invocation's group
+    let ln = lid.x % WG;                 // and its lane there
+    let kg = ln / RW4;                   // key group (KPP of them; kg >= KPP: idle lanes)
+    let w = ln % RW4;                    // word of the row
     let busy = kg < KPP;
     let vpw = select(4u, 8u, KV_F16);    // values a word
     let ld4 = NKV * RW4;                 // words from one cache row to the next
     let base = kvh * RW4 + w;
+    let dp0 = sub * CH * (RW4 + 1u);     // this group's dpart
+    let ds0 = sub * CH;                  // and dsc
     // this invocation's query values (pre-scaled), dims vpw * w ..
     let scale = inverseSqrt(f32(HD));
     let qb = h * HD + vpw * w;
@@ -67,7 +77,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var l = 0.0;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
-    for (var c0 = k_begin; c0 < k_end; c0 += CH) {
+    // the whole workgroup steps together (barriers); group sub takes chunk c + sub * CH, which
+    // may hold no key at all (its scores are then all -1e30 and change nothing)
+    for (var c = k_begin; c < k_end; c += SUB * CH) {
+        let c0 = c + sub * CH;
         var kr: array<vec4<u32>, NP>;
         var vr: array<vec4<u32>, NP>;
         for (var p = 0u; p < NP; p++) {
@@ -83,29 +96,33 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         if (busy) {
             for (var p = 0u; p < NP; p++) {
                 let k = vals(kr[p]);
-                dpart[(p * KPP + kg) * (RW4 + 1u) + w] = dot(q0, k[0]) + dot(q1, k[1]);
+                dpart[dp0 + (p * KPP + kg) * (RW4 + 1u) + w] = dot(q0, k[0]) + dot(q1, k[1]);
             }
         }
         workgroupBarrier();
-        for (var k = lid.x; k < CH; k += WG) {
+        for (var k = ln; k < CH; k += WG) {
             var s = -1e30;
             if (c0 + k < k_end) {
                 s = 0.0;
-                for (var j = 0u; j < RW4; j++) { s += dpart[k * (RW4 + 1u) + j]; }
+                for (var j = 0u; j < RW4; j++) { s += dpart[dp0 + k * (RW4 + 1u) + j]; }
             }
-            dsc[k] = s;
+            dsc[ds0 + k] = s;
         }
         workgroupBarrier();
         var mx = m;
-        for (var k = 0u; k < CH; k++) { mx = max(mx, dsc[k]); }
+        for (var k = 0u; k < CH; k++) { mx = max(mx, dsc[ds0 + k]); }
         var sum = 0.0;
-        for (var k = 0u; k < CH; k++) { sum += exp(dsc[k] - mx); }
+        for (var k = 0u; k < CH; k++) {
+            let s = dsc[ds0 + k];
+            if (s > -1e29) { sum += exp(s - mx); }     // masked keys count nothing, even while mx is -1e30
+        }
         let corr = exp(m - mx);
         l = l * corr + sum;
         a0 *= corr;
         a1 *= corr;
         for (var p = 0u; p < NP; p++) {
-            let pj = exp(dsc[(p * KPP + kg) % CH] - mx);   // masked keys: exp(-1e30) = 0, values 0
+            let s = dsc[ds0 + (p * KPP + kg) % CH];
+            let pj = select(0.0, exp(s - mx), s > -1e29);
             let v = vals(vr[p]);
             a0 += pj * v[0];
             a1 += pj * v[1];
@@ -113,17 +130,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         m = mx;
         workgroupBarrier();
     }
-    // sum of the key groups: invocation w < RW4 holds the head's word w
+    // every group's key groups, every group: invocation w < RW4 of group 0 holds the head's word w
     dacc[2u * lid.x] = a0;
     dacc[2u * lid.x + 1u] = a1;
+    if (ln == 0u) { dml[sub] = vec2<f32>(m, l); }
     workgroupBarrier();
     if (lid.x < RW4) {
+        var mt = -1e30;
+        for (var g = 0u; g < SUB; g++) { mt = max(mt, dml[g].x); }
         a0 = vec4<f32>(0.0);
         a1 = vec4<f32>(0.0);
-        for (var g = 0u; g < KPP; g++) {
-            a0 += dacc[2u * (g * RW4 + lid.x)];
-            a1 += dacc[2u * (g * RW4 + lid.x) + 1u];
+        l = 0.0;
+        for (var g = 0u; g < SUB; g++) {
+            let e = exp(dml[g].x - mt);                 // a group with no keys: l = 0, acc = 0
+            l += e * dml[g].y;
+            for (var k = 0u; k < KPP; k++) {
+                a0 += e * dacc[2u * (g * WG + k * RW4 + lid.x)];
+                a1 += e * dacc[2u * (g * WG + k * RW4 + lid.x) + 1u];
+            }
         }
+        m = mt;
     }
     let d = vpw * lid.x;                 // this invocation's first dim (lid.x < RW4)
     if (P.n_split == 1u) {

@@ -331,9 +331,12 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims)
     assert rel < 1e-6, rel
 
 
-def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch):
-    # the decode attention (attn_decode.wgsl, the default) gives the per-token kernel's logits
-    # (DOCASSIST_ATTN_DECODE=0), with one key split and with several
+@pytest.mark.parametrize("sub", ["1", "2"])
+def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch, sub):
+    # the decode attention (attn_decode.wgsl, the default; 1 or 2 groups of 64 invocations a
+    # workgroup) gives the per-token kernel's logits (DOCASSIST_ATTN_DECODE=0), with one key
+    # split and with several
+    monkeypatch.setenv("DOCASSIST_ATTN_SUB", sub)
     path = write_tiny_model(tmp_path / "ad.gguf", ftype="Q4_K_M", seed=29, dim=256, hidden=512, n_heads=4, n_kv_heads=1,
                             context_length=400)
     toks = list(np.random.default_rng(8).integers(3, 512, 140))

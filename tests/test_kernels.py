@@ -277,13 +277,15 @@ def test_attention_int8_output(gpu, splits):
     _check_blocks(gpu, xq, xs, got, NH * hd // 32)
 
 
-@pytest.mark.parametrize("hd,f16", [(64, True), (128, True), (256, True), (64, False), (32, False), (256, False)])
+@pytest.mark.parametrize("hd,f16,sub", [(64, True, 1), (128, True, 1), (256, True, 1), (64, False, 1), (32, False, 1),
+                                        (256, False, 1), (128, True, 4), (128, True, 3), (64, False, 2)])
 @pytest.mark.parametrize("S,splits", [(1, 1), (150, 1), (150, 3), (1000, 16), (3000, 40)])
-def test_decode_attention(gpu, hd, f16, S, splits):
+def test_decode_attention(gpu, hd, f16, sub, S, splits):
     # attn_decode.wgsl: one query, cache rows read as vec4<u32> words by adjacent invocations,
     # chunks of 16 keys a key group (one or several chunks a split, splits with no keys); output,
     # or the split partials combined by attn_merge (more splits than its 16-split chunk); int8
-    # blocks of the output (QOUT) either way
+    # blocks of the output (QOUT) either way. SUB groups of 64 invocations a workgroup take
+    # alternate chunks (some with no keys) and combine at the end
     rng = np.random.default_rng(hd + S + splits)
     NH, NKV = 4, 2
     QKV = rng.standard_normal((1, (NH + 2 * NKV) * hd)).astype(np.float32)
@@ -297,7 +299,7 @@ def test_decode_attention(gpu, hd, f16, S, splits):
     xq, xs = gpu.buffer(NH * hd), gpu.buffer(NH * hd // 32 * 16)
     kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
     pipe = gpu.pipeline("attn_decode", None, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), QOUT=1,
-                        RW4=hd // 8 if f16 else hd // 4)
+                        RW4=hd // 8 if f16 else hd // 4, SUB=sub)
     _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o, 5: part, 15: xq, 16: xs},
          (NH, 1, splits))
     if splits > 1:

@@ -24,7 +24,8 @@ from docassist.errors import ModelError
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
-SPLIT_KEYS = 64     # keys per split: one 64-key chunk per workgroup (DOCASSIST_SPLIT_KEYS: benchmarks)
+SPLIT_KEYS = 64     # keys per split and group of attn_decode.wgsl (DOCASSIST_SPLIT_KEYS: benchmarks)
+ATTN_SUB = 1        # groups of 64 invocations a decode-attention workgroup
 # tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
@@ -128,6 +129,9 @@ class GPUModel:
         if kv_dtype not in ("auto", "f16", "f32"):
             raise ValueError("kv_dtype: auto, f16 or f32")
         self.kv_f16 = kv_dtype == "f16" or (kv_dtype == "auto" and D >= 2048)
+        # groups of 64 invocations a decode-attention workgroup (attn_decode.wgsl SUB): each split
+        # then holds SPLIT_KEYS * SUB keys (DOCASSIST_ATTN_SUB: benchmarks)
+        self.attn_sub = max(1, min(16, int(os.environ.get("DOCASSIST_ATTN_SUB", ATTN_SUB))))
         # int8 activations (blocks of 32, one scale each) for the decode products with quantized
         # weights: they then multiply 4 bytes in one instruction, as llama.cpp's GPU backends do
         # (7B Q4_0 decode on an H200: 201 -> 302 tok/s). It costs ~0.5% relative error per
@@ -643,9 +647,14 @@ class GPUModel:
         # DOCASSIST_ATTN_DECODE=0)
         rw4 = HD // 8 if self.kv_f16 else HD // 4
         attn_grid = lambda T, L_, S: (cfg.n_heads, T, S)  # noqa: E731
+        sub = self.attn_sub
         if (HD % (8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
                 and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
-            attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4,
+            ch = 16 * (64 // rw4)
+            if (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
+                    or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 1152 > int(gpu.limits["max-compute-workgroup-storage-size"])):
+                sub = self.attn_sub = 1
+            attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4, SUB=sub,
                                 KV_F16=int(self.kv_f16), QOUT=int(att_q))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
         elif att_q:
@@ -717,7 +726,7 @@ class GPUModel:
         position), once the context is long."""
         if T != 1:
             return 1
-        keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS))
+        keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
         return max(1, min(MAX_SPLITS, -(-((self.pos if pos is None else pos) + 1) // keys)))
 
     def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None):
