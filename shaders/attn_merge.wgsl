@@ -1,8 +1,8 @@
 // Combines the per-split partial attention results of one token (decode): for head h,
 // O = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s, M = max_s m_s. One workgroup per head,
-// an invocation per output dimension. The splits are visited 16 at a time with an online
-// rescale (M grows chunk by chunk), and a chunk's 48 loads (m, l: the same word for every
-// invocation; acc: one dimension) are independent, so 32 splits cost two memory round trips and
+// an invocation per output dimension. The splits are visited 32 at a time with an online
+// rescale (M grows chunk by chunk), and a chunk's 96 loads (m, l: the same word for every
+// invocation; acc: one dimension) are independent, so 32 splits cost one memory round trip and
 // no barrier (the data were written by the attention dispatch just before and sit in L2).
 // QOUT (HD % 32 == 0): O also as int8 blocks for the output product (quant_out.wgsl).
 override NH: u32;
@@ -12,7 +12,7 @@ override QOUT: bool = false;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;   // (1, NH*HD)
 
 const WG: u32 = 128u;
-const NC: u32 = 16u;                            // splits a chunk
+const NC: u32 = 32u;                            // splits a chunk
 
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
