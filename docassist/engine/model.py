@@ -179,9 +179,11 @@ class GPUModel:
         # logits (or a token) come back through one persistent mapped buffer, never a new one
         self.readback = buf(self.logit_rows * V * 4, u.MAP_READ | u.COPY_DST, "read-back")
         # pipelined decode reads its tokens back through this ring, RING_DEPTH steps behind
-        self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(RING_DEPTH)]
+        # (DOCASSIST_RING_DEPTH: benchmarks)
+        self.ring_depth = max(1, int(os.environ.get("DOCASSIST_RING_DEPTH", RING_DEPTH)))
+        self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(self.ring_depth)]
         # the parameters of the decode steps sent in one command buffer: (step, main | logits, 4)
-        self.p_steps = buf(RING_DEPTH * 32, label="step-params")
+        self.p_steps = buf(self.ring_depth * 32, label="step-params")
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         t1 = time.perf_counter()
@@ -888,7 +890,7 @@ class GPUModel:
         del self.tokens[n:]
         return list(ids[n:])
 
-    def greedy_stream(self, todo, max_tokens: int, eos: int, depth: int = RING_DEPTH):
+    def greedy_stream(self, todo, max_tokens: int, eos: int, depth: int | None = None):
         """Greedy tokens for the sequence continued by `todo`, pipelined: the argmax of step i is
         written on the GPU straight into the token buffer that step i+1 embeds, and copied to a
         ring of `depth` small mapped buffers; the host reads a step's token only `depth` steps
@@ -897,6 +899,7 @@ class GPUModel:
         if self.pos + len(todo) + max_tokens > self.context_length + 1:
             raise ValueError(f"context overflow: {self.pos} + {len(todo)} + {max_tokens} > {self.context_length}")
         gpu = self.gpu
+        depth = min(depth or self.ring_depth, len(self.ring))
         ring = self.ring[:depth]
         # steps a command buffer (DOCASSIST_STEPS_PER_SUBMIT: benchmarks)
         steps = max(1, min(depth, int(os.environ.get("DOCASSIST_STEPS_PER_SUBMIT", STEPS_PER_SUBMIT))))
