@@ -131,8 +131,9 @@ def test_timeout_stops_a_run_that_does_not_finish(tmp_path):
     assert json.loads(out.read_text())["copy_bandwidth"]["gb_s"] > 0
 
 
-def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys):
+def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys, monkeypatch):
     # the per-class cost tool: every class of the step is listed with its dispatch count
+    monkeypatch.setenv("DOCASSIST_SPLIT_KEYS", "64")
     sys.path.insert(0, str(BENCH))
     import decode_breakdown
     path = tmp_path / "tiny.gguf"
@@ -143,5 +144,5 @@ def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys):
     for r in res["results"]:
         assert r["step_ms"] > 0
         assert sum(v["dispatches"] for v in r["classes"].values()) == r["dispatches"]
-    assert "attn_merge@4" in res["results"][1]["classes"]     # 71 keys: two attention splits
+    assert "attn_merge@4" in res["results"][1]["classes"]     # 71 keys: two attention splits of 64
     assert "context 70" in capsys.readouterr().out

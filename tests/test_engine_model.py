@@ -47,7 +47,7 @@ def test_stories_greedy_text_matches_runc(stories, shared_models):
 def test_pipelined_greedy_steps_per_submit(stories, golden, monkeypatch, steps):
     # greedy_stream with 1, 3 or 8 decode steps a command buffer (parameters copied into the
     # uniforms between the steps' passes) continues run.c's greedy run token for token, across
-    # attention split counts (64 keys a split: the steps pass positions 64 and 128)
+    # attention split counts (128 keys a split: the steps pass position 128)
     monkeypatch.setenv("DOCASSIST_STEPS_PER_SUBMIT", steps)
     _, tokens = golden
     stories.reset()
@@ -337,6 +337,7 @@ def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, mon
     # workgroup) gives the per-token kernel's logits (DOCASSIST_ATTN_DECODE=0), with one key
     # split and with several
     monkeypatch.setenv("DOCASSIST_ATTN_SUB", sub)
+    monkeypatch.setenv("DOCASSIST_SPLIT_KEYS", "64")   # several splits (with 2 groups, one chunk empty)
     path = write_tiny_model(tmp_path / "ad.gguf", ftype="Q4_K_M", seed=29, dim=256, hidden=512, n_heads=4, n_kv_heads=1,
                             context_length=400)
     toks = list(np.random.default_rng(8).integers(3, 512, 140))

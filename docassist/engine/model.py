@@ -24,7 +24,9 @@ from docassist.errors import ModelError
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
-SPLIT_KEYS = 64     # keys per split and group of attn_decode.wgsl (DOCASSIST_SPLIT_KEYS: benchmarks)
+SPLIT_KEYS = 128    # keys per split and group of attn_decode.wgsl: two 64-key chunks (7B Q4_0 at
+                    # context 2048 on an H200: 400 tok/s at 64, 410 at 96, 414 at 128; merges of
+                    # up to 32 splits take one round of loads). DOCASSIST_SPLIT_KEYS: benchmarks
 ATTN_SUB = 1        # groups of 64 invocations a decode-attention workgroup
 # tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
