@@ -158,7 +158,10 @@ class GPUModel:
         buf = gpu.buffer
         u = gpu.wgpu.BufferUsage
         self.p_main = buf(16, u.UNIFORM | u.COPY_DST, "params")
+        # (rows of logits wanted; the logits product and the argmax read no position, so a decode
+        # step writes it only when the row count changes: one write_buffer a step less)
         self.p_logits = buf(16, u.UNIFORM | u.COPY_DST, "params-logits")
+        self._p_logits_n = -1
         self.tok = buf(B * 4, label="tokens")
         self.x = buf(B * D * 4, label="x")
         self.xb = buf(B * D * 4, label="xb")
@@ -827,7 +830,9 @@ class GPUModel:
         gpu = self.gpu
         n_split = self._n_split(T)
         gpu.write(self.p_main, np.array([T, self.pos, T - n_logits, n_split], np.uint32))
-        gpu.write(self.p_logits, np.array([n_logits, self.pos, 0, 1], np.uint32))
+        if n_logits != self._p_logits_n:   # (no kernel bound to it reads a position)
+            gpu.write(self.p_logits, np.array([n_logits, 0, 0, 1], np.uint32))
+            self._p_logits_n = n_logits
         if chunk is not None:
             gpu.write(self.tok, np.asarray(chunk, np.uint32))
         enc = self._encode(T, n_logits, n_split, extra=[(*argmax, (1, 1, 1))] if argmax is not None else ())
@@ -849,8 +854,9 @@ class GPUModel:
         for j in range(n):
             pos = self.pos + j
             table[j, 0] = (1, pos, 0, self._n_split(1, pos))
-            table[j, 1] = (1, pos, 0, 1)
+            table[j, 1] = (1, 0, 0, 1)
         gpu.write(self.p_steps, table)
+        self._p_logits_n = 1
         enc = gpu.device.create_command_encoder()
         argmax = [(*self._argmax_into_tok, (1, 1, 1))]
         for j, slot in enumerate(slots):
