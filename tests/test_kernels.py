@@ -514,3 +514,22 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn):
             np.testing.assert_allclose(got[:Tn * N].reshape(Tn, N), g / (1 + np.exp(-g)) * u, rtol=1e-4, atol=1e-4)
         else:
             np.testing.assert_allclose(got.reshape(Tn, -1), init + full, rtol=1e-4, atol=1e-4)
+
+
+def test_background_uploads_write_in_order_and_report_errors(gpu):
+    # model load: buffer(data=) hands the write to a worker thread; end_uploads waits for every
+    # write, and a write that failed comes back as one GPU memory error, not a lost upload
+    from docassist.errors import GPUMemoryError
+
+    gpu.begin_uploads()
+    arrays = [np.arange(i, i + 1000, dtype=np.float32) for i in range(5)]
+    bufs = [gpu.buffer(a.nbytes, data=a) for a in arrays]
+    gpu.end_uploads()
+    for b, a in zip(bufs, arrays):
+        np.testing.assert_array_equal(gpu.read(b, a.nbytes), a)
+    gpu.begin_uploads()
+    small = gpu.buffer(16)
+    gpu._uploads.put((small, np.zeros(64, np.float32)))    # larger than the buffer
+    with pytest.raises(GPUMemoryError, match="uploading the model"):
+        gpu.end_uploads()
+    assert gpu._uploads is None

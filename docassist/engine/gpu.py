@@ -101,6 +101,7 @@ class GPU:
         self._modules: dict = {}
         self._pipelines: dict = {}
         self.allocated = 0  # bytes of buffers we created
+        self._uploads = None  # queue of (buffer, array) while begin_uploads() is on
         self.compile_seconds = 0.0   # spent creating shader modules and pipelines
 
     # -- buffers ---------------------------------------------------------------------------
@@ -120,8 +121,48 @@ class GPU:
                                  f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         self.allocated += nbytes
         if data is not None:
-            self.write(buf, data)
+            if self._uploads is not None:
+                self._uploads.put((buf, data))
+            else:
+                self.write(buf, data)
         return buf
+
+    # -- uploads in the background (model load) ----------------------------------------------
+    def begin_uploads(self, depth: int = 2):
+        """From here on, buffer(..., data=) returns once the buffer exists and a worker thread
+        writes the data (the native write releases the GIL), so the caller converts and repacks
+        the next tensor meanwhile. At most `depth` arrays wait, so host memory holds a few
+        tensors, never the model. end_uploads() waits for the writes and raises their error."""
+        import queue
+        import threading
+
+        self._uploads = queue.Queue(maxsize=depth)
+        self._upload_error = None
+
+        def work(q=self._uploads):
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if self._upload_error is None:
+                    try:
+                        self.write(*item)
+                    except Exception as e:   # reported by end_uploads
+                        self._upload_error = e
+
+        self._upload_thread = threading.Thread(target=work, name="docassist-upload", daemon=True)
+        self._upload_thread.start()
+
+    def end_uploads(self, raise_errors: bool = True):
+        if self._uploads is None:
+            return
+        self._uploads.put(None)
+        self._upload_thread.join()
+        self._uploads = None
+        err, self._upload_error = self._upload_error, None
+        if err is not None and raise_errors:
+            raise GPUMemoryError(f"uploading the model to the GPU failed: "
+                                 f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
     def write(self, buf, data, offset: int = 0):
         arr = np.ascontiguousarray(data)

@@ -93,33 +93,40 @@ class GPUModel:
         self._check_types()
 
         # -- weights ------------------------------------------------------------------------
-        self.embed = self._upload("token_embd.weight")
-        self.layers = []
-        for i in range(cfg.n_layers):
-            p = f"blk.{i}."
-            L = {"attn_norm": self._upload_vec(p + "attn_norm.weight"),
-                 "ffn_norm": self._upload_vec(p + "ffn_norm.weight"),
-                 "wo": self._upload(p + "attn_output.weight"), "wd": self._upload(p + "ffn_down.weight")}
-            qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
-            if self._same_native(qkv):      # one product for Q, K and V: rows q | k | v
-                L["wqkv"] = [self._upload(qkv)]
-            else:   # products into column ranges of the same output, one for each run of a type
-                # (Q4_K_M: q, k Q4_K and v Q6_K in some layers: 2 products, not 3)
-                runs = [[qkv[0]]]
-                for n in qkv[1:]:
-                    if self._same_native(runs[-1] + [n]):
-                        runs[-1].append(n)
-                    else:
-                        runs.append([n])
-                L["wqkv"] = [self._upload(r) for r in runs]
-            gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
-            if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
-                L["wgu"] = self._upload(gu, interleave=True)
-            else:
-                L["wg"], L["wu"] = self._upload(gu[0]), self._upload(gu[1])
-            self.layers.append(L)
-        self.out_norm = self._upload_vec("output_norm.weight")
-        self.output = self._upload("output.weight" if "output.weight" in self.file.tensors else "token_embd.weight")
+        # tensors are converted and repacked here while a worker writes the previous ones to the GPU
+        gpu.begin_uploads()
+        try:
+            self.embed = self._upload("token_embd.weight")
+            self.layers = []
+            for i in range(cfg.n_layers):
+                p = f"blk.{i}."
+                L = {"attn_norm": self._upload_vec(p + "attn_norm.weight"),
+                     "ffn_norm": self._upload_vec(p + "ffn_norm.weight"),
+                     "wo": self._upload(p + "attn_output.weight"), "wd": self._upload(p + "ffn_down.weight")}
+                qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
+                if self._same_native(qkv):      # one product for Q, K and V: rows q | k | v
+                    L["wqkv"] = [self._upload(qkv)]
+                else:   # products into column ranges of the same output, one for each run of a type
+                    # (Q4_K_M: q, k Q4_K and v Q6_K in some layers: 2 products, not 3)
+                    runs = [[qkv[0]]]
+                    for n in qkv[1:]:
+                        if self._same_native(runs[-1] + [n]):
+                            runs[-1].append(n)
+                        else:
+                            runs.append([n])
+                    L["wqkv"] = [self._upload(r) for r in runs]
+                gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
+                if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
+                    L["wgu"] = self._upload(gu, interleave=True)
+                else:
+                    L["wg"], L["wu"] = self._upload(gu[0]), self._upload(gu[1])
+                self.layers.append(L)
+            self.out_norm = self._upload_vec("output_norm.weight")
+            self.output = self._upload("output.weight" if "output.weight" in self.file.tensors else "token_embd.weight")
+        except BaseException:
+            gpu.end_uploads(raise_errors=False)
+            raise
+        gpu.end_uploads()
 
         # -- run state ----------------------------------------------------------------------
         D, KV, F, V = cfg.dim, cfg.kv_dim, cfg.hidden_dim, cfg.vocab_size
