@@ -43,15 +43,14 @@ def test_stories_greedy_text_matches_runc(stories, shared_models):
     assert text == expected.rstrip("\n")
 
 
-@pytest.mark.parametrize("steps", ["1", "3", "8"])
-def test_pipelined_greedy_steps_per_submit(stories, golden, monkeypatch, steps):
-    # greedy_stream with 1, 3 or 8 decode steps a command buffer (parameters copied into the
-    # uniforms between the steps' passes) continues run.c's greedy run token for token, across
-    # attention split counts (128 keys a split: the steps pass position 128)
-    monkeypatch.setenv("DOCASSIST_STEPS_PER_SUBMIT", steps)
+@pytest.mark.parametrize("depth", [1, 3, 8])
+def test_pipelined_greedy_continues_runc(stories, golden, depth):
+    # greedy_stream (argmax on the GPU in the step's pass, tokens read `depth` steps behind)
+    # continues run.c's greedy run token for token, across attention split counts (128 keys a
+    # split: the steps pass position 128)
     _, tokens = golden
     stories.reset()
-    out = list(stories.greedy_stream(tokens[:20], 130, eos=-1))
+    out = list(stories.greedy_stream(tokens[:20], 130, eos=-1, depth=depth))
     assert out == tokens[20:150]
     assert stories.tokens == tokens[:149] and stories.pos == 149
 

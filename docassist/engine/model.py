@@ -35,7 +35,6 @@ MATMUL_MIN_WG = 256
 MMQ_TN = (16, 32, 64, 128)   # token-tile widths of the int8 prompt product (matmul_q8.wgsl)
 RING_DEPTH = 8      # decode steps in flight before the host reads a token back (7B Q4_0 on an
                     # H200: 317 tok/s at 4, 334 at 8, 341 at 16)
-STEPS_PER_SUBMIT = 1  # greedy decode steps encoded into one command buffer
 QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
 SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6_K: one a half)
 
@@ -194,8 +193,6 @@ class GPUModel:
         # (DOCASSIST_RING_DEPTH: benchmarks)
         self.ring_depth = max(1, int(os.environ.get("DOCASSIST_RING_DEPTH", RING_DEPTH)))
         self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(self.ring_depth)]
-        # the parameters of the decode steps sent in one command buffer: (step, main | logits, 4)
-        self.p_steps = buf(self.ring_depth * 32, label="step-params")
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         t1 = time.perf_counter()
@@ -735,18 +732,17 @@ class GPUModel:
         tm, tn = self._tile(rows, nr)
         return (-(-nr // tm), -(-rows // tn), 1)
 
-    def _n_split(self, T: int, pos: int | None = None) -> int:
-        """Key splits for attention: only for one token (decode, at `pos`, default the current
-        position), once the context is long."""
+    def _n_split(self, T: int) -> int:
+        """Key splits for attention: only for one token (decode), once the context is long."""
         if T != 1:
             return 1
         keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
-        return max(1, min(MAX_SPLITS, -(-((self.pos if pos is None else pos) + 1) // keys)))
+        return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // keys)))
 
-    def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None):
-        """One compute pass (in a new command encoder, or `enc`): every dispatch of a forward over
-        T tokens, then the `extra` (pipeline, bind group, grid) calls (the argmax)."""
-        enc = enc or self.gpu.device.create_command_encoder()
+    def _encode(self, T: int, n_logits: int, n_split: int, extra=()):
+        """One command encoder, one compute pass: every dispatch of a forward over T tokens, then
+        the `extra` (pipeline, bind group, grid) calls (the argmax)."""
+        enc = self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
         key = (T, n_logits, n_split)
         calls = self._call_cache.get(key) if T == 1 else None
@@ -850,30 +846,6 @@ class GPUModel:
         if chunk is not None:
             self.tokens.extend(chunk)
 
-    def _run_steps(self, slots):
-        """len(slots) greedy decode steps in one command buffer (one submit): each embeds the
-        token the step before left in the token buffer (argmax on the GPU) and copies its own to
-        its ring slot. Their parameters go up as one table, copied into the uniform buffers
-        between the steps' compute passes."""
-        gpu = self.gpu
-        n = len(slots)
-        table = np.zeros((n, 2, 4), np.uint32)
-        for j in range(n):
-            pos = self.pos + j
-            table[j, 0] = (1, pos, 0, self._n_split(1, pos))
-            table[j, 1] = (1, 0, 0, 1)
-        gpu.write(self.p_steps, table)
-        self._p_logits_n = 1
-        enc = gpu.device.create_command_encoder()
-        argmax = [(*self._argmax_into_tok, (1, 1, 1))]
-        for j, slot in enumerate(slots):
-            enc.copy_buffer_to_buffer(self.p_steps, 32 * j, self.p_main, 0, 16)
-            enc.copy_buffer_to_buffer(self.p_steps, 32 * j + 16, self.p_logits, 0, 16)
-            self._encode(1, 1, int(table[j, 0, 3]), extra=argmax, enc=enc)
-            enc.copy_buffer_to_buffer(self.tok, 0, slot, 0, 4)
-        gpu.device.queue.submit([enc.finish()])
-        self.pos += n
-
     def _take(self, nbytes: int, dtype) -> np.ndarray:
         """Wait for the last copy into the read-back buffer and return its first nbytes."""
         self.readback.map_sync(self.gpu.wgpu.MapMode.READ, 0, (nbytes + 3) // 4 * 4)
@@ -916,8 +888,6 @@ class GPUModel:
         gpu = self.gpu
         depth = min(depth or self.ring_depth, len(self.ring))
         ring = self.ring[:depth]
-        # steps a command buffer (DOCASSIST_STEPS_PER_SUBMIT: benchmarks)
-        steps = max(1, min(depth, int(os.environ.get("DOCASSIST_STEPS_PER_SUBMIT", STEPS_PER_SUBMIT))))
         chunks = [todo[i:i + self.batch] for i in range(0, len(todo), self.batch)]
         for c in chunks[:-1]:
             self._run(c, 0)
@@ -933,25 +903,12 @@ class GPUModel:
             inflight.append(slot)
             submitted += 1
 
-        def submit_steps(n):
-            nonlocal submitted
-            slots = [ring[(submitted + j) % depth] for j in range(n)]
-            self._run_steps(slots)
-            inflight.extend(slots)
-            submitted += n
-
         try:
             submit(chunks[-1])
             while True:
-                while submitted < max_tokens:
-                    n = min(steps, max_tokens - submitted)
-                    if len(inflight) + n > depth:
-                        break
-                    if n == 1:
-                        submit(None)
-                    else:
-                        submit_steps(n)
-                if not inflight:   # (with room for `steps` in the ring, only once all are read)
+                while len(inflight) < depth and submitted < max_tokens:
+                    submit(None)
+                if not inflight:   # empty only once every step has been read
                     break
                 slot = inflight.pop(0)
                 slot.map_sync(gpu.wgpu.MapMode.READ)
