@@ -35,6 +35,7 @@ MATMUL_MIN_WG = 256
 MMQ_TN = (16, 32, 64, 128)   # token-tile widths of the int8 prompt product (matmul_q8.wgsl)
 RING_DEPTH = 8      # decode steps in flight before the host reads a token back (7B Q4_0 on an
                     # H200: 317 tok/s at 4, 334 at 8, 341 at 16)
+PREPARE_AHEAD = 3   # weights converted and repacked ahead of the one being placed at load
 QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
 SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6_K: one a half)
 
@@ -92,36 +93,47 @@ class GPUModel:
         self._check_types()
 
         # -- weights ------------------------------------------------------------------------
-        # tensors are converted and repacked here while a worker writes the previous ones to the GPU
+        # tensors are converted and repacked on worker threads (_upload_all) while another writes the
+        # ones before to the GPU (begin_uploads)
         gpu.begin_uploads()
         try:
-            self.embed = self._upload("token_embd.weight")
+            # what each layer's products are: (key, tensor names, rows interleaved)
+            plan = []
+            for i in range(cfg.n_layers):
+                p = f"blk.{i}."
+                plan += [((i, "wo"), [p + "attn_output.weight"], False), ((i, "wd"), [p + "ffn_down.weight"], False)]
+                qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
+                # one product for Q, K and V (rows q | k | v), else one for each run of a type into
+                # column ranges of the same output (Q4_K_M: q, k Q4_K and v Q6_K in some layers)
+                runs = [[qkv[0]]]
+                for n in qkv[1:]:
+                    if self._same_native(runs[-1] + [n]):
+                        runs[-1].append(n)
+                    else:
+                        runs.append([n])
+                plan += [((i, "wqkv", j), r, False) for j, r in enumerate(runs)]
+                gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
+                if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
+                    plan.append(((i, "wgu"), gu, True))
+                else:
+                    plan += [((i, "wg"), gu[:1], False), ((i, "wu"), gu[1:], False)]
+            out = "output.weight" if "output.weight" in self.file.tensors else "token_embd.weight"
+            plan = [(("embed",), ["token_embd.weight"], False)] + plan + [(("output",), [out], False)]
+            placed = dict(zip((k for k, _, _ in plan), self._upload_all([(n, il) for _, n, il in plan])))
+            self.embed, self.output = placed[("embed",)], placed[("output",)]
             self.layers = []
             for i in range(cfg.n_layers):
                 p = f"blk.{i}."
                 L = {"attn_norm": self._upload_vec(p + "attn_norm.weight"),
-                     "ffn_norm": self._upload_vec(p + "ffn_norm.weight"),
-                     "wo": self._upload(p + "attn_output.weight"), "wd": self._upload(p + "ffn_down.weight")}
-                qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
-                if self._same_native(qkv):      # one product for Q, K and V: rows q | k | v
-                    L["wqkv"] = [self._upload(qkv)]
-                else:   # products into column ranges of the same output, one for each run of a type
-                    # (Q4_K_M: q, k Q4_K and v Q6_K in some layers: 2 products, not 3)
-                    runs = [[qkv[0]]]
-                    for n in qkv[1:]:
-                        if self._same_native(runs[-1] + [n]):
-                            runs[-1].append(n)
+                     "ffn_norm": self._upload_vec(p + "ffn_norm.weight"), "wqkv": []}
+                for key, w in placed.items():
+                    if key[0] == i:
+                        if key[1] == "wqkv":
+                            L["wqkv"].append(w)
                         else:
-                            runs.append([n])
-                    L["wqkv"] = [self._upload(r) for r in runs]
-                gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
-                if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
-                    L["wgu"] = self._upload(gu, interleave=True)
-                else:
-                    L["wg"], L["wu"] = self._upload(gu[0]), self._upload(gu[1])
+                            L[key[1]] = w
                 self.layers.append(L)
             self.out_norm = self._upload_vec("output_norm.weight")
-            self.output = self._upload("output.weight" if "output.weight" in self.file.tensors else "token_embd.weight")
         except BaseException:
             gpu.end_uploads(raise_errors=False)
             raise
@@ -254,9 +266,36 @@ class GPUModel:
             raw = data
         return nt, raw, (k, n)
 
-    def _upload(self, names, interleave: bool = False) -> Weight:
-        """Upload one weight, or several of the same type and row length as one: rows stacked
-        (q | k | v), or interleaved row by row (gate 0, up 0, gate 1, ...)."""
+    def _upload_all(self, jobs) -> list:
+        """Weights for jobs [(tensor names, interleaved)], in order: up to PREPARE_AHEAD of them are
+        converted and repacked on worker threads (numpy releases the GIL) while the main thread
+        places the ones before on the GPU, so host memory holds a few tensors, never the model."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        out = []
+        with ThreadPoolExecutor(max_workers=max(1, min(PREPARE_AHEAD, (os.cpu_count() or 2) - 1))) as ex:
+            futs = [ex.submit(self._prepare, *j) for j in jobs[:PREPARE_AHEAD]]
+            for i in range(len(jobs)):
+                if i + PREPARE_AHEAD < len(jobs):
+                    futs.append(ex.submit(self._prepare, *jobs[i + PREPARE_AHEAD]))
+                out.append(self._place(futs[i].result()))
+                futs[i] = None
+        return out
+
+    def _place(self, prepared) -> Weight:
+        """Buffers for a prepared weight (their data written by the GPU's upload worker)."""
+        w, parts = prepared
+        for r0, nr, arrays in parts:
+            bufs = [self.gpu.buffer(a.nbytes, label=f"{w.name}[{r0}:{r0 + nr}]#{i}", data=a)
+                    for i, a in enumerate(arrays)]
+            w.parts.append((r0, nr, bufs))
+        self.weight_bytes += sum(b.size for _, _, bufs in w.parts for b in bufs)
+        return w
+
+    def _prepare(self, names, interleave: bool = False):
+        """One weight, or several of the same type and row length as one (rows stacked q | k | v,
+        or interleaved row by row: gate 0, up 0, gate 1, ...), converted and repacked for the GPU:
+        (Weight without buffers, [(row0, rows, arrays)])."""
         names = [names] if isinstance(names, str) else list(names)
         parts = [self._native(n) for n in names]
         nt, _, (k, _) = parts[0]
@@ -269,14 +308,9 @@ class GPUModel:
         else:
             n = sum(p[2][1] for p in parts)
             data = np.concatenate([np.asarray(p[1]).reshape(-1) for p in parts])
-        label = "+".join(names)
-        w = Weight(label, SHADER_NAME[nt], k, n)
-        for r0, r1 in split_rows(nt, n, k, self.gpu.max_binding):
-            arrays = repack(data[r0 * rb:r1 * rb], nt, r1 - r0, k)
-            bufs = [self.gpu.buffer(a.nbytes, label=f"{label}[{r0}:{r1}]#{i}", data=a) for i, a in enumerate(arrays)]
-            w.parts.append((r0, r1 - r0, bufs))
-        self.weight_bytes += sum(b.size for _, _, bufs in w.parts for b in bufs)
-        return w
+        w = Weight("+".join(names), SHADER_NAME[nt], k, n)
+        return w, [(r0, r1 - r0, repack(data[r0 * rb:r1 * rb], nt, r1 - r0, k))
+                   for r0, r1 in split_rows(nt, n, k, self.gpu.max_binding)]
 
     # -- the command stream -------------------------------------------------------------------
     def _build(self):
