@@ -97,11 +97,11 @@ class GPUModel:
         # ones before to the GPU (begin_uploads)
         gpu.begin_uploads()
         try:
-            # what each layer's products are: (key, tensor names, rows interleaved)
+            # every weight product, in file order: (layer, key, tensor names, rows interleaved)
             plan = []
             for i in range(cfg.n_layers):
                 p = f"blk.{i}."
-                plan += [((i, "wo"), [p + "attn_output.weight"], False), ((i, "wd"), [p + "ffn_down.weight"], False)]
+                plan += [(i, "wo", [p + "attn_output.weight"], False), (i, "wd", [p + "ffn_down.weight"], False)]
                 qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
                 # one product for Q, K and V (rows q | k | v), else one for each run of a type into
                 # column ranges of the same output (Q4_K_M: q, k Q4_K and v Q6_K in some layers)
@@ -111,28 +111,24 @@ class GPUModel:
                         runs[-1].append(n)
                     else:
                         runs.append([n])
-                plan += [((i, "wqkv", j), r, False) for j, r in enumerate(runs)]
+                plan += [(i, "wqkv", r, False) for r in runs]
                 gu = [p + "ffn_gate.weight", p + "ffn_up.weight"]
                 if self._same_native(gu) and cfg.dim % 32 == 0:  # rows (gate i, up i), SiLU(gate)*up epilogue
-                    plan.append(((i, "wgu"), gu, True))
+                    plan.append((i, "wgu", gu, True))
                 else:
-                    plan += [((i, "wg"), gu[:1], False), ((i, "wu"), gu[1:], False)]
+                    plan += [(i, "wg", gu[:1], False), (i, "wu", gu[1:], False)]
             out = "output.weight" if "output.weight" in self.file.tensors else "token_embd.weight"
-            plan = [(("embed",), ["token_embd.weight"], False)] + plan + [(("output",), [out], False)]
-            placed = dict(zip((k for k, _, _ in plan), self._upload_all([(n, il) for _, n, il in plan])))
-            self.embed, self.output = placed[("embed",)], placed[("output",)]
-            self.layers = []
-            for i in range(cfg.n_layers):
-                p = f"blk.{i}."
-                L = {"attn_norm": self._upload_vec(p + "attn_norm.weight"),
-                     "ffn_norm": self._upload_vec(p + "ffn_norm.weight"), "wqkv": []}
-                for key, w in placed.items():
-                    if key[0] == i:
-                        if key[1] == "wqkv":
-                            L["wqkv"].append(w)
-                        else:
-                            L[key[1]] = w
-                self.layers.append(L)
+            plan = [(None, "embed", ["token_embd.weight"], False)] + plan + [(None, "output", [out], False)]
+            self.layers = [{"attn_norm": self._upload_vec(f"blk.{i}.attn_norm.weight"),
+                            "ffn_norm": self._upload_vec(f"blk.{i}.ffn_norm.weight"), "wqkv": []}
+                           for i in range(cfg.n_layers)]
+            for (i, key, _, _), w in zip(plan, self._upload_all([(n, il) for _, _, n, il in plan])):
+                if i is None:
+                    setattr(self, key, w)
+                elif key == "wqkv":
+                    self.layers[i]["wqkv"].append(w)
+                else:
+                    self.layers[i][key] = w
             self.out_norm = self._upload_vec("output_norm.weight")
         except BaseException:
             gpu.end_uploads(raise_errors=False)
