@@ -13,7 +13,12 @@
 // SUB groups of 64 invocations a workgroup take alternate chunks of the split and combine their
 // (m, l, acc) in shared memory at the end: with SUB = 8 a split of 512 or more keys per workgroup,
 // so fewer splits (no attn_merge dispatch at all where one split a head fills the GPU).
-// P.n_split == 1: O (and QOUT int8 blocks); else (acc, m, l) to PART for attn_merge.wgsl.
+// P.n_split == 1: O (and QOUT int8 blocks); else (acc, m, l) to PART, merged by attn_merge.wgsl
+// or, with MERGE, by the head's last workgroup to finish: each split counts itself done in
+// CNT[h] after its PART writes (storageBarrier: a device-scope release), and the one that makes
+// the count n_split merges the head and resets the count for the next layer. That saves the
+// merge dispatch (a dependent dispatch costs ~4.4 us on an H200 even when it does nothing, and
+// the merge's own work is under that). PART goes through atomics: L2, never a stale L1 line.
 // Needs HD % 8 == 0 (f16) or HD % 4 == 0 (f32), RW4 <= 64, HD <= 256 (QOUT: HD % 32 == 0),
 // SUB <= 16. Dispatch: (NH, 1, n_split).
 override NH: u32;
@@ -27,7 +32,9 @@ override SUB: u32 = 1u;                  // groups of 64 invocations
 @group(0) @binding(2) var<storage, read> KC: array<vec4<u32>>;      // (n_ctx, NKV * RW4)
 @group(0) @binding(3) var<storage, read> VC: array<vec4<u32>>;      // same layout as KC
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;       // (1, NH*HD)
-@group(0) @binding(5) var<storage, read_write> PART: array<f32>;    // (n_split, NH, HD + 2)
+@group(0) @binding(5) var<storage, read_write> PART: array<atomic<u32>>;  // (n_split, NH, HD + 2) f32 bits
+@group(0) @binding(6) var<storage, read_write> CNT: array<atomic<u32>>;   // (NH,) splits done, 0 between dispatches
+override MERGE: bool = false;
 
 const WG: u32 = 64u;                     // invocations a group
 const NP: u32 = 16u;                     // passes a chunk (registers: 2 * NP vec4<u32>)
@@ -38,6 +45,7 @@ var<workgroup> dpart: array<f32, SUB * CH * (RW4 + 1u)>;  // (SUB, CH, RW4 + 1):
 var<workgroup> dsc: array<f32, SUB * CH>;                  // (SUB, CH) the chunks' scores
 var<workgroup> dacc: array<vec4<f32>, 2u * WGS>;           // (SUB, WG, 2): output partials of every key group
 var<workgroup> dml: array<vec2<f32>, 16>;                  // (SUB,) each group's (m, l)
+var<workgroup> wlast: u32;                                 // MERGE: this workgroup merges the head
 
 // the 8 (f16) or 4 (f32, the rest 0) values of a word
 fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
@@ -170,13 +178,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     } else {
         let pb = (split * NH + h) * (HD + 2u);
-        if (lid.x == 0u) { PART[pb + HD] = m; PART[pb + HD + 1u] = l; }
+        if (lid.x == 0u) { part_put(pb + HD, m); part_put(pb + HD + 1u, l); }
         if (lid.x < RW4) {
-            PART[pb + d] = a0.x; PART[pb + d + 1u] = a0.y; PART[pb + d + 2u] = a0.z; PART[pb + d + 3u] = a0.w;
-            if (KV_F16) {
-                PART[pb + d + 4u] = a1.x; PART[pb + d + 5u] = a1.y; PART[pb + d + 6u] = a1.z;
-                PART[pb + d + 7u] = a1.w;
-            }
+            part_put(pb + d, a0.x); part_put(pb + d + 1u, a0.y); part_put(pb + d + 2u, a0.z); part_put(pb + d + 3u, a0.w);
+            if (KV_F16) { part_put(pb + d + 4u, a1.x); part_put(pb + d + 5u, a1.y); part_put(pb + d + 6u, a1.z); part_put(pb + d + 7u, a1.w); }
         }
+        if (MERGE) { merge_if_last(h, lid.x); }
+    }
+}
+
+fn part_put(i: u32, v: f32) { atomicStore(&PART[i], bitcast<u32>(v)); }
+fn part_get(i: u32) -> f32 { return bitcast<f32>(atomicLoad(&PART[i])); }
+
+// O[h] = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s, M = max_s m_s, by the workgroup that
+// finishes the head's last split (attn_merge.wgsl's arithmetic)
+fn merge_if_last(h: u32, li: u32) {
+    storageBarrier();                    // this split's PART stores before its count
+    if (li == 0u) { wlast = u32(atomicAdd(&CNT[h], 1u) == P.n_split - 1u); }
+    if (workgroupUniformLoad(&wlast) == 0u) { return; }
+    storageBarrier();                    // the other splits' stores after their counts
+    let ns = P.n_split;
+    let st = NH * (HD + 2u);
+    let hb = h * (HD + 2u);
+    var mx = -1e30;
+    for (var s = 0u; s < ns; s++) { mx = max(mx, part_get(s * st + hb + HD)); }
+    var l = 0.0;
+    for (var s = 0u; s < ns; s++) { l += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + HD + 1u); }
+    for (var d = li; d < HD; d += WGS) {
+        var a = 0.0;
+        for (var s = 0u; s < ns; s++) { a += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + d); }
+        let o = a / l;
+        O[h * HD + d] = o;
+        if (QOUT) { qo[d] = o; }
+    }
+    if (li == 0u) { atomicStore(&CNT[h], 0u); }   // every split has counted: ready for the next dispatch
+    if (QOUT) {
+        workgroupBarrier();
+        if (li < HD / 32u) { quant_block(li, h * HD / 32u + li); }
     }
 }

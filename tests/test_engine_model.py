@@ -330,12 +330,14 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims)
     assert rel < 1e-6, rel
 
 
-@pytest.mark.parametrize("sub", ["1", "2"])
-def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch, sub):
+@pytest.mark.parametrize("sub,merge", [("1", "1"), ("2", "1"), ("1", "0")])
+def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch, sub, merge):
     # the decode attention (attn_decode.wgsl, the default; 1 or 2 groups of 64 invocations a
     # workgroup) gives the per-token kernel's logits (DOCASSIST_ATTN_DECODE=0), with one key
-    # split and with several
+    # split and with several; the splits merged by each head's last workgroup (the default:
+    # no merge dispatch) or by attn_merge.wgsl (DOCASSIST_ATTN_MERGE=0)
     monkeypatch.setenv("DOCASSIST_ATTN_SUB", sub)
+    monkeypatch.setenv("DOCASSIST_ATTN_MERGE", merge)
     monkeypatch.setenv("DOCASSIST_SPLIT_KEYS", "64")   # several splits (with 2 groups, one chunk empty)
     path = write_tiny_model(tmp_path / "ad.gguf", ftype="Q4_K_M", seed=29, dim=256, hidden=512, n_heads=4, n_kv_heads=1,
                             context_length=400)
@@ -348,6 +350,8 @@ def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, mon
             first = np.stack([m.forward([t]) for t in toks[:3]])
             m.forward(toks[3:130])
             assert m._n_split(1) > 1
+            kernels = [c[0]._label.split(":")[0] for c in m._calls(1, 1, m._n_split(1))]
+            assert ("attn_merge" in kernels) == (flag == "0" or merge == "0")
             out[flag] = np.concatenate([first, np.stack([m.forward([t]) for t in toks[130:]])])
         finally:
             m.close()

@@ -178,6 +178,75 @@ class GPU:
         raw = self.device.queue.read_buffer(buf, offset, nbytes)
         return np.frombuffer(raw, dtype=dtype).copy()
 
+    # -- submissions and read-back -------------------------------------------------------------
+    # wgpu-py resolves a buffer map through a thread that polls the device with wait=True, which
+    # waits for *every* submission made so far, and it submits an empty command buffer before
+    # each map for reading. A ring of in-flight decode steps read that way drained to empty at
+    # each read. Where the native functions are there, a submission returns its index and a
+    # map waits for that submission alone, on the calling thread.
+    def submit(self, command_buffer):
+        """Submit one command buffer; returns its submission index (None without the native path)."""
+        nat = self._native_map()
+        if nat is None:
+            self.device.queue.submit([command_buffer])
+            return None
+        ffi, lib, _ = nat
+        return lib.wgpuQueueSubmitForIndex(self.device.queue._internal, 1,
+                                           ffi.new("WGPUCommandBuffer[1]", [command_buffer._internal]))
+
+    def read_mapped(self, buf, nbytes: int, index=None) -> bytes:
+        """The first nbytes of a MAP_READ buffer once submission `index` (from submit(); None:
+        everything submitted) has finished."""
+        nat = self._native_map()
+        size = (int(nbytes) + 3) // 4 * 4
+        if nat is None:
+            buf.map_sync(self.wgpu.MapMode.READ, 0, size)
+            try:
+                return bytes(buf.read_mapped(0, nbytes))
+            finally:
+                buf.unmap()
+        ffi, lib, state = nat
+        key = state["next"] = state["next"] + 1
+        info = ffi.new("WGPUBufferMapCallbackInfo *")
+        info.mode = lib.WGPUCallbackMode_AllowProcessEvents
+        info.callback = state["cb"]
+        info.userdata1 = ffi.cast("void *", key)
+        lib.wgpuBufferMapAsync(buf._internal, lib.WGPUMapMode_Read, 0, size, info[0])
+        idx = ffi.new("WGPUSubmissionIndex *", index) if index is not None else ffi.NULL
+        dev = self.device._internal
+        done = state["done"]
+        while key not in done:   # the callback runs inside a poll (ours, or wgpu-py's thread's)
+            lib.wgpuDevicePoll(dev, 1, idx)
+        status = done.pop(key)
+        if status != lib.WGPUMapAsyncStatus_Success:
+            raise GPUError(f"reading a result back from the GPU failed (map status {status})")
+        try:
+            ptr = lib.wgpuBufferGetConstMappedRange(buf._internal, 0, size)
+            return bytes(ffi.buffer(ptr, nbytes))
+        finally:
+            lib.wgpuBufferUnmap(buf._internal)
+
+    @functools.lru_cache(maxsize=1)
+    def _native_map(self):
+        if os.environ.get("DOCASSIST_NATIVE_MAP", "1") == "0":
+            return None
+        try:
+            from wgpu.backends.wgpu_native._api import ffi, lib
+
+            state = {"next": 0, "done": {}}
+
+            @ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")
+            def cb(status, message, u1, u2):
+                state["done"][int(ffi.cast("uintptr_t", u1))] = int(status)
+
+            state["cb"] = cb
+            for f in ("wgpuQueueSubmitForIndex", "wgpuBufferMapAsync", "wgpuDevicePoll",
+                      "wgpuBufferGetConstMappedRange", "wgpuBufferUnmap"):
+                getattr(lib, f)
+            return ffi, lib, state
+        except (ImportError, AttributeError):
+            return None
+
     # -- shaders ---------------------------------------------------------------------------
     def module(self, kernel: str, wtype: str | None = None, snippets: tuple = ()):
         """common.wgsl + quant_<wtype>.wgsl + each snippet (given, then the kernel's own) +

@@ -182,6 +182,8 @@ class GPUModel:
         self.qkv = buf(B * (D + 2 * KV) * 4, label="qkv")
         self.att = buf(B * D * 4, label="att")
         self.part = buf(MAX_SPLITS * cfg.n_heads * (cfg.head_dim + 2) * 4, label="attention-partials")
+        # (n_heads,) u32: splits of a head done (attn_decode.wgsl MERGE); 0 between dispatches
+        self.split_count = buf(cfg.n_heads * 4, label="attention-split-count")
         self.g = buf(B * F * 4, label="gate")
         self.u = buf(B * F * 4, label="up")
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
@@ -688,6 +690,7 @@ class GPUModel:
         # DOCASSIST_ATTN_DECODE=0)
         rw4 = HD // 8 if self.kv_f16 else HD // 4
         attn_grid = lambda T, L_, S: (cfg.n_heads, T, S)  # noqa: E731
+        fused_merge, extra_binds = False, {}
         sub = self.attn_sub
         if (HD % (8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
                 and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
@@ -695,9 +698,13 @@ class GPUModel:
             if (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
                     or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 1152 > int(gpu.limits["max-compute-workgroup-storage-size"])):
                 sub = self.attn_sub = 1
+            # the head's last split to finish merges the splits (no attn_merge dispatch);
+            # DOCASSIST_ATTN_MERGE=0: the dispatch (benchmarks, tests)
+            fused_merge = os.environ.get("DOCASSIST_ATTN_MERGE", "1") != "0"
             attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4, SUB=sub,
-                                KV_F16=int(self.kv_f16), QOUT=int(att_q))
+                                KV_F16=int(self.kv_f16), QOUT=int(att_q), MERGE=int(fused_merge))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
+            extra_binds = {6: self.split_count}
         elif att_q:
             attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD,
                                 KV_F16=int(self.kv_f16), QOUT=1)
@@ -714,9 +721,10 @@ class GPUModel:
                 ops += mv(w, self.qkv, B, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]), norm_in=True)
                 row0 += w.n
             ops.append((attn, gpu.bind(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att,
-                                              5: self.part, **qo}), attn_grid))
-            ops.append((merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att, **qo}),
-                        lambda T, L_, S: (cfg.n_heads, 1, 1), "split"))
+                                              5: self.part, **qo, **extra_binds}), attn_grid))
+            if not fused_merge:
+                ops.append((merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att, **qo}),
+                            lambda T, L_, S: (cfg.n_heads, 1, 1), "split"))
             if not att_q:
                 ops += quant(self.att, A)
             ops += residual(L["wo"], L["ffn_norm"])
@@ -858,7 +866,8 @@ class GPUModel:
     def _run(self, chunk, n_logits, argmax=None, copy=None):
         """One forward over `chunk` (None: the one token argmax left in the token buffer).
         `argmax`: an argmax op to run after the logits; `copy` = (source, destination, bytes) to
-        copy at the end of the same command encoder (to a mapped buffer, see _take)."""
+        copy at the end of the same command encoder (to a mapped buffer, see _take). Returns the
+        submission's index (for GPU.read_mapped)."""
         T = 1 if chunk is None else len(chunk)
         gpu = self.gpu
         n_split = self._n_split(T)
@@ -871,18 +880,15 @@ class GPUModel:
         enc = self._encode(T, n_logits, n_split, extra=[(*argmax, (1, 1, 1))] if argmax is not None else ())
         if copy is not None:
             enc.copy_buffer_to_buffer(copy[0], 0, copy[1], 0, copy[2])
-        gpu.device.queue.submit([enc.finish()])
+        index = gpu.submit(enc.finish())
         self.pos += T
         if chunk is not None:
             self.tokens.extend(chunk)
+        return index
 
     def _take(self, nbytes: int, dtype) -> np.ndarray:
         """Wait for the last copy into the read-back buffer and return its first nbytes."""
-        self.readback.map_sync(self.gpu.wgpu.MapMode.READ, 0, (nbytes + 3) // 4 * 4)
-        try:
-            return np.frombuffer(self.readback.read_mapped(0, nbytes), dtype=dtype).copy()
-        finally:
-            self.readback.unmap()
+        return np.frombuffer(self.gpu.read_mapped(self.readback, nbytes), dtype=dtype).copy()
 
     def forward_argmax(self, tokens) -> int:
         """Like forward(), but the greedy choice is made on the GPU: 4 bytes come back, not the logits."""
@@ -929,8 +935,8 @@ class GPUModel:
         def submit(step_tokens):
             nonlocal submitted
             slot = ring[submitted % depth]
-            self._run(step_tokens, 1, argmax=self._argmax_into_tok, copy=(self.tok, slot, 4))
-            inflight.append(slot)
+            index = self._run(step_tokens, 1, argmax=self._argmax_into_tok, copy=(self.tok, slot, 4))
+            inflight.append((slot, index))
             submitted += 1
 
         try:
@@ -940,18 +946,15 @@ class GPUModel:
                     submit(None)
                 if not inflight:   # empty only once every step has been read
                     break
-                slot = inflight.pop(0)
-                slot.map_sync(gpu.wgpu.MapMode.READ)
-                tok = int(np.frombuffer(slot.read_mapped(0, 4), np.uint32)[0])
-                slot.unmap()
+                slot, index = inflight.pop(0)
+                tok = int(np.frombuffer(gpu.read_mapped(slot, 4, index), np.uint32)[0])
                 if tok == eos:
                     return
                 produced.append(tok)
                 yield tok
         finally:
-            for slot in inflight:    # wait for the steps still running (their tokens are dropped)
-                slot.map_sync(gpu.wgpu.MapMode.READ)
-                slot.unmap()
+            for slot, index in inflight:    # wait for the steps still running (their tokens are dropped)
+                gpu.read_mapped(slot, 4, index)
             # the cache now holds base + the produced tokens that were fed back (all but the last)
             self.tokens = base + produced[:-1] if produced else base[:-1]
             self.pos = len(self.tokens)
@@ -980,7 +983,7 @@ class GPUModel:
 
     def _all_buffers(self):
         yield from (self.x, self.xb, self.qkv, self.att, self.part, self.g, self.u, self.xl, self.readback, *self.ring,
-                    self.logits_buf, self.tok, self.next_tok, *self.kc, *self.vc)
+                    self.logits_buf, self.tok, self.next_tok, self.split_count, *self.kc, *self.vc)
         ws = [self.embed, self.output]
         for L in self.layers:
             for w in L.values():
