@@ -8,8 +8,8 @@
 // groups of lanes share a row's blocks and add their sums through shared memory).
 // QX: the activations come as int8 blocks of 32 (XQ: qa = bytes 0..15, qb = bytes 16..31 of q;
 // XS = (d, d*sum(q), d*sum(q[0:16]), d*sum(q[16:32])), x ~ d * q; written by rmsnorm.wgsl `quant`)
-// and quant_<type> provides dotq32(row, j, qa, qb, xs): integer dot products of 4 bytes in one
-// instruction instead of ~4 instructions a weight.
+// and quant_<type> provides dotqn(row, jn, xq, xs) over its SUBS sub-blocks SUBS*jn..: integer dot
+// products of 4 bytes in one instruction instead of ~4 instructions a weight.
 // Fusions (each removes a dispatch from a decode step):
 //   GLU:  rows come interleaved (gate i, up i); Y[(ROW0 + r) / 2] = silu(gate) * up.
 //   ROPE: the rows are q | k | v of one token (global row ROW0 + r); q and k are rotated (adjacent
@@ -100,21 +100,26 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc = vec4<f32>(0.0);    // rows 0..3 of the group
     var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
     if (r0 < NR && QX) {
-        for (var j = lane + LANES * ks; j < nj; j += LANES * KSPLIT) {
-            let qa = XQ[2u * j];
-            let qb = XQ[2u * j + 1u];
-            let xs = XS[j];
-            acc.x += dotq32(r0, j, qa, qb, xs);
-            acc.y += dotq32(r1, j, qa, qb, xs);
+        // SUBS (the weight type's) consecutive sub-blocks a lane and step
+        for (var jn = lane + LANES * ks; jn < nj / SUBS; jn += LANES * KSPLIT) {
+            var xq: array<vec4<u32>, 8>;
+            var xs: array<vec4<f32>, 4>;
+            for (var t = 0u; t < SUBS; t++) {
+                xq[2u * t] = XQ[2u * (jn * SUBS + t)];
+                xq[2u * t + 1u] = XQ[2u * (jn * SUBS + t) + 1u];
+                xs[t] = XS[jn * SUBS + t];
+            }
+            acc.x += dotqn(r0, jn, xq, xs);
+            acc.y += dotqn(r1, jn, xq, xs);
             if (R >= 4u) {
-                acc.z += dotq32(r2, j, qa, qb, xs);
-                acc.w += dotq32(r3, j, qa, qb, xs);
+                acc.z += dotqn(r2, jn, xq, xs);
+                acc.w += dotqn(r3, jn, xq, xs);
             }
             if (R == 8u) {
-                acc2.x += dotq32(r4, j, qa, qb, xs);
-                acc2.y += dotq32(r5, j, qa, qb, xs);
-                acc2.z += dotq32(r6, j, qa, qb, xs);
-                acc2.w += dotq32(r7, j, qa, qb, xs);
+                acc2.x += dotqn(r4, jn, xq, xs);
+                acc2.y += dotqn(r5, jn, xq, xs);
+                acc2.z += dotqn(r6, jn, xq, xs);
+                acc2.w += dotqn(r7, jn, xq, xs);
             }
         }
     } else if (r0 < NR) {

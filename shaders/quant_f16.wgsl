@@ -43,3 +43,9 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     return xs.x * dot32(row, j, i8x4(qa.x), i8x4(qa.y), i8x4(qa.z), i8x4(qa.w),
                         i8x4(qb.x), i8x4(qb.y), i8x4(qb.z), i8x4(qb.w));
 }
+
+// Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): one here.
+const SUBS: u32 = 1u;
+fn dotqn(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 {
+    return dotq32(row, jn, xq[0], xq[1], xs[0]);
+}

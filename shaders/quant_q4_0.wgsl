@@ -46,3 +46,9 @@ fn qblock(row: u32, j: u32) -> QBlock {
     let m = vec4<u32>(0x0F0F0F0Fu);
     return QBlock(q & m, (q >> vec4<u32>(4u)) & m, vec4<f32>(d, -8.0 * d, d, -8.0 * d));
 }
+
+// Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): one here.
+const SUBS: u32 = 1u;
+fn dotqn(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 {
+    return dotq32(row, jn, xq[0], xq[1], xs[0]);
+}

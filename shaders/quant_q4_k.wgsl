@@ -57,3 +57,32 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
           + dot4I8Packed(w.qb.z, qb.z) + dot4I8Packed(w.qb.w, qb.w);
     return w.ab.x * xs.x * i22_f32(d) + w.ab.y * xs.y;
 }
+
+// Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX). Two: sub-blocks
+// 2c and 2c+1 share their 32 bytes of quants (low and high nibbles) and their scale word, so a
+// lane that takes one sub-block loads twice the bytes it uses (its neighbour loads the same).
+override SUBS: u32 = 2u;
+
+// sub-blocks SUBS*jn .. of a row against int8 activation blocks (xq: qa, qb of each; xs: scales)
+fn dotqn(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 {
+    if (SUBS == 1u) { return dotq32(row, jn, xq[0], xq[1], xs[0]); }
+    let sb = row * (K / 256u) + (jn >> 2u);
+    let c = jn & 3u;                                   // pair c: sub-blocks 2c, 2c+1
+    let dm = unpack2x16float(W2[sb]);
+    let sm = bytes_f32(W1[sb * 4u + c], 0.0);          // (sc_2c, m_2c, sc_2c+1, m_2c+1)
+    let wa = W0[sb * 8u + c * 2u];
+    let wb = W0[sb * 8u + c * 2u + 1u];
+    let m = vec4<u32>(0x0F0F0F0Fu);
+    let la = wa & m;
+    let lb = wb & m;
+    let ha = (wa >> vec4<u32>(4u)) & m;
+    let hb = (wb >> vec4<u32>(4u)) & m;
+    let d0 = dot4I8Packed(la.x, xq[0].x) + dot4I8Packed(la.y, xq[0].y) + dot4I8Packed(la.z, xq[0].z)
+           + dot4I8Packed(la.w, xq[0].w) + dot4I8Packed(lb.x, xq[1].x) + dot4I8Packed(lb.y, xq[1].y)
+           + dot4I8Packed(lb.z, xq[1].z) + dot4I8Packed(lb.w, xq[1].w);
+    let d1 = dot4I8Packed(ha.x, xq[2].x) + dot4I8Packed(ha.y, xq[2].y) + dot4I8Packed(ha.z, xq[2].z)
+           + dot4I8Packed(ha.w, xq[2].w) + dot4I8Packed(hb.x, xq[3].x) + dot4I8Packed(hb.y, xq[3].y)
+           + dot4I8Packed(hb.z, xq[3].z) + dot4I8Packed(hb.w, xq[3].w);
+    return dm.x * (sm.x * xs[0].x * i22_f32(d0) + sm.z * xs[1].x * i22_f32(d1))
+         - dm.y * (sm.y * xs[0].y + sm.w * xs[1].y);
+}

@@ -40,3 +40,9 @@ fn qblock(row: u32, j: u32) -> QBlock {
     let d = f16_at(W1[b >> 1u], b);
     return QBlock(W0[2u * b], W0[2u * b + 1u], vec4<f32>(d, 0.0, d, 0.0));
 }
+
+// Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): one here.
+const SUBS: u32 = 1u;
+fn dotqn(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 {
+    return dotq32(row, jn, xq[0], xq[1], xs[0]);
+}

@@ -168,10 +168,12 @@ def test_rmsnorm_int8_blocks(gpu):
 QX = [(T.F16, 96, 45), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
 
 
-@pytest.mark.parametrize("gtype,K,N", QX, ids=[f"{t.name}-{k}x{n}" for t, k, n in QX])
-def test_int8_activation_matvec(gpu, gtype, K, N):
+@pytest.mark.parametrize("gtype,K,N,subs", [(*q, None) for q in QX] + [(T.Q4_K, 1024, 21, 1), (T.Q4_K, 1024, 21, 2)],
+                         ids=[f"{t.name}-{k}x{n}" for t, k, n in QX] + ["Q4_K-1024x21-one-sub-block", "Q4_K-1024x21-pairs"])
+def test_int8_activation_matvec(gpu, gtype, K, N, subs):
     # QX products: integer dot products against int8 activation blocks equal the float product
-    # of the same weights with the dequantized activations
+    # of the same weights with the dequantized activations. Q4_K: a lane takes one sub-block or
+    # a pair (SUBS, sharing their quant bytes and scale word), several steps a lane
     rng = np.random.default_rng(K * N)
     W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)
@@ -181,10 +183,11 @@ def test_int8_activation_matvec(gpu, gtype, K, N):
     bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, N, K))}
     y = gpu.buffer(N * 4)
     pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=("reduce_workgroup",), K=K, NR=N,
-                        ROW0=0, LDY=N, QX=1, LANES=8, R=4, WG=64)
+                        ROW0=0, LDY=N, QX=1, LANES=8 if subs is None else 4, R=4, WG=64,
+                        **({} if subs is None else {"SUBS": subs}))
     _run(gpu, pipe, {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, **{i: gpu.buffer(16) for i in range(10, 19)},
                      12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs), **bufs},
-         (-(-N // 32), 1, 1))
+         (-(-N // (4 * 64 // (8 if subs is None else 4))), 1, 1))
     np.testing.assert_allclose(gpu.read(y, N * 4), Wd @ xdq, rtol=1e-4, atol=1e-4)
 
 
@@ -280,12 +283,14 @@ def test_attention_int8_output(gpu, splits):
 @pytest.mark.parametrize("hd,f16,sub", [(64, True, 1), (128, True, 1), (256, True, 1), (64, False, 1), (32, False, 1),
                                         (256, False, 1), (128, True, 4), (128, True, 3), (64, False, 2)])
 @pytest.mark.parametrize("S,splits", [(1, 1), (150, 1), (150, 3), (1000, 16), (3000, 40)])
-def test_decode_attention(gpu, hd, f16, sub, S, splits):
+@pytest.mark.parametrize("fused", [False, True])
+def test_decode_attention(gpu, hd, f16, sub, S, splits, fused):
     # attn_decode.wgsl: one query, cache rows read as vec4<u32> words by adjacent invocations,
     # chunks of 16 keys a key group (one or several chunks a split, splits with no keys); output,
-    # or the split partials combined by attn_merge (more splits than its 16-split chunk); int8
-    # blocks of the output (QOUT) either way. SUB groups of 64 invocations a workgroup take
-    # alternate chunks (some with no keys) and combine at the end
+    # or the split partials combined by attn_merge (more splits than its 16-split chunk) or, with
+    # MERGE (fused), by each head's last workgroup; int8 blocks of the output (QOUT) either way.
+    # SUB groups of 64 invocations a workgroup take alternate chunks (some with no keys) and
+    # combine at the end. Run twice: the fused merge's split counts must be back at 0 after each
     rng = np.random.default_rng(hd + S + splits)
     NH, NKV = 4, 2
     QKV = rng.standard_normal((1, (NH + 2 * NKV) * hd)).astype(np.float32)
@@ -295,21 +300,24 @@ def test_decode_attention(gpu, hd, f16, sub, S, splits):
         KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([1, S - 1, 0, splits], np.uint32))
-    o, part = gpu.buffer(NH * hd * 4), gpu.buffer(splits * NH * (hd + 2) * 4)
+    o, part, cnt = gpu.buffer(NH * hd * 4), gpu.buffer(splits * NH * (hd + 2) * 4), gpu.buffer(NH * 4)
     xq, xs = gpu.buffer(NH * hd), gpu.buffer(NH * hd // 32 * 16)
     kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
     pipe = gpu.pipeline("attn_decode", None, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), QOUT=1,
-                        RW4=hd // 8 if f16 else hd // 4, SUB=sub)
-    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o, 5: part, 15: xq, 16: xs},
-         (NH, 1, splits))
-    if splits > 1:
-        merge = gpu.pipeline("attn_merge", None, NH=NH, HD=hd, QOUT=1)
-        _run(gpu, merge, {0: params, 1: part, 2: o, 15: xq, 16: xs}, (NH, 1, 1))
-    got = gpu.read(o, NH * hd * 4)
+                        RW4=hd // 8 if f16 else hd // 4, SUB=sub, MERGE=int(fused))
     want = np.concatenate([_softmax_rows(KC[:S, (h // 2) * hd:(h // 2 + 1) * hd] @ QKV[0, h * hd:(h + 1) * hd] / np.sqrt(hd))
                            @ VC[:S, (h // 2) * hd:(h // 2 + 1) * hd] for h in range(NH)])
-    np.testing.assert_allclose(got, want, atol=2e-5)
-    _check_blocks(gpu, xq, xs, got, NH * hd // 32)
+    for _ in range(2):
+        gpu.write(o, np.zeros(NH * hd, np.float32))
+        _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o, 5: part, 6: cnt,
+                         15: xq, 16: xs}, (NH, 1, splits))
+        if splits > 1 and not fused:
+            merge = gpu.pipeline("attn_merge", None, NH=NH, HD=hd, QOUT=1)
+            _run(gpu, merge, {0: params, 1: part, 2: o, 15: xq, 16: xs}, (NH, 1, 1))
+        got = gpu.read(o, NH * hd * 4)
+        np.testing.assert_allclose(got, want, atol=2e-5)
+        _check_blocks(gpu, xq, xs, got, NH * hd // 32)
+        assert not gpu.read(cnt, NH * 4, np.uint32).any()
 
 
 def _softmax_rows(s):

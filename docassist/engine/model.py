@@ -529,6 +529,8 @@ class GPUModel:
                 c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
                          BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), KV_F16=int(self.kv_f16))
                 binds[10], binds[11] = kv
+            if w.wtype == "q4_k" and os.environ.get("DOCASSIST_Q4K_SUBS"):   # sub-blocks a lane takes (benchmarks)
+                c["SUBS"] = int(os.environ["DOCASSIST_Q4K_SUBS"])
             pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
             nwg = ceil(nr, rows)
             ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
