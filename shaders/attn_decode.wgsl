@@ -174,7 +174,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         if (QOUT) {
             workgroupBarrier();
-            if (lid.x < HD / 32u) { quant_block(lid.x, h * HD / 32u + lid.x); }
+            quant_blocks(HD / 32u, h * HD / 32u, lid.x, WGS);
         }
     } else {
         let pb = (split * NH + h) * (HD + 2u);
@@ -214,6 +214,6 @@ fn merge_if_last(h: u32, li: u32) {
     if (li == 0u) { atomicStore(&CNT[h], 0u); }   // every split has counted: ready for the next dispatch
     if (QOUT) {
         workgroupBarrier();
-        if (li < HD / 32u) { quant_block(li, h * HD / 32u + li); }
+        quant_blocks(HD / 32u, h * HD / 32u, li, WGS);
     }
 }

@@ -58,6 +58,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     if (QOUT) {
         workgroupBarrier();
-        if (lid.x < HD / 32u) { quant_block(lid.x, h * HD / 32u + lid.x); }
+        quant_blocks(HD / 32u, h * HD / 32u, lid.x, WG);
     }
 }

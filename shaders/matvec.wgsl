@@ -72,6 +72,7 @@ fn store_pair(r: u32, v: vec2<f32>) {
 }
 
 var<workgroup> qx2: array<f32, 256>;      // QOUT with ACC: the staged rows' x^2
+var<workgroup> kss: array<f32, 64>;       // QOUT with ACC: (block, word) partial sums of qx2
 var<workgroup> kred: array<vec4<f32>, 512>; // KSPLIT: partial sums (v: 0..255, v2: 256..511)
 
 fn pick(v: vec4<f32>, v2: vec4<f32>, i: u32) -> f32 {   // row i of the lane group (v: 0..3, v2: 4..7)
@@ -190,16 +191,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
         workgroupBarrier();
-        let b = lid.x;
-        if (b < R * G / (32u * per) && wrow0 + 32u * per * b < NR) {
-            let ob = (ROW0 + wrow0) / (32u * per) + b;  // output block
-            if (!GLU) {
-                var ss = 0.0;
-                for (var k = 0u; k < 32u; k++) { ss += qx2[32u * b + k]; }
-                SSO[ob] = ss;
+        // the workgroup's whole blocks that hold rows below NR
+        var nb = 0u;
+        if (wrow0 < NR) { nb = min(R * G / (32u * per), (NR - wrow0 + 32u * per - 1u) / (32u * per)); }
+        let ob0 = (ROW0 + wrow0) / (32u * per);          // first output block
+        if (!GLU) {   // blocks' sums of x^2: 8 invocations a block, 4 values each
+            for (var t = lid.x; t < 8u * nb; t += WG) {
+                let i = 4u * t;
+                kss[t] = qx2[i] + qx2[i + 1u] + qx2[i + 2u] + qx2[i + 3u];
             }
-            quant_block(b, ob);
+            workgroupBarrier();
+            for (var b = lid.x; b < nb; b += WG) {
+                var ss = 0.0;
+                for (var k = 0u; k < 8u; k++) { ss += kss[8u * b + k]; }
+                SSO[ob0 + b] = ss;
+            }
         }
+        quant_blocks(nb, ob0, lid.x, WG);
         return;
     }
     if (r0 >= NR || ks != 0u) { return; }

@@ -529,8 +529,12 @@ class GPUModel:
                 c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
                          BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), KV_F16=int(self.kv_f16))
                 binds[10], binds[11] = kv
-            if w.wtype == "q4_k" and os.environ.get("DOCASSIST_Q4K_SUBS"):   # sub-blocks a lane takes (benchmarks)
-                c["SUBS"] = int(os.environ["DOCASSIST_Q4K_SUBS"])
+            if w.wtype == "q4_k" and xin is not None:
+                # sub-blocks a lane takes: pairs (quant_q4_k.wgsl) where a row has a pair for
+                # every lane sharing it (the output product with KSPLIT 4 has 128 lanes a row
+                # and 64 pairs: half of them would idle). DOCASSIST_Q4K_SUBS: benchmarks
+                pairs_cover = w.k // 64 >= shape["LANES"] * shape.get("KSPLIT", 1)
+                c["SUBS"] = int(os.environ.get("DOCASSIST_Q4K_SUBS", 2 if pairs_cover else 1))
             pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
             nwg = ceil(nr, rows)
             ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
