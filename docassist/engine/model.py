@@ -23,7 +23,7 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
+MAX_SPLITS = 64     # key splits of decode attention (flash-decoding); attn_decode.wgsl MERGE holds 64
 SPLIT_KEYS = 128    # keys per split and group of attn_decode.wgsl: two 64-key chunks (7B Q4_0 at
                     # context 2048 on an H200: 400 tok/s at 64, 410 at 96, 414 at 128; merges of
                     # up to 32 splits take one round of loads). DOCASSIST_SPLIT_KEYS: benchmarks
