@@ -22,6 +22,8 @@
 //         product. With GLU: silu(gate) * up (rows_per_wg / 2 a multiple of 32). With ACC: the
 //         updated residual x times WN (the next RMSNorm's weight) and its blocks' sums of x^2 in
 //         SSO, for a NORM_IN product (rows_per_wg a multiple of 32).
+//   NA (with QX): rows NA.. are a second weight, composed after quant_<type> as quant_<type2>
+//         with its names suffixed _b and its bindings moved up by 16 (19..); elsewhere a stub.
 // Dispatch: (ceil(NR / (R * WG / (LANES * KSPLIT))), 1, 1), split over y past 65535 workgroups.
 override K: u32;
 override NR: u32;
@@ -38,6 +40,8 @@ override KV_F16: bool = true;
 override NORM_IN: bool = false;
 override EPS: f32 = 1e-5;
 override QOUT: bool = false;
+override NA: u32 = 0xFFFFFFFFu; // QX: rows from NA on belong to a second weight of another type (one
+                                // dispatch for q|k|v where v has another type than q|k)
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;   // (K/4,)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // QX: (K/32, 2) int8 x 16 (else any buffer)
@@ -100,7 +104,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let nj = K / 32u;
     var acc = vec4<f32>(0.0);    // rows 0..3 of the group
     var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
-    if (r0 < NR && QX) {
+    if (r0 < NR && QX && r0 >= NA) {
+        // rows of the second weight (quant_<type2> as *_b, its rows counted from NA); a
+        // workgroup's rows are all of one weight (NA a multiple of the rows a workgroup)
+        for (var jn = lane + LANES * ks; jn < nj / SUBS_b; jn += LANES * KSPLIT) {
+            var xq: array<vec4<u32>, 8>;
+            var xs: array<vec4<f32>, 4>;
+            for (var t = 0u; t < SUBS_b; t++) {
+                xq[2u * t] = XQ[2u * (jn * SUBS_b + t)];
+                xq[2u * t + 1u] = XQ[2u * (jn * SUBS_b + t) + 1u];
+                xs[t] = XS[jn * SUBS_b + t];
+            }
+            acc.x += dotqn_b(r0 - NA, jn, xq, xs);
+            acc.y += dotqn_b(r1 - NA, jn, xq, xs);
+            if (R >= 4u) {
+                acc.z += dotqn_b(r2 - NA, jn, xq, xs);
+                acc.w += dotqn_b(r3 - NA, jn, xq, xs);
+            }
+            if (R == 8u) {
+                acc2.x += dotqn_b(r4 - NA, jn, xq, xs);
+                acc2.y += dotqn_b(r5 - NA, jn, xq, xs);
+                acc2.z += dotqn_b(r6 - NA, jn, xq, xs);
+                acc2.w += dotqn_b(r7 - NA, jn, xq, xs);
+            }
+        }
+    } else if (r0 < NR && QX) {
         // SUBS (the weight type's) consecutive sub-blocks a lane and step
         for (var jn = lane + LANES * ks; jn < nj / SUBS; jn += LANES * KSPLIT) {
             var xq: array<vec4<u32>, 8>;

@@ -403,3 +403,32 @@ def test_query_tiled_prompt_attention(tmp_path, shared_models, monkeypatch):
     finally:
         m.close()
     assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-3
+
+
+def test_qkv_of_two_types_in_one_dispatch(tmp_path, shared_models, monkeypatch):
+    # Q4_K_M gives attn_v Q6_K in some layers: q|k (Q4_K) and v (Q6_K) then run as one product
+    # (matvec.wgsl NA: the second weight composed under other names and bindings). Same logits
+    # as two dispatches (DOCASSIST_TWO_WEIGHTS=0), one dispatch fewer in those layers, and the
+    # reference's logits
+    path = write_tiny_model(tmp_path / "two.gguf", ftype="Q4_K_M", seed=31, dim=256, hidden=512, n_heads=4,
+                            n_kv_heads=2, n_layers=4, context_length=300)
+    toks = list(np.random.default_rng(9).integers(3, 512, 40))
+    ref = _reference(path)
+    ref.forward(toks[:-6])
+    expect = np.stack([ref.forward([t])[-1] for t in toks[-6:]])
+    out, counts, mixed = {}, {}, {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("DOCASSIST_TWO_WEIGHTS", flag)
+        m = load_model(path, quiet=True, act_q8="on", batch=64)
+        try:
+            calls = m._calls(1, 1, 1)
+            counts[flag] = len(calls)
+            mixed[flag] = sum(1 for c in calls if "+" in c[0]._label)
+            assert (mixed[flag] > 0) == (flag == "1")
+            m.forward(toks[:-6])
+            out[flag] = np.stack([m.forward([t]) for t in toks[-6:]])
+        finally:
+            m.close()
+    assert counts["1"] == counts["0"] - mixed["1"]
+    np.testing.assert_allclose(out["1"], out["0"], rtol=1e-6, atol=1e-6)
+    assert np.linalg.norm(out["1"] - expect) / np.linalg.norm(expect) < 0.05

@@ -50,6 +50,23 @@ def _read(name: str) -> str:
     return (shader_dir() / f"{name}.wgsl").read_text()
 
 
+@functools.lru_cache(maxsize=None)
+def _second_type(wtype: str | None) -> str:
+    """quant_<wtype>.wgsl as the second weight of a matvec.wgsl product (NA): every name it
+    declares suffixed _b, its bindings moved up by 16. None: the names matvec.wgsl needs, unused."""
+    if wtype is None:
+        return ("const SUBS_b: u32 = 1u;\n"
+                "fn dotqn_b(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 { return 0.0; }\n")
+    import re
+
+    code = _read(f"quant_{wtype}")
+    names = set(re.findall(r"\bfn\s+(\w+)", code))
+    names |= set(re.findall(r"\b(?:override|const)\s+(\w+)\s*:", code))
+    names |= set(re.findall(r"var<storage[^>]*>\s+(\w+)\s*:", code))
+    code = re.sub(r"\b(" + "|".join(sorted(names)) + r")\b", r"\1_b", code)
+    return re.sub(r"@binding\((\d+)\)", lambda m: f"@binding({int(m.group(1)) + 16})", code)
+
+
 class GPU:
     """One adapter and device for the process; pipelines cached by key."""
 
@@ -255,8 +272,11 @@ class GPU:
         mod = self._modules.get(key)
         if mod is None:
             parts = [_read("common")]
-            if wtype is not None:
-                parts.append(_read(f"quant_{wtype}"))
+            types = wtype.split("+") if wtype else []
+            if types:
+                parts.append(_read(f"quant_{types[0]}"))
+            if kernel == "matvec":    # the second weight type of a two-weight product, or a stub
+                parts.append(_second_type(types[1] if len(types) > 1 else None))
             parts += [_read(s) for s in snippets + KERNEL_SNIPPETS.get(kernel, ())]
             parts.append(_read(kernel))
             try:

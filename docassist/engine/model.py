@@ -501,20 +501,28 @@ class GPUModel:
         return layers if any_q8 else None
 
     def _matvec_ops(self, w: Weight, dst, shape: dict, red: tuple, *, src, xin=None, ldy=None, row0=0,
-                    acc=False, glu=False, kv=None, norm_in=False, qout=None, wn=None) -> list:
+                    acc=False, glu=False, kv=None, norm_in=False, qout=None, wn=None, w2=None) -> list:
         """One decode product (matvec.wgsl) per weight part: (pipeline, bind group, grid) each.
         xin: int8 activation blocks (QX) instead of src; kv: the layer's caches (RoPE + store
-        epilogue); norm_in / qout / wn: the fused norm and int8-output epilogues (self.ss)."""
+        epilogue); norm_in / qout / wn: the fused norm and int8-output epilogues (self.ss).
+        w2: a second weight of another type whose rows follow w's in the same dispatch (NA; both
+        one part, QX, w's rows whole workgroups: see _two_weights_ok)."""
         cfg, gpu = self.config, self.gpu
         ceil = lambda a, b: -(-a // b)  # noqa: E731
         ldy = ldy or (w.n // 2 if glu else w.n)
         rows = shape["R"] * shape["WG"] // (shape["LANES"] * shape.get("KSPLIT", 1))
         ops = []
         for r0, nr, bufs in w.parts:
+            wtype = w.wtype
             c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=int(xin is not None),
                      **shape)
             binds = {0: self.p_main, 1: src, 2: dst, **{i: self._unused[i] for i in range(10, 19)}}
             binds.update({3 + i: b for i, b in enumerate(bufs)})
+            if w2 is not None:
+                wtype = f"{w.wtype}+{w2.wtype}"
+                c.update(NA=nr, NR=nr + w2.n)
+                binds.update({19 + i: b for i, b in enumerate(w2.parts[0][2])})
+                nr += w2.n
             if xin is not None:
                 binds[12], binds[13] = xin
             if norm_in or qout is not None:
@@ -535,7 +543,7 @@ class GPUModel:
                 # and 64 pairs: half of them would idle). DOCASSIST_Q4K_SUBS: benchmarks
                 pairs_cover = w.k // 64 >= shape["LANES"] * shape.get("KSPLIT", 1)
                 c["SUBS"] = int(os.environ.get("DOCASSIST_Q4K_SUBS", 2 if pairs_cover else 1))
-            pipe = gpu.pipeline("matvec", w.wtype, "main", snippets=red, **c)
+            pipe = gpu.pipeline("matvec", wtype, "main", snippets=red, **c)
             nwg = ceil(nr, rows)
             ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
         return ops
@@ -666,17 +674,21 @@ class GPUModel:
         ksplit = int(os.environ.get("DOCASSIST_KSPLIT", "4" if red == ("reduce_subgroup",) else "1"))
 
         def mv(w: Weight, dst, xin, ldy=None, row0=0, acc=False, glu=False, kv=None, norm_in=False,
-               qout=None, wn=None):
+               qout=None, wn=None, w2=None):
             shape = dict(mv_shape, R=8) if glu and qout else dict(mv_shape)
             wg_k = shape["WG"] * ksplit
-            # matvec.wgsl's kred holds 256 partial sums; shared memory: kred, qo/qx2, and the
-            # shared-memory reduction's vec4 a lane where there are no subgroups
-            smem_k = 8192 + 2048 + (16 * wg_k if red == ("reduce_workgroup",) else 0)
-            if (-(-w.n // (shape["R"] * groups)) < 256 and wg_k <= max_wg and wg_k // shape["LANES"] <= 256
+            # matvec.wgsl's kred holds 256 partial sums; shared memory: kred, qo/qx2, the int8
+            # epilogue's partials, and the shared-memory reduction's vec4 a lane where there are
+            # no subgroups
+            smem_k = 8192 + 2048 + 1024 + (16 * wg_k if red == ("reduce_workgroup",) else 0)
+            n = w.n + (w2.n if w2 is not None else 0)
+            if (-(-n // (shape["R"] * groups)) < 256 and wg_k <= max_wg and wg_k // shape["LANES"] <= 256
                     and smem_k <= smem):
                 shape.update(WG=wg_k, KSPLIT=ksplit)
+            if w2 is not None and w.n % (shape["R"] * shape["WG"] // (shape["LANES"] * shape.get("KSPLIT", 1))):
+                return None     # a workgroup would hold rows of both weights
             return self._matvec_ops(w, dst, shape, red, src=self.xb, xin=xin, ldy=ldy, row0=row0, acc=acc, glu=glu,
-                                    kv=kv, norm_in=norm_in, qout=qout, wn=wn)
+                                    kv=kv, norm_in=norm_in, qout=qout, wn=wn, w2=w2)
 
         def quant(src, dst, wn=None, n=D):
             """int8 blocks of src (times wn, with the blocks' x^2 in self.ss) as a dispatch"""
@@ -718,14 +730,26 @@ class GPUModel:
             merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=HD, QOUT=1)
         qo = {15: A[0], 16: A[1]} if att_q else {15: un[15], 16: un[16]}
         LDQ = D + 2 * cfg.kv_dim
+        # two weights of different types in one product (matvec.wgsl NA) needs 4 more storage
+        # bindings (19..22); DOCASSIST_TWO_WEIGHTS=0 turns it off (benchmarks)
+        two_weights = (int(gpu.limits.get("max-storage-buffers-per-shader-stage", 0)) >= 19
+                       and int(gpu.limits.get("max-bindings-per-bind-group", 0)) >= 23
+                       and os.environ.get("DOCASSIST_TWO_WEIGHTS", "1") != "0")
         layers = []
         for i, L in enumerate(self.layers):
             # layer 0's input: the embedding times attn_norm as int8 blocks (later layers get it
             # from the down product before)
             ops, row0 = (quant(self.x, B, L["attn_norm"]) if i == 0 else []), 0
-            for w in L["wqkv"]:
-                ops += mv(w, self.qkv, B, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]), norm_in=True)
-                row0 += w.n
+            wqkv = L["wqkv"]
+            two = (two_weights and len(wqkv) == 2 and all(len(w.parts) == 1 for w in wqkv)
+                   and wqkv[0].k == wqkv[1].k)
+            fused_qkv = two and mv(wqkv[0], self.qkv, B, ldy=LDQ, kv=(self.kc[i], self.vc[i]), norm_in=True, w2=wqkv[1])
+            if fused_qkv:   # q|k and v of different types (Q4_K_M's Q6_K v layers): one dispatch
+                ops += fused_qkv
+            else:
+                for w in wqkv:
+                    ops += mv(w, self.qkv, B, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]), norm_in=True)
+                    row0 += w.n
             ops.append((attn, gpu.bind(attn, {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att,
                                               5: self.part, **qo, **extra_binds}), attn_grid))
             if not fused_merge:
