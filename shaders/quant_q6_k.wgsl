@@ -61,8 +61,44 @@ fn dotq32(row: u32, j: u32, qa: vec4<u32>, qb: vec4<u32>, xs: vec4<f32>) -> f32 
     return w.ab.x * xs.x * i22_f32(a) + w.ab.y * xs.z + w.ab.z * xs.x * i22_f32(b) + w.ab.w * xs.w;
 }
 
-// Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): one here.
-const SUBS: u32 = 1u;
+// Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): 1 or 4. A half
+// of a super-block (4 sub-blocks, 128 weights) is 64 bytes of low nibbles and 32 of high bits
+// shared by its 4 sub-blocks (and 2 scale words): one sub-block a lane loads 64 bytes for 24.
+override SUBS: u32 = 4u;
+
+// 6-bit quants (0..63) of 16 weights: low nibbles of lo >> ls, high bits of hi >> hs
+fn q6(lo: vec4<u32>, hi: vec4<u32>, ls: u32, hs: u32) -> vec4<u32> {
+    return ((lo >> vec4<u32>(ls)) & vec4<u32>(0x0F0F0F0Fu)) | (((hi >> vec4<u32>(hs)) & vec4<u32>(0x03030303u)) << vec4<u32>(4u));
+}
+
+// sub-blocks SUBS*jn .. of a row against int8 activation blocks (xq: qa, qb of each; xs: scales)
 fn dotqn(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 {
-    return dotq32(row, jn, xq[0], xq[1], xs[0]);
+    if (SUBS == 1u) { return dotq32(row, jn, xq[0], xq[1], xs[0]); }
+    let sb = row * (K / 256u) + (jn >> 1u);
+    let n = jn & 1u;                                   // half n: sub-blocks 4n .. 4n+3
+    let l0 = W0[sb * 8u + n * 4u];
+    let l1 = W0[sb * 8u + n * 4u + 1u];
+    let l2 = W0[sb * 8u + n * 4u + 2u];
+    let l3 = W0[sb * 8u + n * 4u + 3u];
+    let h0 = W1[sb * 4u + n * 2u];
+    let h1 = W1[sb * 4u + n * 2u + 1u];
+    let sc01 = i8x4(W2[sb * 4u + n * 2u]);             // scales of sub-blocks 4n, 4n+1 (two halves each)
+    let sc23 = i8x4(W2[sb * 4u + n * 2u + 1u]);
+    let d = f16_at(W3[sb >> 1u], sb);
+    var t = 0.0;
+    for (var g = 0u; g < 4u; g++) {
+        let odd = (g & 1u) == 1u;
+        let qa = q6(select(l0, l2, odd), h0, (g >> 1u) * 4u, 2u * g);
+        let qb = q6(select(l1, l3, odd), h1, (g >> 1u) * 4u, 2u * g);
+        let xa = xq[2u * g];
+        let xb = xq[2u * g + 1u];
+        let a = dot4I8Packed(qa.x, xa.x) + dot4I8Packed(qa.y, xa.y) + dot4I8Packed(qa.z, xa.z) + dot4I8Packed(qa.w, xa.w);
+        let b = dot4I8Packed(qb.x, xb.x) + dot4I8Packed(qb.y, xb.y) + dot4I8Packed(qb.z, xb.z) + dot4I8Packed(qb.w, xb.w);
+        let sc = select(sc01, sc23, g >= 2u);
+        let sa = select(sc.x, sc.z, odd);
+        let sbb = select(sc.y, sc.w, odd);
+        let x = xs[g];
+        t += sa * (x.x * i22_f32(a) - 32.0 * x.z) + sbb * (x.x * i22_f32(b) - 32.0 * x.w);
+    }
+    return d * t;
 }

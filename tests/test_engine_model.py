@@ -405,11 +405,14 @@ def test_query_tiled_prompt_attention(tmp_path, shared_models, monkeypatch):
     assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-3
 
 
-def test_qkv_of_two_types_in_one_dispatch(tmp_path, shared_models, monkeypatch):
+@pytest.mark.parametrize("subs", ["", "4"])
+def test_qkv_of_two_types_in_one_dispatch(tmp_path, shared_models, monkeypatch, subs):
     # Q4_K_M gives attn_v Q6_K in some layers: q|k (Q4_K) and v (Q6_K) then run as one product
     # (matvec.wgsl NA: the second weight composed under other names and bindings). Same logits
     # as two dispatches (DOCASSIST_TWO_WEIGHTS=0), one dispatch fewer in those layers, and the
-    # reference's logits
+    # reference's logits; Q6_K rows a sub-block a lane (what this shape gets) or 4 (forced)
+    if subs:
+        monkeypatch.setenv("DOCASSIST_Q6K_SUBS", subs)
     path = write_tiny_model(tmp_path / "two.gguf", ftype="Q4_K_M", seed=31, dim=256, hidden=512, n_heads=4,
                             n_kv_heads=2, n_layers=4, context_length=300)
     toks = list(np.random.default_rng(9).integers(3, 512, 40))

@@ -23,6 +23,7 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
+MULTI_SUBS = {"q4_k": 2, "q6_k": 4}   # sub-blocks a lane can take at once in the int8 decode product
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding); attn_decode.wgsl MERGE holds 64
 SPLIT_KEYS = 128    # keys per split and group of attn_decode.wgsl: two 64-key chunks (7B Q4_0 at
                     # context 2048 on an H200: 400 tok/s at 64, 410 at 96, 414 at 128; merges of
@@ -537,16 +538,27 @@ class GPUModel:
                 c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
                          BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), KV_F16=int(self.kv_f16))
                 binds[10], binds[11] = kv
-            if w.wtype == "q4_k" and xin is not None:
-                # sub-blocks a lane takes: pairs (quant_q4_k.wgsl) where a row has a pair for
-                # every lane sharing it (the output product with KSPLIT 4 has 128 lanes a row
-                # and 64 pairs: half of them would idle). DOCASSIST_Q4K_SUBS: benchmarks
-                pairs_cover = w.k // 64 >= shape["LANES"] * shape.get("KSPLIT", 1)
-                c["SUBS"] = int(os.environ.get("DOCASSIST_Q4K_SUBS", 2 if pairs_cover else 1))
+            if xin is not None:
+                for wt, name in ((w.wtype, "SUBS"), (w2.wtype if w2 is not None else None, "SUBS_b")):
+                    if wt in MULTI_SUBS:
+                        c[name] = self._subs(wt, w.k, shape)
             pipe = gpu.pipeline("matvec", wtype, "main", snippets=red, **c)
             nwg = ceil(nr, rows)
             ops.append((pipe, gpu.bind(pipe, binds), lambda T, L, S, g=(min(nwg, 65535), ceil(nwg, 65535), 1): g))
         return ops
+
+    @staticmethod
+    def _subs(wtype: str, k: int, shape: dict) -> int:
+        """Sub-blocks a lane takes in an int8 decode product (quant_<type>.wgsl SUBS): the most
+        where a row has a group of them for every lane sharing it (the output product with
+        KSPLIT 4 has 128 lanes a row: 64 Q4_K pairs would leave half of them idle).
+        DOCASSIST_Q4K_SUBS / DOCASSIST_Q6K_SUBS: benchmarks."""
+        env = os.environ.get(f"DOCASSIST_{wtype.upper().replace('_', '')}_SUBS")
+        if env:
+            return int(env)
+        lanes = shape["LANES"] * shape.get("KSPLIT", 1)
+        n = MULTI_SUBS[wtype]
+        return n if k // (32 * n) >= lanes else 1
 
     def _build_decode(self, mv_shape, red, attn, merge, silu, rmsnorm, norm):
         """The command stream of one decode step (T = 1), or None where a weight does not allow
