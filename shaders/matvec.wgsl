@@ -102,18 +102,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let r6 = min(r0 + 6u, NR - 1u);
     let r7 = min(r0 + 7u, NR - 1u);
     let nj = K / 32u;
-    // loads the epilogue needs that do not depend on the sums, issued before the product (after
-    // it they were one more memory round trip at the end of a single-wave dispatch): the norm's
-    // block partials (NORM_IN), the residual row and the next norm's weight (QOUT with ACC,
-    // where a lane stores at most one row)
-    var ssi = 0.0;
-    if (NORM_IN) { for (var j = lane; j < nj; j += LANES) { ssi += SSI[j]; } }
-    var y_pre = 0.0;
-    var wn_pre = 0.0;
-    if (QOUT && !GLU && R <= LANES && lane < R && ks == 0u && r0 + lane < NR) {
-        y_pre = Y[ROW0 + r0 + lane];
-        wn_pre = WN[ROW0 + r0 + lane];
-    }
     var acc = vec4<f32>(0.0);    // rows 0..3 of the group
     var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
     if (r0 < NR && QX && r0 >= NA) {
@@ -196,8 +184,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var s = 1u; s < KSPLIT; s++) { v += kred[s * G + grp]; v2 += kred[256u + s * G + grp]; }
     }
     if (NORM_IN) {
-        // every row group sums the K/32 block partials itself (K/32/LANES loads a lane, above)
-        let inv = inverseSqrt(lane_sum(vec4<f32>(ssi, 0.0, 0.0, 0.0), lid.x, lane).x / f32(K) + EPS);
+        // every row group sums the K/32 block partials itself (K/32/LANES loads a lane)
+        var s = 0.0;
+        for (var j = lane; j < nj; j += LANES) { s += SSI[j]; }
+        let inv = inverseSqrt(lane_sum(vec4<f32>(s, 0.0, 0.0, 0.0), lid.x, lane).x / f32(K) + EPS);
         v *= inv;
         v2 *= inv;
     }
@@ -220,14 +210,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 var o = 0.0;
                 var wn = 0.0;
                 if (row < NR) {
-                    if (R <= LANES) {        // i == lane: loaded before the product
-                        o = y_pre + pick(v, v2, i);
-                        wn = wn_pre;
-                    } else {
-                        o = Y[ROW0 + row] + pick(v, v2, i);
-                        wn = WN[ROW0 + row];
-                    }
+                    o = Y[ROW0 + row] + pick(v, v2, i);
                     Y[ROW0 + row] = o;
+                    wn = WN[ROW0 + row];
                 }
                 qo[grp * R + i] = o * wn;             // the next norm's input, times its weight
                 qx2[grp * R + i] = o * o;
