@@ -46,7 +46,6 @@ var<workgroup> dsc: array<f32, SUB * CH>;                  // (SUB, CH) the chun
 var<workgroup> dacc: array<vec4<f32>, 2u * WGS>;           // (SUB, WG, 2): output partials of every key group
 var<workgroup> dml: array<vec2<f32>, 16>;                  // (SUB,) each group's (m, l)
 var<workgroup> wlast: u32;                                 // MERGE: this workgroup merges the head
-var<workgroup> mls: array<vec2<f32>, 64>;                  // MERGE: (m, l) of every split, then (weight, l)
 
 // the 8 (f16) or 4 (f32, the rest 0) values of a word
 fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
@@ -192,40 +191,22 @@ fn part_put(i: u32, v: f32) { atomicStore(&PART[i], bitcast<u32>(v)); }
 fn part_get(i: u32) -> f32 { return bitcast<f32>(atomicLoad(&PART[i])); }
 
 // O[h] = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s, M = max_s m_s, by the workgroup that
-// finishes the head's last split (attn_merge.wgsl's arithmetic). Every load independent of the
-// others (the splits' (m, l) one an invocation, then a dimension's 16 splits at a time): a chain
-// of dependent L2 loads over the splits took as long as the merge dispatch it replaced.
+// finishes the head's last split (attn_merge.wgsl's arithmetic)
 fn merge_if_last(h: u32, li: u32) {
     storageBarrier();                    // this split's PART stores before its count
     if (li == 0u) { wlast = u32(atomicAdd(&CNT[h], 1u) == P.n_split - 1u); }
     if (workgroupUniformLoad(&wlast) == 0u) { return; }
     storageBarrier();                    // the other splits' stores after their counts
-    let ns = P.n_split;                  // <= 64 (MAX_SPLITS)
+    let ns = P.n_split;
     let st = NH * (HD + 2u);
     let hb = h * (HD + 2u);
-    for (var s = li; s < ns; s += WGS) {
-        mls[s] = vec2<f32>(part_get(s * st + hb + HD), part_get(s * st + hb + HD + 1u));
-    }
-    workgroupBarrier();
     var mx = -1e30;
-    for (var s = 0u; s < ns; s++) { mx = max(mx, mls[s].x); }
+    for (var s = 0u; s < ns; s++) { mx = max(mx, part_get(s * st + hb + HD)); }
     var l = 0.0;
-    for (var s = 0u; s < ns; s++) { l += exp(mls[s].x - mx) * mls[s].y; }
-    workgroupBarrier();                  // every invocation has read mls[s].x: now the weights
-    for (var s = li; s < ns; s += WGS) { mls[s].x = exp(mls[s].x - mx); }
-    workgroupBarrier();
+    for (var s = 0u; s < ns; s++) { l += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + HD + 1u); }
     for (var d = li; d < HD; d += WGS) {
         var a = 0.0;
-        for (var k0 = 0u; k0 < ns; k0 += 16u) {
-            var av: array<f32, 16>;
-            for (var i = 0u; i < 16u; i++) {
-                av[i] = 0.0;
-                if (k0 + i < ns) { av[i] = part_get((k0 + i) * st + hb + d); }
-            }
-            for (var i = 0u; i < 16u; i++) {
-                if (k0 + i < ns) { a += mls[k0 + i].x * av[i]; }
-            }
-        }
+        for (var s = 0u; s < ns; s++) { a += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + d); }
         let o = a / l;
         O[h * HD + d] = o;
         if (QOUT) { qo[d] = o; }

@@ -23,8 +23,10 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-MULTI_SUBS = {"q4_k": 2, "q6_k": 4}   # sub-blocks a lane can take at once in the int8 decode product
-MAX_SPLITS = 64     # key splits of decode attention (flash-decoding); attn_decode.wgsl MERGE holds 64
+# sub-blocks a lane can take at once in the int8 decode product. Q6_K takes 4 only when asked
+# (DOCASSIST_Q6K_SUBS=4): on an H200 it changed nothing (7B Q4_K_M 475.8 vs 475.3 tok/s)
+MULTI_SUBS = {"q4_k": 2, "q6_k": 1}
+MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 128    # keys per split and group of attn_decode.wgsl: two 64-key chunks (7B Q4_0 at
                     # context 2048 on an H200: 400 tok/s at 64, 410 at 96, 414 at 128; merges of
                     # up to 32 splits take one round of loads). DOCASSIST_SPLIT_KEYS: benchmarks
