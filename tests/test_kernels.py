@@ -545,3 +545,23 @@ def test_background_uploads_write_in_order_and_report_errors(gpu):
     with pytest.raises(GPUMemoryError, match="uploading the model"):
         gpu.end_uploads()
     assert gpu._uploads is None
+
+
+def test_shader_compile_error_names_the_cause(gpu, tmp_path, monkeypatch):
+    # a shader that does not compile: the error says what the compiler said, not only
+    # "Validation Error" (the first line of wgpu's message)
+    from docassist.engine import gpu as gpu_mod
+    from docassist.errors import GPUError
+
+    shaders = tmp_path / "shaders"
+    shaders.mkdir()
+    for f in gpu_mod.shader_dir().glob("*.wgsl"):
+        (shaders / f.name).write_text(f.read_text())
+    (shaders / "broken.wgsl").write_text("fn get(i: u32) -> u32 { return i; }\n")
+    monkeypatch.setenv("DOCASSIST_SHADERS", str(shaders))
+    gpu_mod._read.cache_clear()
+    try:
+        with pytest.raises(GPUError, match="reserved keyword"):
+            gpu.module("broken")
+    finally:
+        gpu_mod._read.cache_clear()

@@ -50,6 +50,16 @@ def _read(name: str) -> str:
     return (shader_dir() / f"{name}.wgsl").read_text()
 
 
+def _reason(e: Exception) -> str:
+    """The line of a wgpu error that says what is wrong: its first line is often only
+    "Validation Error", the compiler's message ("... parsing error: ...") comes further down."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for ln in lines[1:]:
+        if "error" in ln.lower():
+            return ln
+    return lines[0] if lines else type(e).__name__
+
+
 @functools.lru_cache(maxsize=None)
 def _second_type(wtype: str | None) -> str:
     """quant_<wtype>.wgsl as the second weight of a matvec.wgsl product (NA): every name it
@@ -283,7 +293,7 @@ class GPU:
                 mod = self._create_module("\n".join(parts), f"{kernel}:{wtype}")
             except Exception as e:
                 raise GPUError(f"shader {kernel} ({wtype}) failed to compile on this adapter: "
-                               f"{str(e).splitlines()[0]}") from None
+                               f"{_reason(e)}") from None
             self._modules[key] = mod
         return mod
 
