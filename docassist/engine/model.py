@@ -509,7 +509,7 @@ class GPUModel:
         xin: int8 activation blocks (QX) instead of src; kv: the layer's caches (RoPE + store
         epilogue); norm_in / qout / wn: the fused norm and int8-output epilogues (self.ss).
         w2: a second weight of another type whose rows follow w's in the same dispatch (NA; both
-        one part, QX, w's rows whole workgroups: see _two_weights_ok)."""
+        one part, QX, w's rows whole workgroups: checked by _build_decode_fused's mv)."""
         cfg, gpu = self.config, self.gpu
         ceil = lambda a, b: -(-a // b)  # noqa: E731
         ldy = ldy or (w.n // 2 if glu else w.n)
@@ -728,7 +728,8 @@ class GPUModel:
                 and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
             ch = 16 * (64 // rw4)
             if (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
-                    or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 1152 > int(gpu.limits["max-compute-workgroup-storage-size"])):
+                    # shared memory: dpart + dsc, dacc, then dml, qo, the int8 blocks' partials, wlast
+                    or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 1680 > int(gpu.limits["max-compute-workgroup-storage-size"])):
                 sub = self.attn_sub = 1
             # the head's last split to finish merges the splits (no attn_merge dispatch);
             # DOCASSIST_ATTN_MERGE=0: the dispatch (benchmarks, tests)
