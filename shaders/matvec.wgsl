@@ -106,7 +106,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
     if (r0 < NR && QX && r0 >= NA) {
         // rows of the second weight (quant_<type2> as *_b, its rows counted from NA); a
-        // workgroup's rows are all of one weight (NA a multiple of the rows a workgroup)
+        // workgroup's rows are all of one weight (NA a multiple of the rows a workgroup). The
+        // loop below with the _b names: one loop with SUBS picked at run time would fill xq
+        // with a bound the compiler cannot unroll (a private array it may put in local memory)
         for (var jn = lane + LANES * ks; jn < nj / SUBS_b; jn += LANES * KSPLIT) {
             var xq: array<vec4<u32>, 8>;
             var xs: array<vec4<f32>, 4>;
