@@ -95,7 +95,7 @@ class GPU:
             adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
         except Exception as e:
             adapter = None
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            why = _reason(e)
         else:
             why = "none found"
         if adapter is None:
@@ -145,7 +145,7 @@ class GPU:
         except Exception as e:  # wgpu raises on allocation failure (out-of-memory or validation)
             raise GPUMemoryError(f"out of GPU memory allocating {nbytes / 2**20:.0f} MiB for {label} "
                                  f"({self.allocated / 2**30:.2f} GiB already in use): "
-                                 f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                                 f"{_reason(e)}") from None
         self.allocated += nbytes
         if data is not None:
             if self._uploads is not None:
@@ -189,7 +189,7 @@ class GPU:
         err, self._upload_error = self._upload_error, None
         if err is not None and raise_errors:
             raise GPUMemoryError(f"uploading the model to the GPU failed: "
-                                 f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+                                 f"{_reason(err)}") from None
 
     def write(self, buf, data, offset: int = 0):
         arr = np.ascontiguousarray(data)
