@@ -5,6 +5,7 @@ costs in the stream, barriers included. Also: the same number of dependent empty
 alone (the fixed cost a dispatch has on this path).
 
     python3 benchmarks/decode_breakdown.py MODEL.gguf [--contexts 0,2048] [--json out.json]
+    python3 benchmarks/decode_breakdown.py MODEL.gguf --prompt 512     (a prompt chunk instead)
 
 A class is a kernel (file name) and its workgroup count, e.g. matvec@128 (the output and down
 products of a 7B model), attention@32. Best of 3 passes each; a warm-up pass first.
@@ -42,23 +43,26 @@ def _gpu_ms(m, calls, steps: int) -> float:
     return best * 1e3
 
 
-def breakdown(m, context: int, steps: int) -> dict:
+def breakdown(m, context: int, steps: int, prompt: int = 1) -> dict:
+    """prompt > 1: a chunk of that many tokens at position `context` (its last token's logits)."""
     m.reset()
     m.pos = context
     m.tokens = [0] * context
     m.forward_argmax([5])
     m.pos = context
-    n_split = m._n_split(1)
-    m.gpu.write(m.p_main, np.array([1, m.pos, 0, n_split], np.uint32))
+    T = prompt
+    n_split = m._n_split(T)
+    m.gpu.write(m.p_main, np.array([T, m.pos, T - 1, n_split], np.uint32))
     m.gpu.write(m.p_logits, np.array([1, m.pos, 0, 1], np.uint32))
-    calls = m._calls(1, 1, n_split)
+    m.gpu.write(m.tok, np.full(T, 5, np.uint32))
+    calls = m._calls(T, 1, n_split)
 
     def cls(c):
         return f"{c[0]._label.split(':')[0]}@{c[2][0]}"
 
     _gpu_ms(m, calls, steps)                          # warm-up (clocks, caches)
     total = _gpu_ms(m, calls, steps)
-    out = {"context": context, "dispatches": len(calls), "step_ms": total, "classes": {}}
+    out = {"context": context, "tokens": T, "dispatches": len(calls), "step_ms": total, "classes": {}}
     for k in sorted({cls(c) for c in calls}):
         n = sum(1 for c in calls if cls(c) == k)
         without = _gpu_ms(m, [c for c in calls if cls(c) != k], steps)
@@ -72,16 +76,18 @@ def main(argv=None) -> int:
     ap.add_argument("model")
     ap.add_argument("--contexts", default="0,2048")
     ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--prompt", type=int, default=1, help="tokens a forward (1: a decode step)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     contexts = [int(c) for c in a.contexts.split(",")]
-    m = load_model(a.model, context_length=max(contexts) + 64, quiet=True)
+    m = load_model(a.model, context_length=max(contexts) + a.prompt + 64, quiet=True)
     try:
         res = {"model": a.model, "adapter": m.gpu.report()["adapter"], "results": []}
         for c in contexts:
-            r = breakdown(m, c, a.steps)
+            r = breakdown(m, c, a.steps if a.prompt == 1 else 2, a.prompt)
             res["results"].append(r)
-            print(f"context {c}: {r['dispatches']} dispatches, {r['step_ms']:.3f} ms a step (GPU-bound)")
+            print(f"context {c}, {a.prompt} token(s): {r['dispatches']} dispatches, {r['step_ms']:.3f} ms a forward "
+                  f"(GPU-bound)")
             for k, v in sorted(r["classes"].items(), key=lambda kv: -kv[1]["cost_ms"]):
                 print(f"  {k:24s} x{v['dispatches']:4d}  {v['cost_ms']:7.3f} ms  ({v['us_each']:.1f} us each)")
             e = r["same_count_of_first_dispatch_ms"]

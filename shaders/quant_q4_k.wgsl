@@ -28,6 +28,10 @@ fn qblock(row: u32, j: u32) -> QBlock {
                   vec4<f32>(dm.x, -dm.y, dm.x, -dm.y));
 }
 
+// matmul_q8.wgsl's form: the same (the mins are a real offset)
+const QB8_OFFSET: bool = true;
+fn qblock8(row: u32, j: u32) -> QBlock { return qblock(row, j); }
+
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     let w = qblock(row, j);
     let a = w.ab.x;

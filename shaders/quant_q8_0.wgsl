@@ -41,6 +41,10 @@ fn qblock(row: u32, j: u32) -> QBlock {
     return QBlock(W0[2u * b], W0[2u * b + 1u], vec4<f32>(d, 0.0, d, 0.0));
 }
 
+// matmul_q8.wgsl's form: the same (signed int8 weights, no offset)
+const QB8_OFFSET: bool = false;
+fn qblock8(row: u32, j: u32) -> QBlock { return qblock(row, j); }
+
 // Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): one here.
 const SUBS: u32 = 1u;
 fn dotqn(row: u32, jn: u32, xq: array<vec4<u32>, 8>, xs: array<vec4<f32>, 4>) -> f32 {

@@ -1,0 +1,130 @@
+"""The prompt products alone: GPU time of the int8 tiled product (matmul_q8.wgsl) over a chunk of
+T tokens, per weight type and 7B product shape, as tera-operations a second (2 x rows x K x T
+over the time), for kernel variants (override constants) side by side. Random weights in the
+engine's repacked layout, random int8 activation blocks; each variant's output is compared with
+the first variant's, so a variant that computes something else shows up.
+
+    python3 benchmarks/mmq_bench.py [--types q4_0,q4_k,q6_k] [--tokens 512]
+        [--variants "base:;pf:PF=1;old:kernel=matmul_q8_old"] [--json out.json]
+
+Timing: `--reps` dispatches in one compute pass (wgpu orders them: each writes the output),
+submitted at once, best of 3 after a warm-up; no host in the way.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from docassist.engine.gpu import get_gpu  # noqa: E402
+from docassist.engine.quants import GGMLType as T, random_blocks  # noqa: E402
+from docassist.engine.repack import repack  # noqa: E402
+
+TYPES = {"q4_0": T.Q4_0, "q8_0": T.Q8_0, "q4_k": T.Q4_K, "q6_k": T.Q6_K}
+SAME_HALVES = ("q4_0", "q8_0", "q4_k")
+# (name, weight rows, K, GLU) of a 7B layer's products
+SHAPES = [("qkv", 12288, 4096, False), ("wo", 4096, 4096, False), ("gate|up", 22016, 4096, True),
+          ("down", 4096, 11008, False)]
+
+
+def parse_variants(s: str) -> list[tuple[str, dict]]:
+    out = []
+    for item in s.split(";"):
+        name, _, rest = item.partition(":")
+        consts = {}
+        for kv in filter(None, rest.split(",")):
+            k, _, v = kv.partition("=")
+            consts[k.strip()] = v.strip() if k.strip() == "kernel" else int(v)
+        out.append((name.strip(), consts))
+    return out
+
+
+def time_product(gpu, pipe, bg, grid, reps: int, probe) -> float:
+    best = float("inf")
+    for i in range(4):
+        enc = gpu.device.create_command_encoder()
+        cp = enc.begin_compute_pass()
+        for _ in range(reps):
+            cp.set_pipeline(pipe)
+            cp.set_bind_group(0, bg)
+            cp.dispatch_workgroups(*grid)
+        cp.end()
+        cb = enc.finish()
+        gpu.read(probe, 4, np.uint32)              # the queue is idle
+        t0 = time.perf_counter()
+        gpu.device.queue.submit([cb])
+        gpu.read(probe, 4, np.uint32)              # waits for the pass
+        if i:                                      # the first is a warm-up
+            best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+def run(types, tokens: int, variants, reps: int, tn: int) -> dict:
+    gpu = get_gpu()
+    rng = np.random.default_rng(0)
+    Tn = tokens
+    u = gpu.wgpu.BufferUsage
+    P = gpu.buffer(16, u.UNIFORM | u.COPY_DST | u.COPY_SRC, data=np.array([Tn, 0, 0, 1], np.uint32))
+    res = {"adapter": gpu.report()["adapter"], "tokens": Tn, "tn": tn, "results": []}
+    for wtype in types:
+        for name, n, k, glu in SHAPES:
+            raw = random_blocks(TYPES[wtype], n, k, rng)
+            bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, TYPES[wtype], n, k))}
+            del raw
+            words = rng.integers(-127, 128, Tn * k, dtype=np.int8).view(np.uint32)
+            # scales as the quantizing norm writes them: (d, d*sum(q), d*sum(q[:16]), d*sum(q[16:]))
+            q = words.view(np.int8).reshape(-1, 2, 16).astype(np.float32)
+            d = np.abs(rng.standard_normal(q.shape[0])).astype(np.float32) * 0.01 + 1e-3
+            xs = np.stack([d, d * q.sum((1, 2)), d * q[:, 0].sum(1), d * q[:, 1].sum(1)], 1).astype(np.float32)
+            del q
+            xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
+            ldy = n // 2 if glu else n
+            y = gpu.buffer(Tn * ldy * 4)
+            first = None
+            for vname, consts in variants:
+                c = dict(K=k, NR=n, ROW0=0, LDY=ldy, ACC=0, GLU=int(glu), TN=tn,
+                         SAME_HALVES=int(wtype in SAME_HALVES))
+                c.update(consts)
+                kernel = c.pop("kernel", "matmul_q8")     # a sibling file of the kernel (an older version)
+                pipe = gpu.pipeline(kernel, wtype, "main", snippets=() if kernel == "matmul_q8" else ("store_rows",), **c)
+                bg = gpu.bind(pipe, {0: P, 2: y, 12: xq, 13: xsb, **bufs})
+                grid = (-(-n // 64), -(-Tn // c["TN"]), 1)
+                s = time_product(gpu, pipe, bg, grid, reps, P)
+                out = gpu.read(y, Tn * ldy * 4)
+                if first is None:
+                    first, err = out, 0.0
+                else:
+                    err = float(np.max(np.abs(out - first)) / (np.max(np.abs(first)) + 1e-30))
+                r = {"type": wtype, "product": name, "rows": n, "k": k, "variant": vname, "consts": consts,
+                     "us": s * 1e6, "tops": 2 * n * k * Tn / s / 1e12, "max_rel_diff_vs_first": err}
+                res["results"].append(r)
+                print(f"{wtype:5s} {name:8s} {n:6d}x{k:<6d} {vname:10s} {s * 1e6:9.1f} us  "
+                      f"{r['tops']:6.1f} TOPS  diff {err:.1e}", flush=True)
+            for b in (*bufs.values(), xq, xsb, y):
+                b.destroy()
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--types", default="q4_0,q4_k,q6_k")
+    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--tn", type=int, default=128, help="tokens a tile (16, 32, 64 or 128)")
+    ap.add_argument("--variants", default="base:", help="name:CONST=V,...;name2:... (override constants)")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    res = run(a.types.split(","), a.tokens, parse_variants(a.variants), a.reps, a.tn)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
