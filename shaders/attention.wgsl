@@ -129,24 +129,31 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }
 
 // `prefill`: a prompt chunk (T > 1), flash-attention style. Workgroup (head h, tile of PQ = 16
-// queries): key chunks of PK = 16 are loaded once into shared memory for all 16 queries (the
-// per-token kernel above reads every key once per query). Scores: 2 per invocation; online
-// softmax per query row; output: query row lid / 8, dims (vec4) lid % 8 + 8e. HD % 32 == 0,
-// HD <= 128.
+// queries): key chunks of PK (16 or 32) are loaded once into shared memory for all 16 queries
+// (the per-token kernel above reads every key once per query). Register tiles cut the
+// shared-memory reads, which bound this kernel: scores: invocation (query lid / 8, keys lid % 8
+// + 8j) keeps its query's vec4 for PK / 8 keys (1 + PK/8 loads for PK/8 dot products, was 2 a
+// dot product); softmax: the same invocations, 8 a query (partial maxima and sums through shared
+// memory, was one invocation walking a query's keys); output: rows 2 (lid / 16) and + 1, dims
+// (vec4) lid % 16 + 16e: each probability and value vec4 loaded once for two rows.
+// HD % 32 == 0, HD <= 128.
 // Dispatch: (NH, ceil(T / 16), 1).
 const PQ: u32 = 16u;
-const PK: u32 = 16u;
+override PK: u32 = 16u;                            // keys a chunk: 16 or 32
 const PWG: u32 = 128u;
-override PV: u32 = HD / 32u;                       // vec4 of output dims per invocation
-// shared memory: 128 * HD + 512 * (HD / 4 + 1) + 1,216 bytes (26 KiB at HD = 128; the engine
-// uses this entry for HD <= 128, within WebGPU's 32 KiB and NVIDIA's 48 KiB)
+const PNE: u32 = 2u;                               // output vec4 a row an invocation holds (HD <= 128)
+// shared memory (bytes): 64 HD + PK (8 HD + 80) + 1,280: 26.5 KiB at HD = 128 and PK = 16, 43.8
+// KiB at PK = 32 (within NVIDIA's 48 KiB; the engine picks PK by the adapter's limit)
 var<workgroup> pq: array<vec4<f32>, PQ * (HD / 4u)>;        // (PQ, HD/4) queries, pre-scaled
 var<workgroup> pk: array<vec4<f32>, PK * (HD / 4u + 1u)>;   // (PK, HD/4 + 1): padded rows, no bank conflicts
-var<workgroup> pv: array<vec4<f32>, PK * (HD / 4u + 1u)>;
-var<workgroup> pp: array<f32, PQ * PK>;              // scores, then probabilities
+var<workgroup> pv: array<vec4<f32>, PK * (HD / 4u)>;        // (PK, HD/4)
+var<workgroup> pp: array<f32, PQ * PK>;              // probabilities of the chunk
+var<workgroup> pmx: array<f32, PWG>;                 // partial maxima (query lid / 8)
+var<workgroup> psm: array<f32, PWG>;                 // partial sums
 var<workgroup> pm: array<f32, PQ>;                   // running max per query
 var<workgroup> pl: array<f32, PQ>;                   // running sum per query
 var<workgroup> pc: array<f32, PQ>;                   // this chunk's rescale per query
+var<workgroup> pmn: array<f32, PQ>;                  // this chunk's new max per query
 
 @compute @workgroup_size(128)
 fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -157,7 +164,7 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     let kvh = h / (NH / NKV);
     let ldq = (NH + 2u * NKV) * HD;
     let h4 = HD / 4u;
-    let ld = h4 + 1u;                                // padded row of pk, pv (vec4)
+    let ld = h4 + 1u;                                // padded row of pk (vec4)
     let scale = inverseSqrt(f32(HD));
     for (var e = lid.x; e < PQ * h4; e += PWG) {
         let q = e / h4;
@@ -170,11 +177,18 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
         pq[q * h4 + d] = v;
     }
     if (lid.x < PQ) { pm[lid.x] = -1e30; pl[lid.x] = 0.0; }
-    let qr = lid.x / 8u;                             // this invocation's output row
-    var acc = array<vec4<f32>, 8>();                 // dims (lid % 8 + 8e) * 4.., e < PV
+    let sq = lid.x / 8u;                             // scores and softmax: query sq, keys sk + 8j
+    let sk = lid.x % 8u;
+    let r0 = 2u * (lid.x / 16u);                     // output: rows r0, r0 + 1, dims dl + 16e
+    let dl = lid.x % 16u;
+    var o00 = vec4<f32>(0.0);                        // o<row><e>
+    var o01 = vec4<f32>(0.0);
+    var o10 = vec4<f32>(0.0);
+    var o11 = vec4<f32>(0.0);
     let wpp = select(2u, 1u, KV_F16);
     let kv_ld = NKV * (HD / 2u) * wpp;
     let n_keys = P.pos0 + min(t0 + PQ, T);           // keys the last query of the tile sees
+    let qpos = P.pos0 + t0 + sq;                     // position of query sq
     for (var c0 = 0u; c0 < n_keys; c0 += PK) {
         workgroupBarrier();
         for (var e = lid.x; e < PK * h4; e += PWG) {
@@ -188,53 +202,85 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
                 vv = kv4(b, false);
             }
             pk[k * ld + d] = kv;
-            pv[k * ld + d] = vv;
+            pv[k * h4 + d] = vv;
         }
         workgroupBarrier();
-        for (var s = 0u; s < 2u; s++) {
-            let i = lid.x + s * PWG;
-            let q = i / PK;
-            let k = i % PK;
-            var sc = -1e30;                          // masked: after the query, or a padding row
-            if (c0 + k <= P.pos0 + t0 + q && t0 + q < T) {
-                sc = 0.0;
-                for (var d = 0u; d < h4; d++) { sc += dot(pq[q * h4 + d], pk[k * ld + d]); }
+        var s0 = 0.0;
+        var s1 = 0.0;
+        var s2 = 0.0;
+        var s3 = 0.0;
+        for (var d = 0u; d < h4; d++) {
+            let q = pq[sq * h4 + d];
+            s0 += dot(q, pk[sk * ld + d]);
+            s1 += dot(q, pk[(sk + 8u) * ld + d]);
+            if (PK == 32u) {
+                s2 += dot(q, pk[(sk + 16u) * ld + d]);
+                s3 += dot(q, pk[(sk + 24u) * ld + d]);
             }
-            pp[i] = sc;
         }
+        // masked: after the query, or a padding query
+        let live = t0 + sq < T;
+        s0 = select(-1e30, s0, live && c0 + sk <= qpos);
+        s1 = select(-1e30, s1, live && c0 + sk + 8u <= qpos);
+        s2 = select(-1e30, s2, live && c0 + sk + 16u <= qpos && PK == 32u);
+        s3 = select(-1e30, s3, live && c0 + sk + 24u <= qpos && PK == 32u);
+        pmx[lid.x] = max(max(s0, s1), max(s2, s3));
         workgroupBarrier();
-        if (lid.x < PQ) {
-            let m0 = pm[lid.x];
-            var mx = m0;
-            for (var k = 0u; k < PK; k++) { mx = max(mx, pp[lid.x * PK + k]); }
-            var sum = 0.0;
-            for (var k = 0u; k < PK; k++) {
-                let p = exp(pp[lid.x * PK + k] - mx);
-                pp[lid.x * PK + k] = p;
-                sum += p;
+        let m0 = pm[sq];
+        var mx = m0;
+        for (var i = 0u; i < 8u; i++) { mx = max(mx, pmx[sq * 8u + i]); }
+        let p0 = exp(s0 - mx);
+        let p1 = exp(s1 - mx);
+        pp[sq * PK + sk] = p0;
+        pp[sq * PK + sk + 8u] = p1;
+        var sum = p0 + p1;
+        if (PK == 32u) {
+            let p2 = exp(s2 - mx);
+            let p3 = exp(s3 - mx);
+            pp[sq * PK + sk + 16u] = p2;
+            pp[sq * PK + sk + 24u] = p3;
+            sum += p2 + p3;
+        }
+        psm[lid.x] = sum;
+        if (sk == 0u) { pc[sq] = exp(m0 - mx); pmn[sq] = mx; }
+        workgroupBarrier();
+        let c0r = pc[r0];
+        let c1r = pc[r0 + 1u];
+        o00 *= c0r; o01 *= c0r; o10 *= c1r; o11 *= c1r;
+        for (var k = 0u; k < PK; k++) {
+            let a = pp[r0 * PK + k];
+            let b = pp[(r0 + 1u) * PK + k];
+            let v0 = pv[k * h4 + min(dl, h4 - 1u)];     // (HD = 32: lanes dl >= 8 idle)
+            o00 += a * v0;
+            o10 += b * v0;
+            if (h4 > 16u) {
+                let v1 = pv[k * h4 + min(dl + 16u, h4 - 1u)];
+                o01 += a * v1;
+                o11 += b * v1;
             }
-            let c = exp(m0 - mx);
-            pc[lid.x] = c;
-            pl[lid.x] = pl[lid.x] * c + sum;
-            pm[lid.x] = mx;
         }
-        workgroupBarrier();
-        let c = pc[qr];
-        for (var e = 0u; e < PV; e++) {
-            let d = lid.x % 8u + 8u * e;
-            var a = acc[e] * c;
-            for (var k = 0u; k < PK; k++) { a += pp[qr * PK + k] * pv[k * ld + d]; }
-            acc[e] = a;
+        if (dl == 0u) {   // running sums and maxima of rows r0, r0 + 1 (read again next chunk)
+            for (var r = r0; r < r0 + 2u; r++) {
+                var l = pl[r] * pc[r];
+                for (var i = 0u; i < 8u; i++) { l += psm[r * 8u + i]; }
+                pl[r] = l;
+                pm[r] = pmn[r];
+            }
         }
     }
-    let t = t0 + qr;
-    if (t < T) {
-        let inv = 1.0 / pl[qr];
-        for (var e = 0u; e < PV; e++) {
-            let d = 4u * (lid.x % 8u + 8u * e);
-            let o = t * NH * HD + h * HD + d;
-            let v = acc[e] * inv;
-            O[o] = v.x; O[o + 1u] = v.y; O[o + 2u] = v.z; O[o + 3u] = v.w;
+    workgroupBarrier();
+    for (var r = r0; r < r0 + 2u; r++) {
+        let t = t0 + r;
+        if (t < T && dl < h4) {
+            let inv = 1.0 / pl[r];
+            let o = t * NH * HD + h * HD;
+            let a = select(o10, o00, r == r0) * inv;
+            O[o + 4u * dl] = a.x; O[o + 4u * dl + 1u] = a.y; O[o + 4u * dl + 2u] = a.z; O[o + 4u * dl + 3u] = a.w;
+            if (dl + 16u < h4) {
+                let b = select(o11, o01, r == r0) * inv;
+                let d = 4u * (dl + 16u);
+                O[o + d] = b.x; O[o + d + 1u] = b.y; O[o + d + 2u] = b.z; O[o + d + 3u] = b.w;
+            }
         }
     }
 }

@@ -402,9 +402,10 @@ def test_attention_causal_gqa_and_splits(gpu, hd, S, Tn, splits, f16):
 
 
 @pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
-@pytest.mark.parametrize("hd,S,Tn", [(32, 37, 37), (64, 130, 35), (128, 70, 17)])
-def test_prompt_attention_query_tiles(gpu, hd, S, Tn, f16):
-    # the `prefill` entry (16 queries a workgroup, key chunks of 16 in shared memory) against
+@pytest.mark.parametrize("hd,S,Tn,pk", [(32, 37, 37, 16), (64, 130, 35, 16), (128, 70, 17, 16), (32, 37, 37, 32),
+                                        (64, 130, 35, 32), (96, 75, 40, 16)])
+def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
+    # the `prefill` entry (16 queries a workgroup, key chunks of PK in shared memory) against
     # numpy: a chunk starting at position S - Tn (0 or later), GQA, partial query and key tiles
     rng = np.random.default_rng(hd + S + Tn)
     NH, NKV = 4, 2
@@ -414,7 +415,7 @@ def test_prompt_attention_query_tiles(gpu, hd, S, Tn, f16):
     VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
     if f16:
         KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
-    pipe = gpu.pipeline("attention", None, "prefill", NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16))
+    pipe = gpu.pipeline("attention", None, "prefill", NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), PK=pk)
     kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
     o = gpu.buffer(Tn * NH * hd * 4)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,

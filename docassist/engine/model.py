@@ -400,13 +400,16 @@ class GPUModel:
         merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=cfg.head_dim)
         # query-tiled prompt attention (attention.wgsl `prefill`: 16 queries a workgroup share each
         # key chunk in shared memory): a 512-token 7B prompt's attention 42.6 -> 13.3 ms on an
-        # H200 (prefill 2,897 -> 3,426 tok/s). Where its shared memory fits; DOCASSIST_ATTN_TILES=0
-        # keeps one query a workgroup
+        # H200 (prefill 2,897 -> 3,426 tok/s). Key chunks of 32 where the shared memory allows,
+        # else 16; DOCASSIST_ATTN_TILES=0 keeps one query a workgroup, DOCASSIST_ATTN_PK=16 forces
+        # the small chunks (benchmarks)
         hd = cfg.head_dim
-        attn_tiles = (hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "1") != "0"
-                      and 128 * hd + 512 * (hd // 4 + 1) + 1216 <= int(gpu.limits["max-compute-workgroup-storage-size"]))
+        smem = int(gpu.limits["max-compute-workgroup-storage-size"])
+        pks = [pk for pk in (32, 16) if 64 * hd + pk * (8 * hd + 80) + 1280 <= smem
+               and str(pk) in os.environ.get("DOCASSIST_ATTN_PK", "32,16")]
+        attn_tiles = hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "1") != "0" and pks
         attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
-                               KV_F16=int(self.kv_f16)) if attn_tiles else None
+                               KV_F16=int(self.kv_f16), PK=pks[0]) if attn_tiles else None
         silu = gpu.pipeline("silu_mul", None, F=F)
         n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
         LDQ = D + 2 * KV
