@@ -470,6 +470,10 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
+        # kernel options (matmul_q8.wgsl PF, RPL, CVT), DOCASSIST_MMQ_<NAME>=value: benchmarks
+        mmq_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "RPL", "CVT")
+                    if os.environ.get(f"DOCASSIST_MMQ_{k}")}
+
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
@@ -479,7 +483,7 @@ class GPUModel:
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c) for tn in MMQ_TN}
+                                   TN=tn, **c, **mmq_opts) for tn in MMQ_TN}
                 ops.append((tiles, None, nr, "mmq"))
             return ops
 
