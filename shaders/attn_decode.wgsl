@@ -35,6 +35,9 @@ override SUB: u32 = 1u;                  // groups of 64 invocations
 @group(0) @binding(5) var<storage, read_write> PART: array<atomic<u32>>;  // (n_split, NH, HD + 2) f32 bits
 @group(0) @binding(6) var<storage, read_write> CNT: array<atomic<u32>>;   // (NH,) splits done, 0 between dispatches
 override MERGE: bool = false;
+override PSM: bool = false;              // a chunk's softmax in parallel: each lane exponentiates its
+                                         // own keys once, the maximum through two rounds of 8 (not
+                                         // every lane scanning all CH scores, with CH exponentials)
 
 const WG: u32 = 64u;                     // invocations a group
 const NP: u32 = 16u;                     // passes a chunk (registers: 2 * NP vec4<u32>)
@@ -46,6 +49,8 @@ var<workgroup> dsc: array<f32, SUB * CH>;                  // (SUB, CH) the chun
 var<workgroup> dacc: array<vec4<f32>, 2u * WGS>;           // (SUB, WG, 2): output partials of every key group
 var<workgroup> dml: array<vec2<f32>, 16>;                  // (SUB,) each group's (m, l)
 var<workgroup> wlast: u32;                                 // MERGE: this workgroup merges the head
+var<workgroup> dred: array<f32, WGS>;                      // PSM: each lane's maximum (then share of the sum)
+var<workgroup> dred8: array<f32, 8u * SUB>;                // PSM: maxima of 8 lanes
 
 // the 8 (f16) or 4 (f32, the rest 0) values of a word
 fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
@@ -108,6 +113,53 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
         workgroupBarrier();
+        if (PSM) {
+            // this lane's keys ln, ln + WG, ... of the chunk: scores and their maximum; the
+            // group's maximum in two rounds of 8 through shared memory
+            var lm = -1e30;
+            for (var k = ln; k < CH; k += WG) {
+                var s = -1e30;
+                if (c0 + k < k_end) {
+                    s = 0.0;
+                    for (var j = 0u; j < RW4; j++) { s += dpart[dp0 + k * (RW4 + 1u) + j]; }
+                }
+                dsc[ds0 + k] = s;
+                lm = max(lm, s);
+            }
+            dred[lid.x] = lm;
+            workgroupBarrier();
+            let b8 = sub * WG + 8u * (ln / 8u);
+            var bm = dred[b8];
+            for (var i = 1u; i < 8u; i++) { bm = max(bm, dred[b8 + i]); }
+            if (ln % 8u == 0u) { dred8[sub * 8u + ln / 8u] = bm; }
+            workgroupBarrier();
+            var mx = m;
+            for (var i = 0u; i < 8u; i++) { mx = max(mx, dred8[sub * 8u + i]); }
+            // probabilities of this lane's keys (masked: 0) in place of their scores; l holds this
+            // lane's share of the sum (the group's lanes are added once, after the last chunk)
+            let corr = exp(m - mx);
+            var ls = 0.0;
+            for (var k = ln; k < CH; k += WG) {
+                let s = dsc[ds0 + k];
+                let p = select(0.0, exp(s - mx), s > -1e29);
+                dsc[ds0 + k] = p;
+                ls += p;
+            }
+            l = l * corr + ls;
+            a0 *= corr;
+            a1 *= corr;
+            workgroupBarrier();
+            for (var p = 0u; p < NP; p++) {
+                let pj = dsc[ds0 + (p * KPP + kg) % CH];
+                let v = vals(vr[p]);
+                a0 += pj * v[0];
+                a1 += pj * v[1];
+            }
+            m = mx;
+            // (no barrier here: the next chunk writes dsc, dred and dred8 only after barriers
+            // every lane passes once done with this chunk's reads)
+            continue;
+        }
         for (var k = ln; k < CH; k += WG) {
             var s = -1e30;
             if (c0 + k < k_end) {
@@ -137,6 +189,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         m = mx;
         workgroupBarrier();
+    }
+    if (PSM) {   // the group's sum of probabilities from its lanes' shares
+        dred[lid.x] = l;
+        workgroupBarrier();
+        if (ln == 0u) {
+            l = 0.0;
+            for (var i = 0u; i < WG; i++) { l += dred[sub * WG + i]; }
+        }
     }
     // every group's key groups, every group: invocation w < RW4 of group 0 holds the head's word w
     dacc[2u * lid.x] = a0;
