@@ -41,6 +41,11 @@ RING_DEPTH = 8      # decode steps in flight before the host reads a token back 
 PREPARE_AHEAD = 3   # weights converted and repacked ahead of the one being placed at load
 QX_TYPES = ("q4_0", "q8_0", "q4_k", "q6_k")   # weight types with an int8 dot product (dotq32)
 SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6_K: one a half)
+# int8 prompt product options (matmul_q8.wgsl), per weight type where the benchmark shows they pay
+# (H200, benchmarks/mmq_bench.py, 7B products over 512 tokens): tile loads a step ahead (PF):
+# Q4_0 +0-15% a product, Q4_K +7-12%, Q6_K +2-28%; the conversion instruction (CVT) with it: Q4_0
+# +2-4%, Q4_K 0-3%, Q6_K -1-3% (left off)
+MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1}, "q4_k": {"PF": 1, "CVT": 1}, "q6_k": {"PF": 1}, "q8_0": {"PF": 1}}
 
 
 class _Lazy:
@@ -470,8 +475,9 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
-        # kernel options (matmul_q8.wgsl PF, RPL, CVT), DOCASSIST_MMQ_<NAME>=value: benchmarks
-        mmq_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "RPL", "CVT")
+        # kernel options (matmul_q8.wgsl PF, RPL, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
+        # (benchmarks)
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "RPL", "CVT")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
@@ -483,7 +489,7 @@ class GPUModel:
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c, **mmq_opts) for tn in MMQ_TN}
+                                   TN=tn, **c, **{**MMQ_OPTS.get(w.wtype, {}), **env_opts}) for tn in MMQ_TN}
                 ops.append((tiles, None, nr, "mmq"))
             return ops
 
@@ -743,8 +749,10 @@ class GPUModel:
             # the head's last split to finish merges the splits (no attn_merge dispatch);
             # DOCASSIST_ATTN_MERGE=0: the dispatch (benchmarks, tests)
             fused_merge = os.environ.get("DOCASSIST_ATTN_MERGE", "1") != "0"
-            # a chunk's softmax in parallel (PSM); DOCASSIST_ATTN_PSM=0|1: benchmarks
-            psm = os.environ.get("DOCASSIST_ATTN_PSM", "0") != "0"
+            # a chunk's softmax in parallel (PSM): 7B Q4_K_M on an H200 479.8 -> 487.2 tok/s at
+            # context 0, 373.6 -> 381.5 at 2048 (one query per step: 292.7 -> 341.2, 248.1 -> 271.2);
+            # DOCASSIST_ATTN_PSM=0: every lane scanning the chunk (benchmarks)
+            psm = os.environ.get("DOCASSIST_ATTN_PSM", "1") != "0"
             attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4, SUB=sub,
                                 KV_F16=int(self.kv_f16), QOUT=int(att_q), MERGE=int(fused_merge), PSM=int(psm))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
