@@ -35,6 +35,8 @@ override SUB: u32 = 1u;                  // groups of 64 invocations
 @group(0) @binding(5) var<storage, read_write> PART: array<atomic<u32>>;  // (n_split, NH, HD + 2) f32 bits
 @group(0) @binding(6) var<storage, read_write> CNT: array<atomic<u32>>;   // (NH,) splits done, 0 between dispatches
 override MERGE: bool = false;
+override MERGE2: bool = false;           // MERGE by a lane a split: (m, l) in one round of loads, each
+                                         // split's weight once, partials 4 splits a round (n_split <= 64)
 override PSM: bool = false;              // a chunk's softmax in parallel: each lane exponentiates its
                                          // own keys once, the maximum through two rounds of 8 (not
                                          // every lane scanning all CH scores, with CH exponentials)
@@ -51,6 +53,8 @@ var<workgroup> dml: array<vec2<f32>, 16>;                  // (SUB,) each group'
 var<workgroup> wlast: u32;                                 // MERGE: this workgroup merges the head
 var<workgroup> dred: array<f32, WGS>;                      // PSM: each lane's maximum (then share of the sum)
 var<workgroup> dred8: array<f32, 8u * SUB>;                // PSM: maxima of 8 lanes
+var<workgroup> mw: array<f32, 64>;                         // MERGE2: the splits' maxima, then weights
+var<workgroup> ml: array<f32, 64>;                         // MERGE2: the splits' sums
 
 // the 8 (f16) or 4 (f32, the rest 0) values of a word
 fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
@@ -260,16 +264,45 @@ fn merge_if_last(h: u32, li: u32) {
     let ns = P.n_split;
     let st = NH * (HD + 2u);
     let hb = h * (HD + 2u);
-    var mx = -1e30;
-    for (var s = 0u; s < ns; s++) { mx = max(mx, part_get(s * st + hb + HD)); }
-    var l = 0.0;
-    for (var s = 0u; s < ns; s++) { l += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + HD + 1u); }
-    for (var d = li; d < HD; d += WGS) {
-        var a = 0.0;
-        for (var s = 0u; s < ns; s++) { a += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + d); }
-        let o = a / l;
-        O[h * HD + d] = o;
-        if (QOUT) { qo[d] = o; }
+    if (MERGE2) {
+        // each split's (m, l) loaded by a lane of its own (ns <= 64 <= WGS: one round of loads),
+        // its weight exp(m_s - M) computed once; a dimension's partials 4 splits a round
+        if (li < ns) { mw[li] = part_get(li * st + hb + HD); ml[li] = part_get(li * st + hb + HD + 1u); }
+        workgroupBarrier();
+        var mx = -1e30;
+        for (var s = 0u; s < ns; s++) { mx = max(mx, mw[s]); }
+        workgroupBarrier();
+        if (li < ns) { mw[li] = exp(mw[li] - mx); }
+        workgroupBarrier();
+        var l = 0.0;
+        for (var s = 0u; s < ns; s++) { l += mw[s] * ml[s]; }
+        for (var d = li; d < HD; d += WGS) {
+            var a = 0.0;
+            var s = 0u;
+            for (; s + 4u <= ns; s += 4u) {
+                let p0 = part_get(s * st + hb + d);
+                let p1 = part_get((s + 1u) * st + hb + d);
+                let p2 = part_get((s + 2u) * st + hb + d);
+                let p3 = part_get((s + 3u) * st + hb + d);
+                a += mw[s] * p0 + mw[s + 1u] * p1 + mw[s + 2u] * p2 + mw[s + 3u] * p3;
+            }
+            for (; s < ns; s++) { a += mw[s] * part_get(s * st + hb + d); }
+            let o = a / l;
+            O[h * HD + d] = o;
+            if (QOUT) { qo[d] = o; }
+        }
+    } else {
+        var mx = -1e30;
+        for (var s = 0u; s < ns; s++) { mx = max(mx, part_get(s * st + hb + HD)); }
+        var l = 0.0;
+        for (var s = 0u; s < ns; s++) { l += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + HD + 1u); }
+        for (var d = li; d < HD; d += WGS) {
+            var a = 0.0;
+            for (var s = 0u; s < ns; s++) { a += exp(part_get(s * st + hb + HD) - mx) * part_get(s * st + hb + d); }
+            let o = a / l;
+            O[h * HD + d] = o;
+            if (QOUT) { qo[d] = o; }
+        }
     }
     if (li == 0u) { atomicStore(&CNT[h], 0u); }   // every split has counted: ready for the next dispatch
     if (QOUT) {

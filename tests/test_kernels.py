@@ -287,8 +287,9 @@ def test_attention_int8_output(gpu, splits):
 @pytest.mark.parametrize("hd,f16,sub", [(64, True, 1), (128, True, 1), (256, True, 1), (64, False, 1), (32, False, 1),
                                         (256, False, 1), (128, True, 4), (128, True, 3), (64, False, 2)])
 @pytest.mark.parametrize("S,splits", [(1, 1), (150, 1), (150, 3), (1000, 16), (3000, 40)])
-@pytest.mark.parametrize("fused,psm", [(False, False), (True, False), (True, True), (False, True)])
-def test_decode_attention(gpu, hd, f16, sub, S, splits, fused, psm):
+@pytest.mark.parametrize("fused,psm,merge2", [(False, False, 0), (True, False, 0), (True, True, 0), (False, True, 0),
+                                              (True, True, 1)])
+def test_decode_attention(gpu, hd, f16, sub, S, splits, fused, psm, merge2):
     # attn_decode.wgsl: one query, cache rows read as vec4<u32> words by adjacent invocations,
     # chunks of 16 keys a key group (one or several chunks a split, splits with no keys); output,
     # or the split partials combined by attn_merge (more splits than its 16-split chunk) or, with
@@ -309,7 +310,7 @@ def test_decode_attention(gpu, hd, f16, sub, S, splits, fused, psm):
     xq, xs = gpu.buffer(NH * hd), gpu.buffer(NH * hd // 32 * 16)
     kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
     pipe = gpu.pipeline("attn_decode", None, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), QOUT=1,
-                        RW4=hd // 8 if f16 else hd // 4, SUB=sub, MERGE=int(fused), PSM=int(psm))
+                        RW4=hd // 8 if f16 else hd // 4, SUB=sub, MERGE=int(fused), PSM=int(psm), MERGE2=merge2)
     want = np.concatenate([_softmax_rows(KC[:S, (h // 2) * hd:(h // 2 + 1) * hd] @ QKV[0, h * hd:(h + 1) * hd] / np.sqrt(hd))
                            @ VC[:S, (h // 2) * hd:(h // 2 + 1) * hd] for h in range(NH)])
     for _ in range(2):

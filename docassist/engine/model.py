@@ -742,8 +742,8 @@ class GPUModel:
             ch = 16 * (64 // rw4)
             if (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
                     # shared memory: dpart + dsc, dacc, dred + dred8, then dml, qo, the int8 blocks'
-                    # partials, wlast
-                    or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 288 * sub + 1680
+                    # partials, wlast, mw + ml
+                    or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 288 * sub + 1680 + 512
                     > int(gpu.limits["max-compute-workgroup-storage-size"])):
                 sub = self.attn_sub = 1
             # the head's last split to finish merges the splits (no attn_merge dispatch);
@@ -754,7 +754,8 @@ class GPUModel:
             # DOCASSIST_ATTN_PSM=0: every lane scanning the chunk (benchmarks)
             psm = os.environ.get("DOCASSIST_ATTN_PSM", "1") != "0"
             attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4, SUB=sub,
-                                KV_F16=int(self.kv_f16), QOUT=int(att_q), MERGE=int(fused_merge), PSM=int(psm))
+                                KV_F16=int(self.kv_f16), QOUT=int(att_q), MERGE=int(fused_merge), PSM=int(psm),
+                                MERGE2=int(os.environ.get("DOCASSIST_ATTN_MERGE2", "0") != "0"))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
             extra_binds = {6: self.split_count}
         elif att_q:
