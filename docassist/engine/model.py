@@ -30,7 +30,9 @@ MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 128    # keys per split and group of attn_decode.wgsl: two 64-key chunks (7B Q4_0 at
                     # context 2048 on an H200: 400 tok/s at 64, 410 at 96, 414 at 128; merges of
                     # up to 32 splits take one round of loads). DOCASSIST_SPLIT_KEYS: benchmarks
-ATTN_SUB = 1        # groups of 64 invocations a decode-attention workgroup
+ATTN_SUB = 2        # groups of 64 invocations a decode-attention workgroup (7B Q4_K_M at context
+                    # 2048 on an H200, with the parallel softmax and MERGE2: 390.6 tok/s at 1,
+                    # 401.6 at 2, 381.7 at 4)
 # tiled-matmul shapes (rows TM x tokens TN per workgroup, matmul.wgsl), smallest first; a product
 # takes the largest that still leaves MATMUL_MIN_WG workgroups to fill the GPU
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
@@ -749,13 +751,15 @@ class GPUModel:
             # the head's last split to finish merges the splits (no attn_merge dispatch);
             # DOCASSIST_ATTN_MERGE=0: the dispatch (benchmarks, tests)
             fused_merge = os.environ.get("DOCASSIST_ATTN_MERGE", "1") != "0"
-            # a chunk's softmax in parallel (PSM): 7B Q4_K_M on an H200 479.8 -> 487.2 tok/s at
+            # the fused merge by a lane a split (MERGE2): 7B Q4_K_M at 2048 on an H200 381.2 ->
+            # 390.6 tok/s (attention 24.3 -> 21.6 us a layer); DOCASSIST_ATTN_MERGE2=0: the serial
+            # merge. A chunk's softmax in parallel (PSM): 7B Q4_K_M on an H200 479.8 -> 487.2 tok/s at
             # context 0, 373.6 -> 381.5 at 2048 (one query per step: 292.7 -> 341.2, 248.1 -> 271.2);
             # DOCASSIST_ATTN_PSM=0: every lane scanning the chunk (benchmarks)
             psm = os.environ.get("DOCASSIST_ATTN_PSM", "1") != "0"
             attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4, SUB=sub,
                                 KV_F16=int(self.kv_f16), QOUT=int(att_q), MERGE=int(fused_merge), PSM=int(psm),
-                                MERGE2=int(os.environ.get("DOCASSIST_ATTN_MERGE2", "0") != "0"))
+                                MERGE2=int(os.environ.get("DOCASSIST_ATTN_MERGE2", "1") != "0"))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
             extra_binds = {6: self.split_count}
         elif att_q:
