@@ -311,10 +311,11 @@ def test_int8_activation_prefill(tmp_path, shared_models, monkeypatch, ftype, di
 @pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=128, hidden=256, n_heads=4, n_kv_heads=2)),
                                         ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1)),
                                         ("Q8_0", dict(dim=64, hidden=96))])   # head dim 16: quantized apart
-def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, ftype, dims):
+def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, monkeypatch, ftype, dims):
     # norms applied inside the products, quantization in the epilogues of attention, merge, the
     # residual and the gate/up products: the same arithmetic as the stream with a dispatch for
     # each, so the same logits, also past a prompt long enough for split attention (merge)
+    monkeypatch.setenv("DOCASSIST_SPLIT_KEYS", "64")   # several splits at 150 keys
     path = write_tiny_model(tmp_path / f"fz-{ftype}.gguf", ftype=ftype, seed=21, context_length=400, **dims)
     toks = list(np.random.default_rng(6).integers(3, 512, 160))
     out, counts = {}, {}
