@@ -43,47 +43,52 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 // `quant`: token t = workgroup y (TAIL: row P.row0 + t), normed and also written as int8 blocks of
 // 32 for the int8 products (matvec.wgsl QX, matmul_q8.wgsl): per block d = max|x| / 127,
 // q = round(x / d), XS = (d, d*sum(q), d*sum(q[0:16]), d*sum(q[16:32])). Workgroup (g, t) takes
-// elements 256g..256g+255 of token t (each workgroup sums the whole row's squares, 4 * D bytes
-// from cache) so the quantization spreads over (ceil(D / 256), T) workgroups. D % 32 == 0.
-// Lanes 32b..32b+31 hold block b. Without NORM, X is only quantized (the attention output and the
-// SiLU*up product before their products).
-var<workgroup> qv: array<i32, 256>;
+// values 1024g..1024g+1023 of token t, 4 consecutive ones an invocation (a block: 8 invocations;
+// its maximum and sums through shared memory, two barriers); with NORM each workgroup sums the
+// whole row's squares (4 * D bytes from cache). Values a workgroup: 1024 (was 256, with 5
+// barriers of a 32-lane tree a block: a 512-token 7B prompt's norms took 30-50 us a dispatch).
+// D % 32 == 0. Without NORM, X is only quantized (the attention output and the SiLU*up product
+// before their products). Dispatch: (ceil(D / 1024), T, 1).
+var<workgroup> qv: array<i32, 256>;     // each invocation's sum of its 4 q
+var<workgroup> qm: array<f32, 256>;     // each invocation's max |x| of its 4 values
 
 @compute @workgroup_size(256)
 fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let t_out = wg.y;
     var t_in = t_out;
     if (TAIL) { t_in = t_out + P.row0; }
-    if (t_in >= P.n_tokens) { return; }
+    if (t_in >= P.n_tokens || wg.x * 1024u >= D) { return; }
     var inv = 1.0;
     if (NORM && !DEFER) { inv = inv_rms(t_in, lid.x); }
-    let i = wg.x * 256u + lid.x;
-    var v = 0.0;
-    if (i < D) {
-        v = X[t_in * D + i];
+    let i = wg.x * 1024u + 4u * lid.x;   // this invocation's first value
+    let live = i < D;                    // (D % 32 == 0: a block is live or not as a whole)
+    var v = vec4<f32>(0.0);
+    if (live) {
+        let b = t_in * D + i;
+        v = vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
         if (NORM) {
-            v *= inv * Wn[i];
-            if (!DEFER) { Y[t_out * D + i] = v; }
+            v *= inv * vec4<f32>(Wn[i], Wn[i + 1u], Wn[i + 2u], Wn[i + 3u]);
+            if (!DEFER) {
+                let o = t_out * D + i;
+                Y[o] = v.x; Y[o + 1u] = v.y; Y[o + 2u] = v.z; Y[o + 3u] = v.w;
+            }
         }
     }
-    let lane = lid.x % 32u;
-    red[lid.x] = abs(v);
+    let a = abs(v);
+    qm[lid.x] = max(max(a.x, a.y), max(a.z, a.w));
     workgroupBarrier();
-    for (var w = 16u; w > 0u; w >>= 1u) {
-        if (lane < w) { red[lid.x] = max(red[lid.x], red[lid.x + w]); }
-        workgroupBarrier();
-    }
-    let d = red[lid.x - lane] / 127.0;
-    qv[lid.x] = i32(round(v * select(0.0, 1.0 / d, d > 0.0)));
-    workgroupBarrier();
+    let g = lid.x & ~7u;                 // the block's first invocation
+    var amax = qm[g];
+    for (var k = 1u; k < 8u; k++) { amax = max(amax, qm[g + k]); }
+    let d = amax / 127.0;
+    let q = vec4<i32>(round(v * select(0.0, 1.0 / d, d > 0.0)));
+    qv[lid.x] = q.x + q.y + q.z + q.w;
     let o = t_out * D + i;               // D % 32 == 0: blocks never straddle tokens
-    if (i < D && lane % 4u == 0u) {
-        XQ[o / 4u] = pack4xI8(vec4<i32>(qv[lid.x], qv[lid.x + 1u], qv[lid.x + 2u], qv[lid.x + 3u]));
-    }
-    if (i < D && lane == 0u) {
-        var s0 = 0;
-        var s1 = 0;
-        for (var k = 0u; k < 16u; k++) { s0 += qv[lid.x + k]; s1 += qv[lid.x + 16u + k]; }
+    if (live) { XQ[o / 4u] = pack4xI8(q); }
+    workgroupBarrier();
+    if (live && lid.x == g) {
+        let s0 = qv[g] + qv[g + 1u] + qv[g + 2u] + qv[g + 3u];
+        let s1 = qv[g + 4u] + qv[g + 5u] + qv[g + 6u] + qv[g + 7u];
         XS[o / 32u] = vec4<f32>(d, d * f32(s0 + s1), d * f32(s0), d * f32(s1));
         if (DEFER) {
             var ss = 0.0;

@@ -143,14 +143,14 @@ def quantize_act(x):
 
 def test_rmsnorm_int8_blocks(gpu):
     rng = np.random.default_rng(1)
-    D = 608                             # 2 full workgroups of 256 and a partial one
+    D = 2208                            # 2 full workgroups of 1024 values and a partial one
     X = (3 * rng.standard_normal(D)).astype(np.float32)
     w = rng.standard_normal(D).astype(np.float32)
     X[32:64] = 0.0                      # an all-zero block: scale 0, quants 0
     pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0)
     x, y, wb = gpu.buffer(X.nbytes, data=X), gpu.buffer(X.nbytes), gpu.buffer(w.nbytes, data=w)
     xq, xs = gpu.buffer(D), gpu.buffer(D // 32 * 16)
-    _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, 3: wb, 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 256), 1, 1))
+    _run(gpu, pipe, {0: _params(gpu, 1), 1: x, 2: y, 3: wb, 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 1024), 1, 1))
     normed = ref.rmsnorm(X[None], w, 1e-5)[0]
     np.testing.assert_allclose(gpu.read(y, X.nbytes), normed, rtol=1e-5, atol=1e-5)
     want_q, want_s = quantize_act(normed)
@@ -466,7 +466,7 @@ def test_embed(gpu, gtype, K):
 
 
 def test_rmsnorm_int8_blocks_many_tokens(gpu):
-    # (ceil(D/256), T) workgroups: token t's blocks at t * D/32; without NORM, X as it is
+    # (ceil(D/1024), T) workgroups: token t's blocks at t * D/32; without NORM, X as it is
     rng = np.random.default_rng(2)
     D, Tn = 320, 5
     X = (2 * rng.standard_normal((Tn, D))).astype(np.float32)
@@ -475,7 +475,7 @@ def test_rmsnorm_int8_blocks_many_tokens(gpu):
         pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0, NORM=int(norm))
         xq, xs = gpu.buffer(Tn * D), gpu.buffer(Tn * D // 32 * 16)
         _run(gpu, pipe, {0: _params(gpu, Tn), 1: gpu.buffer(X.nbytes, data=X), 2: gpu.buffer(X.nbytes),
-                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 256), Tn, 1))
+                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 1024), Tn, 1))
         src = ref.rmsnorm(X, w, 1e-5) if norm else X
         got = gpu.read(xq, Tn * D, np.int8).reshape(-1, 32) * gpu.read(xs, Tn * D // 32 * 16).reshape(-1, 4)[:, :1]
         d = np.abs(src).reshape(-1, 32).max(1, keepdims=True) / 127

@@ -340,13 +340,13 @@ class GPUModel:
 
         def norm(src, dst, wbuf, tail=False, quant=False, n=D):
             binds = {0: P, 1: src, 2: dst, 3: wbuf}
-            if quant:    # also as int8 blocks (self.xq, self.xs), over (ceil(n/256), T) workgroups
+            if quant:    # also as int8 blocks (self.xq, self.xs), over (ceil(n/1024), T) workgroups
                 # (wbuf None: src quantized as it is, n values)
                 pipe = gpu.pipeline("rmsnorm", None, "quant", D=n, EPS=float(cfg.rms_eps), TAIL=int(tail),
                                     NORM=int(wbuf is not None))
                 if wbuf is None:
                     binds[2], binds[3] = self._unused[10], self._unused[11]
-                return op(pipe, {**binds, 4: self.xq, 5: self.xs, 6: self._unused[6]}, lambda T, L, S: (ceil(n, 256), T, 1))
+                return op(pipe, {**binds, 4: self.xq, 5: self.xs, 6: self._unused[6]}, lambda T, L, S: (ceil(n, 1024), T, 1))
             pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
             return op(pipe, binds, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
@@ -725,7 +725,7 @@ class GPUModel:
                                 DEFER=int(wn is not None))
             binds = {0: P, 1: src, 2: un[10], 3: wn if wn is not None else un[11], 4: dst[0], 5: dst[1],
                      6: self.ss if wn is not None else un[6]}
-            return [(pipe, gpu.bind(pipe, binds), lambda T, L, S: (ceil(n, 256), T, 1))]
+            return [(pipe, gpu.bind(pipe, binds), lambda T, L, S: (ceil(n, 1024), T, 1))]
 
         def residual(w, wn):   # x += W a (a: A's blocks); then x * wn as B's blocks, sums of x^2
             if acc_ok and all(r0 % 32 == 0 for r0, _, _ in w.parts):
