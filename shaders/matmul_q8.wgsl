@@ -10,7 +10,9 @@
 // columns), KB = min(4, 256 / TN) blocks of 32 per step through shared memory; invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
 // for the step, x tokens tc, tc+16, ... (TN / 16 of them, read one at a time, so 16 lanes read 16
 // adjacent vec4 of the token tile). TN = 128 halves the shared-memory reads of weights per
-// product (the kernel is bound by shared-memory traffic, ~3 bytes a dot4I8Packed at TN = 64).
+// product. Where qblock8's weights carry no offset (QB8_OFFSET false: Q4_0 and Q6_K as signed
+// int8, Q8_0) the b_h terms are left out. With PF the next step's global loads are in flight
+// during this step's products; the 7B products then run at 80-92% of an H200's dot4I8Packed rate.
 // Dispatch: (ceil(NR / 64), ceil(T / TN), 1).
 override K: u32;
 override NR: u32;
@@ -23,8 +25,6 @@ override SAME_HALVES: bool = false;   // both halves of a block share one affine
                                       // one conversion and two multiply-adds a block instead of four
 override PF: bool = false;    // the next step's tile loads issued before this step's products
                               // (registers hold them meanwhile: global latency hidden in the step)
-override RPL: u32 = 4u;      // rows a lane: 4 (tokens tc + 16c), or 8 (tokens tc + 32c; TN >= 32)
-override R8: bool = RPL == 8u && TN >= 32u;   // (derived: leave unset)
 override CVT: bool = false;   // block sums converted by the conversion instruction (one slot on
                               // its own pipe) instead of an integer and a float add (i22_f32)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
@@ -125,19 +125,6 @@ fn tok4(kb: u32, c: u32, w: R4) -> vec4<f32> {
     return dot4r(w, xq[(kb * 2u) * TN + c], xq[(kb * 2u + 1u) * TN + c], xsc[kb * TN + c]);
 }
 
-struct Pair {
-    lo: vec4<f32>,
-    hi: vec4<f32>,
-}
-
-// 8 rows (two R4) against token column c: the token's block read once
-fn tok8(kb: u32, c: u32, wlo: R4, whi: R4) -> Pair {
-    let qa = xq[(kb * 2u) * TN + c];
-    let qb = xq[(kb * 2u + 1u) * TN + c];
-    let sx = xsc[kb * TN + c];
-    return Pair(dot4r(wlo, qa, qb, sx), dot4r(whi, qa, qb, sx));
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let KB = min(4u, 256u / TN);
@@ -145,8 +132,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let t0 = wg.y * TN;
     let tr = lid.x / 16u;
     let tc = lid.x % 16u;
-    let tr8 = lid.x / 32u;   // R8: rows tr8*8.., tokens tc8 + 32c
-    let tc8 = lid.x % 32u;
     let nb = K / 32u;
     var a0 = vec4<f32>(0.0);   // a<c>[i]: token tc + 16c, row tr*4 + i
     var a1 = vec4<f32>(0.0);
@@ -170,25 +155,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         workgroupBarrier();
         if (PF) { f = fetch(j0 + KB, r0, t0, li, lb, ti, tb, KB); }
         for (var kb = 0u; kb < KB; kb++) {
-            if (R8) {
-                // 8 rows in registers, 4 tokens tc8, tc8 + 32, ...: each token's block loaded once
-                // for 8 rows (half the shared-memory reads of tokens a block of 4 rows)
-                let wlo = rows4(kb, tr8 * 8u);
-                let whi = rows4(kb, tr8 * 8u + 4u);
-                var p = tok8(kb, tc8, wlo, whi);
-                a0 += p.lo; a1 += p.hi;
-                if (TN >= 64u) {
-                    p = tok8(kb, tc8 + 32u, wlo, whi);
-                    a2 += p.lo; a3 += p.hi;
-                }
-                if (TN == 128u) {
-                    p = tok8(kb, tc8 + 64u, wlo, whi);
-                    a4 += p.lo; a5 += p.hi;
-                    p = tok8(kb, tc8 + 96u, wlo, whi);
-                    a6 += p.lo; a7 += p.hi;
-                }
-                continue;
-            }
             // this invocation's 4 rows of block kb in registers, then its tokens one at a time
             let w = rows4(kb, tr * 4u);
             a0 += tok4(kb, tc, w);
@@ -205,22 +171,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
         workgroupBarrier();
-    }
-    if (R8) {
-        let r = r0 + tr8 * 8u;
-        store_rows(t0 + tc8, r, a0);
-        store_rows(t0 + tc8, r + 4u, a1);
-        if (TN >= 64u) {
-            store_rows(t0 + tc8 + 32u, r, a2);
-            store_rows(t0 + tc8 + 32u, r + 4u, a3);
-        }
-        if (TN == 128u) {
-            store_rows(t0 + tc8 + 64u, r, a4);
-            store_rows(t0 + tc8 + 64u, r + 4u, a5);
-            store_rows(t0 + tc8 + 96u, r, a6);
-            store_rows(t0 + tc8 + 96u, r + 4u, a7);
-        }
-        return;
     }
     let r = r0 + tr * 4u;
     store_rows(t0 + tc, r, a0);

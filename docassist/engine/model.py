@@ -477,9 +477,9 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
-        # kernel options (matmul_q8.wgsl PF, RPL, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
+        # kernel options (matmul_q8.wgsl PF, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
         # (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "RPL", "CVT")
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
