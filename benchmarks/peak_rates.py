@@ -1,0 +1,103 @@
+"""Peak arithmetic rates of the adapter as this engine reaches them: `dot4I8Packed` (the int8
+products' instruction) and f32 fma, each as 8 independent chains per invocation in registers
+(no memory traffic), and both interleaved. The ceiling the int8 prompt products are measured
+against (RESULTS.md).
+
+    python3 benchmarks/peak_rates.py [--workgroups N] [--iters N] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from docassist.engine.gpu import get_gpu  # noqa: E402
+
+CODE = """
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+override N: u32;
+override MODE: u32;   // 0: dot4I8Packed, 1: f32 fma, 2: both
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let s = gid.x * 2654435761u;
+    var a0 = i32(s); var a1 = i32(s ^ 1u); var a2 = i32(s ^ 2u); var a3 = i32(s ^ 3u);
+    var a4 = i32(s ^ 4u); var a5 = i32(s ^ 5u); var a6 = i32(s ^ 6u); var a7 = i32(s ^ 7u);
+    var f0 = f32(s & 255u); var f1 = f0 + 1.0; var f2 = f0 + 2.0; var f3 = f0 + 3.0;
+    var f4 = f0 + 4.0; var f5 = f0 + 5.0; var f6 = f0 + 6.0; var f7 = f0 + 7.0;
+    let b = s * 7u + 1u;
+    let c = bitcast<f32>(0x3f7fff00u);
+    for (var i = 0u; i < N; i++) {
+        let w = b + i;
+        if (MODE != 1u) {
+            a0 += dot4I8Packed(w, u32(a0)); a1 += dot4I8Packed(w, u32(a1));
+            a2 += dot4I8Packed(w, u32(a2)); a3 += dot4I8Packed(w, u32(a3));
+            a4 += dot4I8Packed(w, u32(a4)); a5 += dot4I8Packed(w, u32(a5));
+            a6 += dot4I8Packed(w, u32(a6)); a7 += dot4I8Packed(w, u32(a7));
+        }
+        if (MODE != 0u) {
+            f0 = fma(f0, c, 1.0); f1 = fma(f1, c, 1.0); f2 = fma(f2, c, 1.0); f3 = fma(f3, c, 1.0);
+            f4 = fma(f4, c, 1.0); f5 = fma(f5, c, 1.0); f6 = fma(f6, c, 1.0); f7 = fma(f7, c, 1.0);
+        }
+    }
+    // (the results are stored so that no chain is optimized away)
+    out[gid.x] = u32(a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7) ^ bitcast<u32>(f0 + f1 + f2 + f3 + f4 + f5 + f6 + f7);
+}
+"""
+
+
+def run(workgroups: int, iters: int) -> dict:
+    gpu = get_gpu()
+    dev = gpu.device
+    mod = dev.create_shader_module(code=CODE)
+    out = gpu.buffer(workgroups * 256 * 4)
+    res = {"adapter": gpu.report()["adapter"], "workgroups": workgroups, "iters": iters, "results": []}
+    for mode, name in ((0, "dot4I8Packed"), (1, "fma"), (2, "both")):
+        pipe = dev.create_compute_pipeline(layout="auto", compute={
+            "module": mod, "entry_point": "main", "constants": {"N": iters, "MODE": mode}})
+        bg = gpu.bind(pipe, {0: out})
+        best = float("inf")
+        for it in range(4):
+            enc = dev.create_command_encoder()
+            cp = enc.begin_compute_pass()
+            cp.set_pipeline(pipe)
+            cp.set_bind_group(0, bg)
+            cp.dispatch_workgroups(workgroups)
+            cp.end()
+            cb = enc.finish()
+            gpu.read(out, 4, np.uint32)
+            t0 = time.perf_counter()
+            dev.queue.submit([cb])
+            gpu.read(out, 4, np.uint32)
+            if it:                       # the first is a warm-up
+                best = min(best, time.perf_counter() - t0)
+        per = workgroups * 256 * iters * 8 / best       # instructions a second, each kind
+        r = {"mode": name, "seconds": best,
+             "dot4_per_s": per if mode != 1 else 0.0, "int8_tops": 8 * per / 1e12 if mode != 1 else 0.0,
+             "fma_per_s": per if mode != 0 else 0.0, "f32_tflops": 2 * per / 1e12 if mode != 0 else 0.0}
+        res["results"].append(r)
+        print(f"{name:13s} {best * 1e3:8.2f} ms   dot4I8Packed {r['dot4_per_s'] / 1e12:6.2f} T/s "
+              f"({r['int8_tops']:6.1f} int8 TOPS)   fma {r['fma_per_s'] / 1e12:6.2f} T/s "
+              f"({r['f32_tflops']:5.1f} TFLOPS)", flush=True)
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workgroups", type=int, default=132 * 16)
+    ap.add_argument("--iters", type=int, default=4096)
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    res = run(a.workgroups, a.iters)
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
