@@ -25,27 +25,17 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from docassist.engine.gpu import get_gpu  # noqa: E402
 from docassist.engine.quants import GGMLType as T, random_blocks  # noqa: E402
 from docassist.engine.repack import repack  # noqa: E402
+from mmq_bench import parse_variants  # noqa: E402  (the same "name:CONST=V,...;..." syntax)
 
 TYPES = {"q4_0": T.Q4_0, "q8_0": T.Q8_0, "q4_k": T.Q4_K, "q6_k": T.Q6_K}
 SHAPES = {"output": (32000, 4096, False), "qkv": (12288, 4096, False), "wo": (4096, 4096, False),
           "gate|up": (22016, 4096, True), "down": (4096, 11008, False)}
 L2_BYTES = 256 << 20     # rotate over at least this many bytes of weights (L2 is 50-100 MB)
-
-
-def parse_variants(s: str) -> list[tuple[str, dict]]:
-    out = []
-    for item in s.split(";"):
-        name, _, rest = item.partition(":")
-        consts = {}
-        for kv in filter(None, rest.split(",")):
-            k, _, v = kv.partition("=")
-            consts[k.strip()] = int(v)
-        out.append((name.strip(), consts))
-    return out
 
 
 def run(products, variants, reps: int) -> dict:

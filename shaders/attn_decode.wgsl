@@ -65,6 +65,15 @@ fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
     return array<vec4<f32>, 2>(bitcast<vec4<f32>>(w), vec4<f32>(0.0));
 }
 
+// key k's score in the chunk from its RW4 per-word partial dot products (dpart of the group at
+// dp0); -1e30 for a key past the split
+fn key_score(dp0: u32, k: u32, live: bool) -> f32 {
+    if (!live) { return -1e30; }
+    var s = 0.0;
+    for (var j = 0u; j < RW4; j++) { s += dpart[dp0 + k * (RW4 + 1u) + j]; }
+    return s;
+}
+
 @compute @workgroup_size(WGS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let h = wg.x;
@@ -122,11 +131,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             // group's maximum in two rounds of 8 through shared memory
             var lm = -1e30;
             for (var k = ln; k < CH; k += WG) {
-                var s = -1e30;
-                if (c0 + k < k_end) {
-                    s = 0.0;
-                    for (var j = 0u; j < RW4; j++) { s += dpart[dp0 + k * (RW4 + 1u) + j]; }
-                }
+                let s = key_score(dp0, k, c0 + k < k_end);
                 dsc[ds0 + k] = s;
                 lm = max(lm, s);
             }
@@ -164,14 +169,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             // every lane passes once done with this chunk's reads)
             continue;
         }
-        for (var k = ln; k < CH; k += WG) {
-            var s = -1e30;
-            if (c0 + k < k_end) {
-                s = 0.0;
-                for (var j = 0u; j < RW4; j++) { s += dpart[dp0 + k * (RW4 + 1u) + j]; }
-            }
-            dsc[ds0 + k] = s;
-        }
+        for (var k = ln; k < CH; k += WG) { dsc[ds0 + k] = key_score(dp0, k, c0 + k < k_end); }
         workgroupBarrier();
         var mx = m;
         for (var k = 0u; k < CH; k++) { mx = max(mx, dsc[ds0 + k]); }
