@@ -5,7 +5,10 @@ engine's repacked layout, random int8 activation blocks; each variant's output i
 the first variant's, so a variant that computes something else shows up.
 
     python3 benchmarks/mmq_bench.py [--types q4_0,q4_k,q6_k] [--tokens 512]
-        [--variants "base:;pf:PF=1;old:kernel=matmul_q8_old"] [--json out.json]
+        [--variants "base:;pf:PF=1;other:kernel=NAME"] [--json out.json]
+
+(kernel=NAME: a sibling shader file shaders/NAME.wgsl, e.g. an older copy of the kernel, with the
+same bindings.)
 
 Timing: `--reps` dispatches in one compute pass (wgpu orders them: each writes the output),
 submitted at once, best of 3 after a warm-up; no host in the way.

@@ -33,6 +33,15 @@ struct QBlock {
     ab: vec4<f32>,   // (a_0, b_0, a_1, b_1): w = a_h * q + b_h for half h
 }
 
+// A QBlock of unsigned quants q (each byte < 128) with offset b_h = -off * a_h, as signed int8
+// q - off and no offset: in each byte q | 0x80 minus off cannot borrow from the next byte, and
+// flipping the sign bit back gives q - off in two's complement. off: the offset in every byte.
+fn qblock_signed(w: QBlock, off: u32) -> QBlock {
+    let s = vec4<u32>(0x80808080u);
+    let e = vec4<u32>(off);
+    return QBlock(((w.qa | s) - e) ^ s, ((w.qb | s) - e) ^ s, vec4<f32>(w.ab.x, 0.0, w.ab.z, 0.0));
+}
+
 // An integer |v| < 2^22 as a float, without a conversion instruction (see bytes_f32).
 fn i22_f32(v: i32) -> f32 {
     return bitcast<f32>(v + 0x4B400000) - 12582912.0;

@@ -48,15 +48,9 @@ fn qblock(row: u32, j: u32) -> QBlock {
 }
 
 // The same as signed int8 q - 8 with no offset (matmul_q8.wgsl: one multiply-add a block and
-// token less): in each byte n | 0x80 minus 8 cannot borrow from the next byte, and flipping the
-// sign bit back gives n - 8 in two's complement.
+// token less).
 const QB8_OFFSET: bool = false;
-fn qblock8(row: u32, j: u32) -> QBlock {
-    let w = qblock(row, j);
-    let s = vec4<u32>(0x80808080u);
-    let e = vec4<u32>(0x08080808u);
-    return QBlock(((w.qa | s) - e) ^ s, ((w.qb | s) - e) ^ s, vec4<f32>(w.ab.x, 0.0, w.ab.z, 0.0));
-}
+fn qblock8(row: u32, j: u32) -> QBlock { return qblock_signed(qblock(row, j), 0x08080808u); }
 
 // Sub-blocks a lane takes at once in the int8 decode product (matvec.wgsl QX): one here.
 const SUBS: u32 = 1u;

@@ -35,14 +35,9 @@ fn qblock(row: u32, j: u32) -> QBlock {
 }
 
 // The same as signed int8 q - 32 with no offset (matmul_q8.wgsl: two multiply-adds a block and
-// token less): q | 0x80 minus 32 stays in its byte, and flipping the sign bit back gives q - 32.
+// token less).
 const QB8_OFFSET: bool = false;
-fn qblock8(row: u32, j: u32) -> QBlock {
-    let w = qblock(row, j);
-    let s = vec4<u32>(0x80808080u);
-    let e = vec4<u32>(0x20202020u);
-    return QBlock(((w.qa | s) - e) ^ s, ((w.qb | s) - e) ^ s, vec4<f32>(w.ab.x, 0.0, w.ab.z, 0.0));
-}
+fn qblock8(row: u32, j: u32) -> QBlock { return qblock_signed(qblock(row, j), 0x20202020u); }
 
 fn dq32(row: u32, j: u32) -> array<vec4<f32>, 8> {
     let w = qblock(row, j);
