@@ -91,7 +91,7 @@ def run(types, tokens: int, variants, reps: int, tn: int) -> dict:
             y = gpu.buffer(Tn * ldy * 4)
             first = None
             for vname, consts in variants:
-                c = dict(K=k, NR=n, ROW0=0, LDY=ldy, ACC=0, GLU=int(glu), TN=tn,
+                c = dict(K=k, NR=n, ROW0=0, LDY=ldy, ACC=0, GLU=int(glu), TN=tn, KB=min(4, 256 // tn),
                          SAME_HALVES=int(wtype in SAME_HALVES))
                 c.update(consts)
                 kernel = c.pop("kernel", "matmul_q8")     # a sibling file of the kernel (an older version)

@@ -7,7 +7,8 @@
 // with q_w . q_x as 4 dot4I8Packed: 4 multiply-adds an instruction, and a quarter of the shared
 // memory traffic of f32 tiles.
 // Workgroup: 64 rows x TN tokens (16, 32, 64 or 128: short prompts waste no work on empty token
-// columns), KB = min(4, 256 / TN) blocks of 32 per step through shared memory; invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
+// columns), KB blocks of 32 per step through shared memory (the block scales as vec2: only the
+// two a product uses); invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
 // for the step, x tokens tc, tc+16, ... (TN / 16 of them, read one at a time, so 16 lanes read 16
 // adjacent vec4 of the token tile). TN = 128 halves the shared-memory reads of weights per
 // product. Where qblock8's weights carry no offset (QB8_OFFSET false: Q4_0 and Q6_K as signed
@@ -32,11 +33,18 @@ override CVT: bool = false;   // block sums converted by the conversion instruct
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
 const TM: u32 = 64u;
-// sized for KB <= 4 and KB * TN <= 256 (KB = 4 up to TN = 64, 2 at TN = 128): 24 KiB
-var<workgroup> wq: array<vec4<u32>, 512>;            // (KB, 2 halves, TM)
-var<workgroup> wab: array<vec4<f32>, 256>;           // (KB, TM)
-var<workgroup> xq: array<vec4<u32>, 512>;            // (KB, 2 halves, TN)
-var<workgroup> xsc: array<vec4<f32>, 256>;           // (KB, TN)
+override KB: u32 = 2u;        // blocks of 32 a step (the model: min(4, 256 / TN)); KB * TM and
+                              // KB * TN at most 512 (two tile loads an invocation)
+// (KB, 2 halves, TM), (KB, TM), (KB, 2 halves, TN), (KB, TN): 40 * KB * (TM + TN) bytes (TM = 64,
+// TN = 128, KB = 2: 15 KiB; the scales as vec2, 24 KiB with vec4: up to 7% slower on an H200)
+var<workgroup> wq: array<vec4<u32>, KB * 2u * TM>;
+var<workgroup> wab: array<vec2<f32>, KB * TM>;   // (a_0, b_0) or, halves apart, (a_0, a_1)
+var<workgroup> xq: array<vec4<u32>, KB * 2u * TN>;
+var<workgroup> xsc: array<vec2<f32>, KB * TN>;   // (d, d * sum(q))
+// halves apart with offsets (no type of the engine's today: 1 element each): (b_0, b_1) and
+// (d * sum(q[0:16]), d * sum(q[16:32]))
+var<workgroup> wb2: array<vec2<f32>, select(1u, KB * TM, QB8_OFFSET && !SAME_HALVES)>;
+var<workgroup> xs2: array<vec2<f32>, select(1u, KB * TN, QB8_OFFSET && !SAME_HALVES)>;
 
 fn idot(a: vec4<u32>, b: vec4<u32>) -> i32 {
     return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
@@ -50,139 +58,183 @@ fn tof(v: i32) -> f32 {
 // one weight block (int8 halves wa, wb; affine ab) against one token's block (qa, qb; scales s).
 // QB8_OFFSET (quant_<type>): whether qblock8's weights have an offset b_h (Q4_K's mins); where
 // not, the offset's multiply-adds are left out.
-fn blk(wa: vec4<u32>, wb: vec4<u32>, ab: vec4<f32>, qa: vec4<u32>, qb: vec4<u32>, s: vec4<f32>) -> f32 {
+fn blk(wa: vec4<u32>, wb: vec4<u32>, ab: vec2<f32>, b2: vec2<f32>, qa: vec4<u32>, qb: vec4<u32>, s: vec2<f32>,
+       s2: vec2<f32>) -> f32 {
     if (SAME_HALVES) {
         let r = (s.x * ab.x) * tof(idot(wa, qa) + idot(wb, qb));
         if (QB8_OFFSET) { return fma(ab.y, s.y, r); }
         return r;
     }
-    let r = s.x * (ab.x * tof(idot(wa, qa)) + ab.z * tof(idot(wb, qb)));
-    if (QB8_OFFSET) { return r + ab.y * s.z + ab.w * s.w; }
+    let r = s.x * (ab.x * tof(idot(wa, qa)) + ab.y * tof(idot(wb, qb)));
+    if (QB8_OFFSET) { return r + b2.x * s2.x + b2.y * s2.y; }
     return r;
 }
 
-// One step's tile loads of an invocation (see main): a weight block and a token block.
-struct Fill {
-    w: QBlock,
-    xa: vec4<u32>,
-    xb: vec4<u32>,
-    xs: vec4<f32>,
+// A token block of the tile (int8 halves a, b; scales s)
+struct XBlock {
+    a: vec4<u32>,
+    b: vec4<u32>,
+    s: vec4<f32>,
 }
 
-fn fetch(j0: u32, r0: u32, t0: u32, li: u32, lb: u32, ti: u32, tb: u32, KB: u32) -> Fill {
+// Tile loads: a step's KB * TM weight blocks and KB * TN token blocks, load i of an invocation
+// (i = 0, 1) taking weight block n = lid + 256 i (row n % TM, block n / TM of the step) and token
+// block n (token n % TN, block n / TN). Out of range: zeros.
+fn fetch_w(j0: u32, r0: u32, n: u32) -> QBlock {
+    let lb = n / TM;
+    let row = r0 + n % TM;
+    let j = j0 + lb;
+    if (lb < KB && row < NR && j < K / 32u) { return qblock8(row, j); }
+    return QBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
+}
+
+fn fetch_x(j0: u32, t0: u32, n: u32) -> XBlock {
     let nb = K / 32u;
-    var f = Fill(QBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0)), vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
-    let jw = j0 + lb;
-    if (lb < KB && r0 + li < NR && jw < nb) { f.w = qblock8(r0 + li, jw); }
-    let jx = j0 + tb;
-    let t = t0 + ti;
-    if (tb < KB && t < P.n_tokens && jx < nb) {
-        f.xa = XQ[(t * nb + jx) * 2u];
-        f.xb = XQ[(t * nb + jx) * 2u + 1u];
-        f.xs = XS[t * nb + jx];
+    let tb = n / TN;
+    let t = t0 + n % TN;
+    let j = j0 + tb;
+    if (tb < KB && t < P.n_tokens && j < nb) {
+        return XBlock(XQ[(t * nb + j) * 2u], XQ[(t * nb + j) * 2u + 1u], XS[t * nb + j]);
     }
+    return XBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
+}
+
+fn put_w(n: u32, w: QBlock) {
+    let lb = n / TM;
+    let li = n % TM;
+    if (lb < KB) {
+        wq[(lb * 2u) * TM + li] = w.qa;
+        wq[(lb * 2u + 1u) * TM + li] = w.qb;
+        if (SAME_HALVES) { wab[lb * TM + li] = w.ab.xy; } else { wab[lb * TM + li] = w.ab.xz; }
+        if (QB8_OFFSET && !SAME_HALVES) { wb2[lb * TM + li] = w.ab.yw; }
+    }
+}
+
+fn put_x(n: u32, x: XBlock) {
+    let tb = n / TN;
+    let ti = n % TN;
+    if (tb < KB) {
+        xq[(tb * 2u) * TN + ti] = x.a;
+        xq[(tb * 2u + 1u) * TN + ti] = x.b;
+        xsc[tb * TN + ti] = x.s.xy;
+        if (QB8_OFFSET && !SAME_HALVES) { xs2[tb * TN + ti] = x.s.zw; }
+    }
+}
+
+// One step's tile loads of an invocation (at most two weight and two token blocks)
+struct Fill {
+    w0: QBlock,
+    w1: QBlock,
+    x0: XBlock,
+    x1: XBlock,
+}
+
+fn fetch(j0: u32, r0: u32, t0: u32, lid: u32) -> Fill {
+    var f: Fill;
+    f.w0 = fetch_w(j0, r0, lid);
+    f.x0 = fetch_x(j0, t0, lid);
+    if (KB * TM > 256u) { f.w1 = fetch_w(j0, r0, lid + 256u); }
+    if (KB * TN > 256u) { f.x1 = fetch_x(j0, t0, lid + 256u); }
     return f;
 }
 
-fn put(f: Fill, li: u32, lb: u32, ti: u32, tb: u32, KB: u32) {
-    if (lb < KB) {
-        wq[(lb * 2u) * TM + li] = f.w.qa;
-        wq[(lb * 2u + 1u) * TM + li] = f.w.qb;
-        wab[lb * TM + li] = f.w.ab;
-    }
-    if (tb < KB) {
-        xq[(tb * 2u) * TN + ti] = f.xa;
-        xq[(tb * 2u + 1u) * TN + ti] = f.xb;
-        xsc[tb * TN + ti] = f.xs;
-    }
+fn put(lid: u32, f: Fill) {
+    put_w(lid, f.w0);
+    put_x(lid, f.x0);
+    if (KB * TM > 256u) { put_w(lid + 256u, f.w1); }
+    if (KB * TN > 256u) { put_x(lid + 256u, f.x1); }
 }
 
-// 4 rows of one block in registers (int8 halves a, b; affine map ab)
+// 4 rows of one block in registers (int8 halves a, b; scales ab; offsets c where halves apart)
 struct R4 {
-    a0: vec4<u32>, b0: vec4<u32>, ab0: vec4<f32>,
-    a1: vec4<u32>, b1: vec4<u32>, ab1: vec4<f32>,
-    a2: vec4<u32>, b2: vec4<u32>, ab2: vec4<f32>,
-    a3: vec4<u32>, b3: vec4<u32>, ab3: vec4<f32>,
+    a0: vec4<u32>, b0: vec4<u32>, ab0: vec2<f32>, c0: vec2<f32>,
+    a1: vec4<u32>, b1: vec4<u32>, ab1: vec2<f32>, c1: vec2<f32>,
+    a2: vec4<u32>, b2: vec4<u32>, ab2: vec2<f32>, c2: vec2<f32>,
+    a3: vec4<u32>, b3: vec4<u32>, ab3: vec2<f32>, c3: vec2<f32>,
+}
+
+fn offs(i: u32) -> vec2<f32> {
+    if (QB8_OFFSET && !SAME_HALVES) { return wb2[i]; }
+    return vec2<f32>(0.0);
 }
 
 // rows r..r+3 (of the tile) of block kb of the step, from shared memory
 fn rows4(kb: u32, r: u32) -> R4 {
     let wa = (kb * 2u) * TM + r;
-    let wb = (kb * 2u + 1u) * TM + r;
-    let o = kb * TM + r;
-    return R4(wq[wa], wq[wb], wab[o], wq[wa + 1u], wq[wb + 1u], wab[o + 1u],
-              wq[wa + 2u], wq[wb + 2u], wab[o + 2u], wq[wa + 3u], wq[wb + 3u], wab[o + 3u]);
+    let wb = wa + TM;
+    let c = kb * TM + r;
+    return R4(wq[wa], wq[wb], wab[c], offs(c), wq[wa + 1u], wq[wb + 1u], wab[c + 1u], offs(c + 1u),
+              wq[wa + 2u], wq[wb + 2u], wab[c + 2u], offs(c + 2u), wq[wa + 3u], wq[wb + 3u], wab[c + 3u], offs(c + 3u));
 }
 
-// The 4 rows against one token's block (qa, qb; scales s)
-fn dot4r(w: R4, qa: vec4<u32>, qb: vec4<u32>, s: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(blk(w.a0, w.b0, w.ab0, qa, qb, s), blk(w.a1, w.b1, w.ab1, qa, qb, s),
-                     blk(w.a2, w.b2, w.ab2, qa, qb, s), blk(w.a3, w.b3, w.ab3, qa, qb, s));
+// The 4 rows against one token's block (qa, qb; scales s, s2)
+fn dot4r(w: R4, qa: vec4<u32>, qb: vec4<u32>, s: vec2<f32>, s2: vec2<f32>) -> vec4<f32> {
+    return vec4<f32>(blk(w.a0, w.b0, w.ab0, w.c0, qa, qb, s, s2), blk(w.a1, w.b1, w.ab1, w.c1, qa, qb, s, s2),
+                     blk(w.a2, w.b2, w.ab2, w.c2, qa, qb, s, s2), blk(w.a3, w.b3, w.ab3, w.c3, qa, qb, s, s2));
 }
 
 // The 4 rows against token column c of the tile, block kb of the step.
 fn tok4(kb: u32, c: u32, w: R4) -> vec4<f32> {
-    return dot4r(w, xq[(kb * 2u) * TN + c], xq[(kb * 2u + 1u) * TN + c], xsc[kb * TN + c]);
+    let a = (kb * 2u) * TN + c;
+    var s2 = vec2<f32>(0.0);
+    if (QB8_OFFSET && !SAME_HALVES) { s2 = xs2[kb * TN + c]; }
+    return dot4r(w, xq[a], xq[a + TN], xsc[kb * TN + c], s2);
+}
+
+// This invocation's 4 rows (tr * 4..) against its tokens (tc + 16 c) over the KB blocks of the step
+struct Acc {
+    a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
+    a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
+}
+
+fn step(tr: u32, tc: u32, acc: ptr<function, Acc>) {
+    for (var kb = 0u; kb < KB; kb++) {
+        // the 4 rows of block kb in registers, then the tokens one at a time
+        let w = rows4(kb, tr * 4u);
+        (*acc).a0 += tok4(kb, tc, w);
+        if (TN >= 32u) { (*acc).a1 += tok4(kb, tc + 16u, w); }
+        if (TN >= 64u) {
+            (*acc).a2 += tok4(kb, tc + 32u, w);
+            (*acc).a3 += tok4(kb, tc + 48u, w);
+        }
+        if (TN == 128u) {
+            (*acc).a4 += tok4(kb, tc + 64u, w);
+            (*acc).a5 += tok4(kb, tc + 80u, w);
+            (*acc).a6 += tok4(kb, tc + 96u, w);
+            (*acc).a7 += tok4(kb, tc + 112u, w);
+        }
+    }
 }
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let KB = min(4u, 256u / TN);
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;
     let tr = lid.x / 16u;
     let tc = lid.x % 16u;
     let nb = K / 32u;
-    var a0 = vec4<f32>(0.0);   // a<c>[i]: token tc + 16c, row tr*4 + i
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    // tile loads: weights: invocation i < KB*TM takes row i % TM, block i / TM of the step;
-    // tokens: token i % TN, block i / TN
-    let li = lid.x % TM;
-    let lb = lid.x / TM;
-    let ti = lid.x % TN;
-    let tb = lid.x / TN;
+    var acc: Acc;     // acc.a<c>[i]: token tc + 16c, row tr*4 + i (zero-initialized)
     var f: Fill;
-    if (PF) { f = fetch(0u, r0, t0, li, lb, ti, tb, KB); }
+    if (PF) { f = fetch(0u, r0, t0, lid.x); }
     for (var j0 = 0u; j0 < nb; j0 += KB) {
-        if (!PF) { f = fetch(j0, r0, t0, li, lb, ti, tb, KB); }
-        put(f, li, lb, ti, tb, KB);
+        if (!PF) { f = fetch(j0, r0, t0, lid.x); }
+        put(lid.x, f);
         workgroupBarrier();
-        if (PF) { f = fetch(j0 + KB, r0, t0, li, lb, ti, tb, KB); }
-        for (var kb = 0u; kb < KB; kb++) {
-            // this invocation's 4 rows of block kb in registers, then its tokens one at a time
-            let w = rows4(kb, tr * 4u);
-            a0 += tok4(kb, tc, w);
-            if (TN >= 32u) { a1 += tok4(kb, tc + 16u, w); }
-            if (TN >= 64u) {
-                a2 += tok4(kb, tc + 32u, w);
-                a3 += tok4(kb, tc + 48u, w);
-            }
-            if (TN == 128u) {
-                a4 += tok4(kb, tc + 64u, w);
-                a5 += tok4(kb, tc + 80u, w);
-                a6 += tok4(kb, tc + 96u, w);
-                a7 += tok4(kb, tc + 112u, w);
-            }
-        }
+        if (PF) { f = fetch(j0 + KB, r0, t0, lid.x); }
+        step(tr, tc, &acc);
         workgroupBarrier();
     }
     let r = r0 + tr * 4u;
-    store_rows(t0 + tc, r, a0);
-    if (TN >= 32u) { store_rows(t0 + tc + 16u, r, a1); }
+    store_rows(t0 + tc, r, acc.a0);
+    if (TN >= 32u) { store_rows(t0 + tc + 16u, r, acc.a1); }
     if (TN >= 64u) {
-        store_rows(t0 + tc + 32u, r, a2);
-        store_rows(t0 + tc + 48u, r, a3);
+        store_rows(t0 + tc + 32u, r, acc.a2);
+        store_rows(t0 + tc + 48u, r, acc.a3);
     }
     if (TN == 128u) {
-        store_rows(t0 + tc + 64u, r, a4);
-        store_rows(t0 + tc + 80u, r, a5);
-        store_rows(t0 + tc + 96u, r, a6);
-        store_rows(t0 + tc + 112u, r, a7);
+        store_rows(t0 + tc + 64u, r, acc.a4);
+        store_rows(t0 + tc + 80u, r, acc.a5);
+        store_rows(t0 + tc + 96u, r, acc.a6);
+        store_rows(t0 + tc + 112u, r, acc.a7);
     }
 }

@@ -46,8 +46,9 @@ SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6
 # int8 prompt product options (matmul_q8.wgsl), per weight type where the benchmark shows they pay
 # (H200, benchmarks/mmq_bench.py, 7B products over 512 tokens): tile loads a step ahead (PF):
 # Q4_0 +0-15% a product, Q4_K +7-12%, Q6_K +2-28%; the conversion instruction (CVT) with it: Q4_0
-# +2-4%, Q4_K 0-3%, Q6_K -1-3% (left off)
-MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1}, "q4_k": {"PF": 1, "CVT": 1}, "q6_k": {"PF": 1}, "q8_0": {"PF": 1}}
+# +2-4%, Q4_K 0-3%, Q6_K -1-3% (left off); one block a step (KB = 1, default min(4, 256 / TN)):
+# Q4_0 512-token 7B prefill 4,322 -> 4,500 tok/s, Q4_K_M 4,019 -> 3,968 (not for Q4_K)
+MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1, "KB": 1}, "q4_k": {"PF": 1, "CVT": 1}, "q6_k": {"PF": 1}, "q8_0": {"PF": 1}}
 
 
 class _Lazy:
@@ -479,7 +480,7 @@ class GPUModel:
 
         # kernel options (matmul_q8.wgsl PF, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
         # (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT")
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
@@ -491,7 +492,8 @@ class GPUModel:
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c, **{**MMQ_OPTS.get(w.wtype, {}), **env_opts}) for tn in MMQ_TN}
+                                   TN=tn, **c, **{"KB": min(4, 256 // tn), **MMQ_OPTS.get(w.wtype, {}), **env_opts})
+                         for tn in MMQ_TN}
                 ops.append((tiles, None, nr, "mmq"))
             return ops
 
