@@ -151,7 +151,8 @@ def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys, monkeypatch):
 def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     # the kernel benchmarks (mmq_bench, matvec_bench, peak_rates) on small shapes through the real
     # GPU path: every variant timed, and variants that compute the same thing agree (the
-    # comparison a benchmark run relies on to catch a variant that computes something else)
+    # comparison a benchmark run relies on to catch a variant that computes something else, on
+    # inputs that are not zero)
     import matvec_bench
     import mmq_bench
     import peak_rates
@@ -159,12 +160,13 @@ def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     monkeypatch.setattr(mmq_bench, "SHAPES", [("tiny", 128, 256, False), ("tiny-glu", 128, 256, True)])
     r = mmq_bench.run(["q4_0", "q6_k"], 24, mmq_bench.parse_variants("base:;pf:PF=1,CVT=1"), reps=1, tn=16)
     assert len(r["results"]) == 8 and all(x["us"] > 0 for x in r["results"])
-    assert all(x["max_rel_diff_vs_first"] < 1e-5 for x in r["results"])
+    assert all(x["max_rel_diff_vs_first"] < 1e-5 and x["max_abs_out"] > 0 for x in r["results"])
     monkeypatch.setattr(matvec_bench, "SHAPES", {"tiny": (256, 512, False)})
     monkeypatch.setattr(matvec_bench, "L2_BYTES", 1 << 16)
-    r = matvec_bench.run(["tiny:q4_k"], matvec_bench.parse_variants("base:;r2:R=2"), reps=2)
-    assert [x["variant"] for x in r["results"]] == ["base", "r2"] and all(x["gbs"] > 0 for x in r["results"])
-    assert r["results"][1]["max_rel_diff_vs_first"] < 1e-5
+    r = matvec_bench.run(["tiny:q4_k"], matvec_bench.parse_variants("base:;r2:R=2;bad:SUBS=4"), reps=2)
+    assert [x["variant"] for x in r["results"]] == ["base", "r2", "bad"] and all(x["gbs"] > 0 for x in r["results"])
+    assert r["results"][0]["max_abs_out"] > 0 and r["results"][1]["max_rel_diff_vs_first"] < 1e-5
+    assert r["results"][2]["max_rel_diff_vs_first"] > 1e-2    # Q4_K takes 1 or 2 sub-blocks: 4 is caught
     r = peak_rates.run(workgroups=2, iters=16)
     assert [x["mode"] for x in r["results"]] == ["dot4I8Packed", "fma", "both"]
     assert r["results"][0]["int8_tops"] > 0 and r["results"][1]["f32_tflops"] > 0

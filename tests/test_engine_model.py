@@ -43,15 +43,19 @@ def test_stories_greedy_text_matches_runc(stories, shared_models):
     assert text == expected.rstrip("\n")
 
 
-@pytest.mark.parametrize("depth,native", [(1, True), (3, True), (8, True), (3, False)])
-def test_pipelined_greedy_continues_runc(stories, golden, monkeypatch, depth, native):
+@pytest.mark.parametrize("depth,native,sps", [(1, True, 4), (3, True, 4), (8, True, 4), (3, False, 4), (8, True, 1),
+                                              (8, True, 5)])
+def test_pipelined_greedy_continues_runc(stories, golden, monkeypatch, depth, native, sps):
     # greedy_stream (argmax on the GPU in the step's pass, tokens read `depth` steps behind)
     # continues run.c's greedy run token for token, across attention split counts (128 keys a
     # split: the steps pass position 128); tokens read back through the native map that waits
-    # for its own submission, or through wgpu-py's mapping (where the native calls are missing)
+    # for its own submission, or through wgpu-py's mapping (where the native calls are missing);
+    # `sps` steps a command buffer (at most depth; a batch may span a split count change)
     _, tokens = golden
     if not native:
         monkeypatch.setattr(stories.gpu, "_native_map", lambda: None)
+    monkeypatch.setattr(stories, "steps_per_submit", sps)
+    monkeypatch.setattr(stories, "p_steps", stories.gpu.buffer(16 * sps, stories.p_steps.usage))
     stories.reset()
     out = list(stories.greedy_stream(tokens[:20], 130, eos=-1, depth=depth))
     assert out == tokens[20:150]

@@ -572,3 +572,26 @@ def test_shader_compile_error_names_the_cause(gpu, tmp_path, monkeypatch):
             gpu.module("broken")
     finally:
         gpu_mod._read.cache_clear()
+
+
+@pytest.mark.parametrize("V,entry,wg", [(32000, "main4", 1024), (32000, "main4", 256), (1003, "main", 256),
+                                        (1000, "main", 1024), (260, "main4", 1024)])
+def test_argmax_kernel_lowest_index_on_ties(gpu, V, entry, wg):
+    # greedy choice on the GPU: numpy's argmax of row R (its first index among equal maxima),
+    # whatever the maximum's position, for both the f32 and vec4 readings
+    rng = np.random.default_rng(V + wg)
+    rows = 2
+    for case in range(4):
+        L = rng.standard_normal((rows, V)).astype(np.float32)
+        if case == 1:      # the maximum twice: the lower index wins
+            i, j = sorted(rng.choice(V, 2, replace=False))
+            L[1, i] = L[1, j] = 9.0
+        elif case == 2:    # at the last index
+            L[1, -1] = 9.0
+        elif case == 3:    # all equal: index 0
+            L[1] = -2.5
+        buf = gpu.buffer(L.nbytes, data=L)
+        out = gpu.buffer(16)
+        pipe = gpu.pipeline("argmax", None, entry, V=V, R=1, WG=wg)
+        _run(gpu, pipe, {0: _params(gpu, 1), 3 if entry == "main4" else 1: buf, 2: out}, (1, 1, 1))
+        assert int(gpu.read(out, 4, np.uint32)[0]) == int(np.argmax(L[1])), case

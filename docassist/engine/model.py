@@ -38,6 +38,7 @@ ATTN_SUB = 2        # groups of 64 invocations a decode-attention workgroup (7B 
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
 MATMUL_MIN_WG = 256
 MMQ_TN = (16, 32, 64, 128)   # token-tile widths of the int8 prompt product (matmul_q8.wgsl)
+STEPS_PER_SUBMIT = 4  # pipelined decode steps a command buffer (H200, 7B Q4_K_M @0: 496.5 -> 497-500 tok/s)
 RING_DEPTH = 8      # decode steps in flight before the host reads a token back (7B Q4_0 on an
                     # H200: 317 tok/s at 4, 334 at 8, 341 at 16)
 PREPARE_AHEAD = 3   # weights converted and repacked ahead of the one being placed at load
@@ -214,6 +215,12 @@ class GPUModel:
         # (DOCASSIST_RING_DEPTH: benchmarks)
         self.ring_depth = max(1, int(os.environ.get("DOCASSIST_RING_DEPTH", RING_DEPTH)))
         self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(self.ring_depth)]
+        # several decode steps a submission (one command buffer): each step's parameters are
+        # copied into the uniform inside the command buffer from this staging buffer, written once
+        # for the batch (DOCASSIST_STEPS_PER_SUBMIT: benchmarks)
+        self.steps_per_submit = max(1, min(self.ring_depth, int(os.environ.get("DOCASSIST_STEPS_PER_SUBMIT",
+                                                                            STEPS_PER_SUBMIT))))
+        self.p_steps = buf(16 * self.steps_per_submit, u.COPY_SRC | u.COPY_DST, "params-steps")
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         t1 = time.perf_counter()
@@ -463,9 +470,13 @@ class GPUModel:
                 o[0].get()
         # greedy choice on the GPU from logits row 0: into next_tok (read back), or straight into
         # the token buffer that the next step embeds (pipelined decode)
-        am = gpu.pipeline("argmax", None, V=cfg.vocab_size, R=0)
-        self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.next_tok}))
-        self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, 1: self.logits_buf, 2: self.tok}))
+        # (one workgroup: 1024 invocations reading vec4 where the adapter allows)
+        vec = cfg.vocab_size % 4 == 0
+        am = gpu.pipeline("argmax", None, "main4" if vec else "main", V=cfg.vocab_size, R=0,
+                          WG=1024 if int(gpu.limits["max-compute-invocations-per-workgroup"]) >= 1024 else 256)
+        lb = {3 if vec else 1: self.logits_buf}
+        self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.next_tok}))
+        self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.tok}))
 
     def _build_prefill(self, norm, rope, attn, merge, silu):
         """The command stream of a prompt chunk (T > 1) with int8 activations (act_q8): every
@@ -705,8 +716,8 @@ class GPUModel:
         ksplit = int(os.environ.get("DOCASSIST_KSPLIT", "4" if red == ("reduce_subgroup",) else "1"))
 
         def mv(w: Weight, dst, xin, ldy=None, row0=0, acc=False, glu=False, kv=None, norm_in=False,
-               qout=None, wn=None, w2=None):
-            shape = dict(mv_shape, R=8) if glu and qout else dict(mv_shape)
+               qout=None, wn=None, w2=None, rows=None):
+            shape = dict(mv_shape, R=8) if (glu and qout) or rows == 8 else dict(mv_shape)
             wg_k = shape["WG"] * ksplit
             # matvec.wgsl's kred holds 256 partial sums; shared memory: kred, qo/qx2, the int8
             # epilogue's partials, and the shared-memory reduction's vec4 a lane where there are
@@ -780,7 +791,7 @@ class GPUModel:
         for i, L in enumerate(self.layers):
             # layer 0's input: the embedding times attn_norm as int8 blocks (later layers get it
             # from the down product before)
-            ops, row0 = (quant(self.x, B, L["attn_norm"]) if i == 0 else []), 0
+            ops, row0 = (quant(self.x, B, L["attn_norm"]) if i == 0 and not self.fuse else []), 0
             wqkv = L["wqkv"]
             two = (two_weights and len(wqkv) == 2 and all(len(w.parts) == 1 for w in wqkv)
                    and wqkv[0].k == wqkv[1].k)
@@ -811,8 +822,17 @@ class GPUModel:
             nxt = self.layers[i + 1]["attn_norm"] if i + 1 < len(self.layers) else self.out_norm
             ops += residual(L["wd"], nxt)
             layers.append(ops)
-        tail = mv(self.output, self.logits_buf, B, norm_in=True)
+        # the logits product with 8 rows a lane group (H200, 32000 x 4096 Q6_K from memory: 43.3 ->
+        # 37.7-41.1 us; the other products measured slower that way, benchmarks/matvec_bench.py)
+        tail = mv(self.output, self.logits_buf, B, norm_in=True, rows=8 if mv_shape["R"] == 4 else None)
         embed = [o[:3] for o in self.ops_embed]
+        if self.fuse:   # the lookup also writes layer 0's int8 input (embed.wgsl `quant`)
+            embed = []
+            for r0, nr, bufs in self.embed.parts:
+                pipe = gpu.pipeline("embed", self.embed.wtype, "quant", K=D, NR=nr, ROW0=r0)
+                binds = {0: P, 1: self.tok, 2: self.x, 7: self.layers[0]["attn_norm"], 8: B[0], 9: B[1], 10: self.ss}
+                binds.update({3 + i: b for i, b in enumerate(bufs)})
+                embed.append((pipe, gpu.bind(pipe, binds), lambda T, L_, S: (ceil(ceil(D, 32) * T, 64), 1, 1)))
         return {"embed": embed, "layers": layers, "tail": tail, "fused": True}
 
     def _tile(self, rows: int, nr: int) -> tuple:
@@ -848,10 +868,10 @@ class GPUModel:
         keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
         return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // keys)))
 
-    def _encode(self, T: int, n_logits: int, n_split: int, extra=()):
-        """One command encoder, one compute pass: every dispatch of a forward over T tokens, then
-        the `extra` (pipeline, bind group, grid) calls (the argmax)."""
-        enc = self.gpu.device.create_command_encoder()
+    def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None):
+        """One compute pass (in a new command encoder, or `enc`): every dispatch of a forward over
+        T tokens, then the `extra` (pipeline, bind group, grid) calls (the argmax)."""
+        enc = enc or self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
         key = (T, n_logits, n_split)
         calls = self._call_cache.get(key) if T == 1 else None
@@ -999,6 +1019,7 @@ class GPUModel:
         for c in chunks[:-1]:
             self._run(c, 0)
         base = list(self.tokens) + chunks[-1]
+        sps = min(self.steps_per_submit, depth)
         inflight: list = []          # ring slots in submission order
         produced: list[int] = []
         submitted = 0
@@ -1010,11 +1031,39 @@ class GPUModel:
             inflight.append((slot, index))
             submitted += 1
 
+        def submit_steps(n):
+            # n one-token steps in one command buffer: step k copies its parameters into the
+            # uniform, runs, and copies its token into its ring slot
+            nonlocal submitted
+            if n == 1:
+                return submit(None)
+            splits = []
+            for k in range(n):
+                splits.append(self._n_split(1))
+                self.pos += 1
+            self.pos -= n
+            gpu.write(self.p_steps, np.array([[1, self.pos + k, 0, splits[k]] for k in range(n)], np.uint32))
+            if self._p_logits_n != 1:
+                gpu.write(self.p_logits, np.array([1, 0, 0, 1], np.uint32))
+                self._p_logits_n = 1
+            enc = gpu.device.create_command_encoder()
+            slots = []
+            for k in range(n):
+                enc.copy_buffer_to_buffer(self.p_steps, 16 * k, self.p_main, 0, 16)
+                self._encode(1, 1, splits[k], extra=[(*self._argmax_into_tok, (1, 1, 1))], enc=enc)
+                slots.append(ring[(submitted + k) % depth])
+                enc.copy_buffer_to_buffer(self.tok, 0, slots[-1], 0, 4)
+            index = gpu.submit(enc.finish())
+            inflight.extend((slot, index) for slot in slots)
+            submitted += n
+            self.pos += n
+
         try:
             submit(chunks[-1])
             while True:
-                while len(inflight) < depth and submitted < max_tokens:
-                    submit(None)
+                # whole batches of steps_per_submit (fewer only for the last steps)
+                while submitted < max_tokens and depth - len(inflight) >= min(sps, max_tokens - submitted):
+                    submit_steps(min(sps, max_tokens - submitted))
                 if not inflight:   # empty only once every step has been read
                     break
                 slot, index = inflight.pop(0)
