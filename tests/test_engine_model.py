@@ -44,18 +44,21 @@ def test_stories_greedy_text_matches_runc(stories, shared_models):
 
 
 @pytest.mark.parametrize("depth,native,sps", [(1, True, 4), (3, True, 4), (8, True, 4), (3, False, 4), (8, True, 1),
-                                              (8, True, 5)])
+                                              (16, True, 5), (8, False, 4)])
 def test_pipelined_greedy_continues_runc(stories, golden, monkeypatch, depth, native, sps):
     # greedy_stream (argmax on the GPU in the step's pass, tokens read `depth` steps behind)
     # continues run.c's greedy run token for token, across attention split counts (128 keys a
     # split: the steps pass position 128); tokens read back through the native map that waits
     # for its own submission, or through wgpu-py's mapping (where the native calls are missing);
-    # `sps` steps a command buffer (at most depth; a batch may span a split count change)
+    # `sps` steps a command buffer and compute pass, the position advanced on the GPU (at most
+    # half the ring; batches span split count changes and end unevenly: 130 steps)
     _, tokens = golden
     if not native:
         monkeypatch.setattr(stories.gpu, "_native_map", lambda: None)
     monkeypatch.setattr(stories, "steps_per_submit", sps)
-    monkeypatch.setattr(stories, "p_steps", stories.gpu.buffer(16 * sps, stories.p_steps.usage))
+    u = stories.gpu.wgpu.BufferUsage
+    monkeypatch.setattr(stories, "ring", [stories.gpu.buffer(max(16, 4 * sps), u.MAP_READ | u.COPY_DST)
+                                          for _ in range(max(depth, 8))])
     stories.reset()
     out = list(stories.greedy_stream(tokens[:20], 130, eos=-1, depth=depth))
     assert out == tokens[20:150]

@@ -183,7 +183,8 @@ class GPUModel:
                              f"(use --context {fit} or less)")
         buf = gpu.buffer
         u = gpu.wgpu.BufferUsage
-        self.p_main = buf(16, u.UNIFORM | u.COPY_DST, "params")
+        # (also storage: the argmax of a batch of decode steps advances the position, greedy_stream)
+        self.p_main = buf(16, u.UNIFORM | u.STORAGE | u.COPY_DST, "params")
         # (rows of logits wanted; the logits product and the argmax read no position, so a decode
         # step writes it only when the row count changes: one write_buffer a step less)
         self.p_logits = buf(16, u.UNIFORM | u.COPY_DST, "params-logits")
@@ -214,13 +215,12 @@ class GPUModel:
         # pipelined decode reads its tokens back through this ring, RING_DEPTH steps behind
         # (DOCASSIST_RING_DEPTH: benchmarks)
         self.ring_depth = max(1, int(os.environ.get("DOCASSIST_RING_DEPTH", RING_DEPTH)))
-        self.ring = [buf(16, u.MAP_READ | u.COPY_DST, f"token-ring.{i}") for i in range(self.ring_depth)]
-        # several decode steps a submission (one command buffer): each step's parameters are
-        # copied into the uniform inside the command buffer from this staging buffer, written once
-        # for the batch (DOCASSIST_STEPS_PER_SUBMIT: benchmarks)
-        self.steps_per_submit = max(1, min(self.ring_depth, int(os.environ.get("DOCASSIST_STEPS_PER_SUBMIT",
-                                                                            STEPS_PER_SUBMIT))))
-        self.p_steps = buf(16 * self.steps_per_submit, u.COPY_SRC | u.COPY_DST, "params-steps")
+        # decode steps a command buffer and compute pass (DOCASSIST_STEPS_PER_SUBMIT: benchmarks),
+        # at most half the ring (two batches in flight) and 64 (the token history's window)
+        self.steps_per_submit = max(1, min(64, int(os.environ.get("DOCASSIST_STEPS_PER_SUBMIT", STEPS_PER_SUBMIT))))
+        self.ring = [buf(max(16, 4 * self.steps_per_submit), u.MAP_READ | u.COPY_DST, f"token-ring.{i}")
+                     for i in range(self.ring_depth)]
+        self.tok_hist = buf(128 * 4, label="token-history")   # argmax.wgsl `*_adv`: 64 tokens, mirrored
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         t1 = time.perf_counter()
@@ -477,6 +477,13 @@ class GPUModel:
         lb = {3 if vec else 1: self.logits_buf}
         self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.tok}))
+        # the same, also advancing the position and keeping the token (a batch of decode steps)
+        keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
+        amv = gpu.pipeline("argmax", None, "main4_adv" if vec else "main_adv", V=cfg.vocab_size, R=0,
+                           WG=1024 if int(gpu.limits["max-compute-invocations-per-workgroup"]) >= 1024 else 256,
+                           KEYS=keys, MAXS=MAX_SPLITS)
+        self._argmax_advance = (amv, gpu.bind(amv, {0: self.p_logits, **lb, 2: self.tok, 4: self.p_main,
+                                                    5: self.tok_hist}))
 
     def _build_prefill(self, norm, rope, attn, merge, silu):
         """The command stream of a prompt chunk (T > 1) with int8 activations (act_q8): every
@@ -724,8 +731,13 @@ class GPUModel:
             # no subgroups
             smem_k = 8192 + 2048 + 1024 + (16 * wg_k if red == ("reduce_workgroup",) else 0)
             n = w.n + (w2.n if w2 is not None else 0)
+            # (not where the split would cost a type its multi-sub-block loads: 7B Q4_K 4096 x 4096
+            # with 4 lane groups a row takes one sub-block a lane, 9.5 us from memory on an H200,
+            # 9.0 us as one group taking pairs)
+            subs = MULTI_SUBS.get(w.wtype, 1)
+            keeps_subs = subs == 1 or w.k // (32 * subs) >= shape["LANES"] * ksplit
             if (-(-n // (shape["R"] * groups)) < 256 and wg_k <= max_wg and wg_k // shape["LANES"] <= 256
-                    and smem_k <= smem):
+                    and smem_k <= smem and keeps_subs):
                 shape.update(WG=wg_k, KSPLIT=ksplit)
             if w2 is not None and w.n % (shape["R"] * shape["WG"] // (shape["LANES"] * shape.get("KSPLIT", 1))):
                 return None     # a workgroup would hold rows of both weights
@@ -873,17 +885,22 @@ class GPUModel:
         T tokens, then the `extra` (pipeline, bind group, grid) calls (the argmax)."""
         enc = enc or self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
-        key = (T, n_logits, n_split)
-        calls = self._call_cache.get(key) if T == 1 else None
-        if calls is None:   # a decode step's list is the same every step: made once per split count
-            calls = self._calls(T, n_logits, n_split)
-            if T == 1:
-                self._call_cache[key] = calls
-        self.gpu.dispatch_all(cp, calls)
+        self.gpu.dispatch_all(cp, self._step_calls(T, n_logits, n_split))
         if extra:
             self.gpu.dispatch_all(cp, extra)
         cp.end()
         return enc
+
+    def _step_calls(self, T: int, n_logits: int, n_split: int) -> list:
+        """_calls, cached for one token: a decode step's list is the same every step (one list
+        per split count)."""
+        if T != 1:
+            return self._calls(T, n_logits, n_split)
+        key = (T, n_logits, n_split)
+        calls = self._call_cache.get(key)
+        if calls is None:
+            calls = self._call_cache[key] = self._calls(T, n_logits, n_split)
+        return calls
 
     def _calls(self, T: int, n_logits: int, n_split: int) -> list:
         """(pipeline, bind group, grid) of every dispatch of a forward over T tokens, in order."""
@@ -1006,74 +1023,80 @@ class GPUModel:
 
     def greedy_stream(self, todo, max_tokens: int, eos: int, depth: int | None = None):
         """Greedy tokens for the sequence continued by `todo`, pipelined: the argmax of step i is
-        written on the GPU straight into the token buffer that step i+1 embeds, and copied to a
-        ring of `depth` small mapped buffers; the host reads a step's token only `depth` steps
-        later, so encoding runs ahead of the GPU and no step waits on a read-back."""
+        written on the GPU straight into the token buffer that step i+1 embeds; the host reads a
+        step's token only `depth` steps later, so encoding runs ahead of the GPU and no step waits
+        on a read-back. Steps go `steps_per_submit` to a command buffer and one compute pass: the
+        argmax also advances the position in the parameters and keeps the token in a history
+        that one copy a batch brings to a mapped ring slot (no host write, pass or copy between
+        the steps of a batch)."""
         todo = [int(t) for t in todo]
         if self.pos + len(todo) + max_tokens > self.context_length + 1:
             raise ValueError(f"context overflow: {self.pos} + {len(todo)} + {max_tokens} > {self.context_length}")
         gpu = self.gpu
         depth = min(depth or self.ring_depth, len(self.ring))
         ring = self.ring[:depth]
+        sps = max(1, min(self.steps_per_submit, depth // 2 if depth >= 4 else 1))  # two batches in flight
         chunks = [todo[i:i + self.batch] for i in range(0, len(todo), self.batch)]
         for c in chunks[:-1]:
             self._run(c, 0)
         base = list(self.tokens) + chunks[-1]
-        sps = min(self.steps_per_submit, depth)
-        inflight: list = []          # ring slots in submission order
+        inflight: list = []          # (ring slot, submission, steps) in submission order
         produced: list[int] = []
-        submitted = 0
+        submitted = 0                # steps
+        batches = 0
 
         def submit(step_tokens):
-            nonlocal submitted
-            slot = ring[submitted % depth]
+            # one step (the prompt's last chunk, or a lone step): its token copied to a slot
+            nonlocal submitted, batches
+            slot = ring[batches % depth]
             index = self._run(step_tokens, 1, argmax=self._argmax_into_tok, copy=(self.tok, slot, 4))
-            inflight.append((slot, index))
+            inflight.append((slot, index, 1))
             submitted += 1
+            batches += 1
 
         def submit_steps(n):
-            # n one-token steps in one command buffer: step k copies its parameters into the
-            # uniform, runs, and copies its token into its ring slot
-            nonlocal submitted
+            nonlocal submitted, batches
             if n == 1:
                 return submit(None)
+            p0 = self.pos
             splits = []
-            for k in range(n):
+            for k in range(n):          # the host's split count of each step (the GPU sets the same)
+                self.pos = p0 + k
                 splits.append(self._n_split(1))
-                self.pos += 1
-            self.pos -= n
-            gpu.write(self.p_steps, np.array([[1, self.pos + k, 0, splits[k]] for k in range(n)], np.uint32))
+            self.pos = p0
+            gpu.write(self.p_main, np.array([1, p0, 0, splits[0]], np.uint32))
             if self._p_logits_n != 1:
                 gpu.write(self.p_logits, np.array([1, 0, 0, 1], np.uint32))
                 self._p_logits_n = 1
             enc = gpu.device.create_command_encoder()
-            slots = []
+            cp = enc.begin_compute_pass()
             for k in range(n):
-                enc.copy_buffer_to_buffer(self.p_steps, 16 * k, self.p_main, 0, 16)
-                self._encode(1, 1, splits[k], extra=[(*self._argmax_into_tok, (1, 1, 1))], enc=enc)
-                slots.append(ring[(submitted + k) % depth])
-                enc.copy_buffer_to_buffer(self.tok, 0, slots[-1], 0, 4)
-            index = gpu.submit(enc.finish())
-            inflight.extend((slot, index) for slot in slots)
+                gpu.dispatch_all(cp, self._step_calls(1, 1, splits[k]) + [(*self._argmax_advance, (1, 1, 1))])
+            cp.end()
+            slot = ring[batches % depth]
+            enc.copy_buffer_to_buffer(self.tok_hist, 4 * (p0 % 64), slot, 0, 4 * n)
+            inflight.append((slot, gpu.submit(enc.finish()), n))
             submitted += n
-            self.pos += n
+            batches += 1
+            self.pos = p0 + n
 
         try:
             submit(chunks[-1])
             while True:
-                # whole batches of steps_per_submit (fewer only for the last steps)
-                while submitted < max_tokens and depth - len(inflight) >= min(sps, max_tokens - submitted):
+                # whole batches (fewer steps only at the end)
+                while (submitted < max_tokens
+                       and depth - sum(c for _, _, c in inflight) >= min(sps, max_tokens - submitted)):
                     submit_steps(min(sps, max_tokens - submitted))
                 if not inflight:   # empty only once every step has been read
                     break
-                slot, index = inflight.pop(0)
-                tok = int(np.frombuffer(gpu.read_mapped(slot, 4, index), np.uint32)[0])
-                if tok == eos:
-                    return
-                produced.append(tok)
-                yield tok
+                slot, index, n = inflight.pop(0)
+                for tok in np.frombuffer(gpu.read_mapped(slot, 4 * n, index), np.uint32).tolist():
+                    if tok == eos:
+                        return
+                    produced.append(tok)
+                    yield tok
         finally:
-            for slot, index in inflight:    # wait for the steps still running (their tokens are dropped)
+            for slot, index, _ in inflight:    # wait for the steps still running (their tokens are dropped)
                 gpu.read_mapped(slot, 4, index)
             # the cache now holds base + the produced tokens that were fed back (all but the last)
             self.tokens = base + produced[:-1] if produced else base[:-1]
