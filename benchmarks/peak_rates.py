@@ -1,7 +1,10 @@
 """Peak arithmetic rates of the adapter as this engine reaches them: `dot4I8Packed` (the int8
 products' instruction) and f32 fma, each as 8 independent chains per invocation in registers
-(no memory traffic), and both interleaved. The ceiling the int8 prompt products are measured
-against (RESULTS.md).
+(no memory traffic), and both interleaved; then float multiply-adds as f32, vec4<f32>, vec2<f16>
+and vec4<f16> chains. The ceiling the int8 prompt products are measured against, and what an
+f16 path would have instead (RESULTS.md). Each dot4I8Packed chain feeds its accumulator back
+as an operand: chains that shared operands would let the compiler compute one product for
+several of them and report a rate no kernel gets.
 
     python3 benchmarks/peak_rates.py [--workgroups N] [--iters N] [--json out.json]
 """
@@ -51,6 +54,69 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 """
 
 
+# float multiply-adds in wider types: 8 independent chains an invocation of f32, vec4<f32>,
+# vec2<f16>, vec4<f16> (the f16 ones where the adapter has shader-f16): what an f16 tile path
+# would have against the int8 one (4 multiply-adds a dot4I8Packed)
+FLOAT_CODE = """
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+override N: u32;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+    let s = f32(gid.x & 255u) * 0.001;
+    var f0 = {T}({S}(s)); var f1 = f0 + {T}(0.1); var f2 = f0 + {T}(0.2); var f3 = f0 + {T}(0.3);
+    var f4 = f0 + {T}(0.4); var f5 = f0 + {T}(0.5); var f6 = f0 + {T}(0.6); var f7 = f0 + {T}(0.7);
+    let c = {T}(0.999);
+    let d = {T}(0.001);
+    for (var i = 0u; i < N; i++) {{
+        f0 = fma(f0, c, d); f1 = fma(f1, c, d); f2 = fma(f2, c, d); f3 = fma(f3, c, d);
+        f4 = fma(f4, c, d); f5 = fma(f5, c, d); f6 = fma(f6, c, d); f7 = fma(f7, c, d);
+    }}
+    let t = f0 + f1 + f2 + f3 + f4 + f5 + f6 + f7;
+    if (any(t == {T}({S}(123.0)))) {{ out[gid.x] = 1u; }}
+}}
+"""
+FLOAT_MODES = (("f32", "f32", "f32", 1), ("vec4<f32>", "vec4<f32>", "f32", 4), ("vec2<f16>", "vec2<f16>", "f16", 2),
+               ("vec4<f16>", "vec4<f16>", "f16", 4))
+
+
+def _best_seconds(gpu, pipe, bg, workgroups: int, probe) -> float:
+    dev = gpu.device
+    best = float("inf")
+    for it in range(4):
+        enc = dev.create_command_encoder()
+        cp = enc.begin_compute_pass()
+        cp.set_pipeline(pipe)
+        cp.set_bind_group(0, bg)
+        cp.dispatch_workgroups(workgroups)
+        cp.end()
+        cb = enc.finish()
+        gpu.read(probe, 4, np.uint32)
+        t0 = time.perf_counter()
+        dev.queue.submit([cb])
+        gpu.read(probe, 4, np.uint32)
+        if it:                       # the first is a warm-up
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def float_rates(workgroups: int, iters: int) -> list:
+    gpu = get_gpu()
+    out = gpu.buffer(workgroups * 256 * 4)
+    res = []
+    for name, T, S, lanes in FLOAT_MODES:
+        if S == "f16" and "shader-f16" not in gpu.features:
+            continue
+        code = ("enable f16;\n" if S == "f16" else "") + FLOAT_CODE.format(T=T, S=S)
+        pipe = gpu.device.create_compute_pipeline(layout="auto", compute={
+            "module": gpu.device.create_shader_module(code=code), "entry_point": "main", "constants": {"N": iters}})
+        best = _best_seconds(gpu, pipe, gpu.bind(pipe, {0: out}), workgroups, out)
+        macs = workgroups * 256 * iters * 8 * lanes / best
+        res.append({"mode": name, "seconds": best, "mac_per_s": macs, "tflops": 2 * macs / 1e12})
+        print(f"{name:13s} {best * 1e3:8.2f} ms   {macs / 1e12:6.2f} T multiply-adds/s ({2 * macs / 1e12:5.1f} TFLOPS)",
+              flush=True)
+    return res
+
+
 def run(workgroups: int, iters: int) -> dict:
     gpu = get_gpu()
     dev = gpu.device
@@ -94,6 +160,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     res = run(a.workgroups, a.iters)
+    res["float"] = float_rates(a.workgroups, a.iters)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
     return 0

@@ -170,3 +170,5 @@ def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     r = peak_rates.run(workgroups=2, iters=16)
     assert [x["mode"] for x in r["results"]] == ["dot4I8Packed", "fma", "both"]
     assert r["results"][0]["int8_tops"] > 0 and r["results"][1]["f32_tflops"] > 0
+    f = peak_rates.float_rates(workgroups=2, iters=16)
+    assert [x["mode"] for x in f][:2] == ["f32", "vec4<f32>"] and all(x["tflops"] > 0 for x in f)
