@@ -65,6 +65,20 @@ def test_pipelined_greedy_continues_runc(stories, golden, monkeypatch, depth, na
     assert stories.tokens == tokens[:149] and stories.pos == 149
 
 
+def test_pipelined_greedy_stops_at_eos_inside_a_batch(stories, golden):
+    # an end token in the middle of a batch of steps: the stream ends there, the steps the GPU
+    # ran past it leave no trace (the cache holds the prompt and the tokens fed back), and the
+    # sequence continues as run.c's
+    _, tokens = golden
+    i = next(k for k in range(27, 120) if tokens[k] not in tokens[20:k] and (k - 21) % 4 not in (0, 3))
+    stories.reset()
+    out = list(stories.greedy_stream(tokens[:20], 100, eos=tokens[i], depth=8))
+    assert out == tokens[20:i]
+    assert stories.tokens == tokens[:i - 1] and stories.pos == i - 1
+    assert stories.forward_argmax([tokens[i - 1]]) == tokens[i]
+    assert stories.forward_argmax([tokens[i]]) == tokens[i + 1]
+
+
 def test_stories_prompted_greedy_matches_runc(stories, golden):
     # run.c with a prompt forces the prompt tokens, then samples greedily: feeding the first 40
     # tokens of its own greedy run must reproduce the next ones.

@@ -472,15 +472,17 @@ class GPUModel:
         # the token buffer that the next step embeds (pipelined decode)
         # (one workgroup: 1024 invocations reading vec4 where the adapter allows)
         vec = cfg.vocab_size % 4 == 0
+        am_wg = 1024 if min(int(gpu.limits["max-compute-invocations-per-workgroup"]),
+                            int(gpu.limits["max-compute-workgroup-size-x"])) >= 1024 else 256
         am = gpu.pipeline("argmax", None, "main4" if vec else "main", V=cfg.vocab_size, R=0,
-                          WG=1024 if int(gpu.limits["max-compute-invocations-per-workgroup"]) >= 1024 else 256)
+                          WG=am_wg)
         lb = {3 if vec else 1: self.logits_buf}
         self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.tok}))
         # the same, also advancing the position and keeping the token (a batch of decode steps)
         keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
         amv = gpu.pipeline("argmax", None, "main4_adv" if vec else "main_adv", V=cfg.vocab_size, R=0,
-                           WG=1024 if int(gpu.limits["max-compute-invocations-per-workgroup"]) >= 1024 else 256,
+                           WG=am_wg,
                            KEYS=keys, MAXS=MAX_SPLITS)
         self._argmax_advance = (amv, gpu.bind(amv, {0: self.p_logits, **lb, 2: self.tok, 4: self.p_main,
                                                     5: self.tok_hist}))
@@ -501,6 +503,15 @@ class GPUModel:
         env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
+        smem = int(gpu.limits["max-compute-workgroup-storage-size"])
+
+        def mmq_opts(wtype: str, tn: int) -> dict:
+            o = {"KB": min(4, 256 // tn), **MMQ_OPTS.get(wtype, {}), **env_opts}
+            # blocks a step: at most 512 // TN (two tile loads an invocation) and what fits in
+            # shared memory (40 * KB * (64 + TN) bytes, matmul_q8.wgsl)
+            o["KB"] = max(1, min(o["KB"], 512 // tn, smem // (40 * (64 + tn))))
+            return o
+
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
@@ -510,8 +521,7 @@ class GPUModel:
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c, **{"KB": min(4, 256 // tn), **MMQ_OPTS.get(w.wtype, {}), **env_opts})
-                         for tn in MMQ_TN}
+                                   TN=tn, **c, **mmq_opts(w.wtype, tn)) for tn in MMQ_TN}
                 ops.append((tiles, None, nr, "mmq"))
             return ops
 
