@@ -567,5 +567,62 @@ def generate_cmd(prompt, model_opt, max_tokens, temperature, top_k, top_p, min_p
 # ---------------------------------------------------------------- end generate
 
 
+# ---------------------------------------------------------------- bench (section: engine)
+
+def _positions(ctx, param, value):
+    try:
+        out = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter("a comma list of token positions, e.g. 0,2048") from None
+    if not out or any(v < 0 for v in out):
+        raise click.BadParameter("a comma list of token positions (>= 0), e.g. 0,2048")
+    return out
+
+
+@cli.command("bench")
+@_model_option
+@click.option("--prompt", "prompt_tokens", type=click.IntRange(1, None), default=512, show_default=True,
+              help="Prompt tokens to read (random token ids).")
+@click.option("--decode", "decode_steps", type=click.IntRange(1, None), default=64, show_default=True,
+              help="Greedy steps timed at each context position.")
+@click.option("--contexts", default="0,2048", show_default=True, metavar="N,N,...", callback=_positions,
+              help="Positions the decode steps start from (the cache filled up to there).")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON.")
+def bench_cmd(model_opt, prompt_tokens, decode_steps, contexts, as_json):
+    """Measure this machine with a model: load time, prompt and generation tokens/s, and how close
+    generation comes to the GPU's memory bandwidth (its bound: bandwidth / bytes a token reads)."""
+    from docassist import config
+    from docassist.engine.speed import measure
+
+    r = measure(config.resolve_model(model_opt, config.load_config()), prompt=prompt_tokens,
+                decode=decode_steps, contexts=contexts)
+    if as_json:
+        _json_out(r)
+        return
+    def size(n):
+        return f"{n / (1 << 30):.2f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
+
+    ld = r["load"]
+    pf = r.get("prefill")
+    copy = r["copy_bandwidth"]
+    lines = [f"adapter   {r['adapter']} ({r['backend']}, {r['driver']})",
+             f"model     {r['path']} ({size(r['file_bytes'])}; a token reads {size(r['weights_read_per_token'])} "
+             f"of weights, and its KV cache)",
+             f"copy      {copy['gb_s']:,.1f} GB/s (read + write)" if copy else "copy      not measured",
+             f"load      {ld['load_s']:.2f} s (GPU {size(ld['gpu_allocated'])}, host +{size(ld['rss_anon_growth'])})"]
+    if pf:
+        lines.append(f"prompt    {pf['tok_s']:,.1f} tokens/s ({pf['tokens']} tokens)")
+    for d in r["decode"]:
+        tok_s = d.get("pipelined_tok_s") or d["tok_s"]
+        gbs = d.get("pipelined_effective_gb_s") or d["effective_gb_s"]
+        bound = d.get("bound_tok_s")
+        tail = f", {100 * tok_s / bound:.0f}% of the bound {bound:,.1f}" if bound else ""
+        lines.append(f"generate  {tok_s:,.1f} tokens/s from position {d['context']} ({gbs:,.1f} GB/s{tail}; "
+                     f"one step at a time {d['tok_s']:,.1f})")
+    click.echo("\n".join(lines))
+
+# ---------------------------------------------------------------- end bench
+
+
 def main():
     cli(prog_name="docassist")

@@ -172,3 +172,44 @@ def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     assert r["results"][0]["int8_tops"] > 0 and r["results"][1]["f32_tflops"] > 0
     f = peak_rates.float_rates(workgroups=2, iters=16)
     assert [x["mode"] for x in f][:2] == ["f32", "vec4<f32>"] and all(x["tflops"] > 0 for x in f)
+
+
+def test_cli_bench_measures_a_users_model(tmp_path, stories260k):
+    # `docassist bench`: the engine's speed with the user's own model, as text and as JSON; the
+    # figures are the benchmark's (pipelined decode, its fraction of the copy-bandwidth bound)
+    import json
+
+    from click.testing import CliRunner
+
+    from docassist.cli import cli
+
+    r = CliRunner().invoke(cli, ["bench", "--model", str(stories260k), "--prompt", "16", "--decode", "4",
+                                 "--contexts", "0,32"])
+    assert r.exit_code == 0, r.output
+    out = r.output.splitlines()
+    assert [ln.split()[0] for ln in out] == ["adapter", "model", "copy", "load", "prompt", "generate", "generate"]
+    assert "from position 0 " in out[5] and "from position 32 " in out[6] and "% of the bound" in out[6]
+    r = CliRunner().invoke(cli, ["bench", "--model", str(stories260k), "--prompt", "8", "--decode", "3",
+                                 "--contexts", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert d["prefill"]["tokens"] == 8 and d["prefill"]["tok_s"] > 0 and d["copy_bandwidth"]["gb_s"] > 0
+    (dec,) = d["decode"]
+    assert dec["context"] == 5 and dec["steps"] == 3 and dec["pipelined_tok_s"] > 0
+    assert dec["pipelined_fraction_of_bound"] == pytest.approx(dec["pipelined_tok_s"] / dec["bound_tok_s"])
+    assert d["load"]["load_s"] > 0 and d["weights_read_per_token"] > 0
+
+
+def test_cli_bench_refuses_bad_input(tmp_path, stories260k):
+    # bad positions: a usage error (2); a truncated model: the model error (6), one line, no traceback
+    from click.testing import CliRunner
+
+    from docassist.cli import cli
+
+    for bad in ("0,-1", "x", ","):
+        r = CliRunner().invoke(cli, ["bench", "--model", str(stories260k), "--contexts", bad])
+        assert r.exit_code == 2 and "--contexts" in r.output, (bad, r.output)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(stories260k.read_bytes()[:-500])
+    r = CliRunner().invoke(cli, ["bench", "--model", str(cut)])
+    assert r.exit_code == 6 and "truncated" in r.output and "Traceback" not in r.output
