@@ -9,7 +9,8 @@ so the text is noise, but every kernel does the same work as on the real model.
 Per configuration (shape x quant mix) it measures:
   load     wall time of load_model from a warm page cache, GPU bytes allocated, peak host RSS
            (all pages, and anonymous pages only: file pages of the memory map are page cache)
-  prefill  one forward_argmax over P random tokens after a reset, best of a few, tokens/s
+  prefill  one forward_argmax over P random tokens after a reset, best of a few, tokens/s (from
+           position --prompt-at: a later chunk of a long document, attending to all before it)
   decode   N greedy steps of one token starting at each given context position, tokens/s: the
            pipelined path generation takes (greedy_stream: the argmax fed back on the GPU, tokens
            read several steps behind; best of 3 runs; the table's dec@C and %bound@C) and the synchronous one
@@ -193,7 +194,7 @@ def device_report() -> dict:
 
 def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE, copy_bytes=None,
         context_length=None, batch: int = 512, argv=None, log=print, prefill_repeats: int = 2,
-        on_update=None) -> dict:
+        on_update=None, prompt_at: int = 0) -> dict:
     """configs: [(label, Shape or a GGUF path, quant or None)]. Returns the JSON-ready record;
     on_update(record) is called after the copy bandwidth and after each configuration (to save
     partial results)."""
@@ -219,7 +220,8 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
         "engine": {"subgroup_lanes": rep.get("subgroup_lanes"), "decode_product": rep.get("decode_product"),
                    "shader_runtime_checks": rep.get("shader_runtime_checks"),
                    "overrides": {k: v for k, v in os.environ.items() if k.startswith("DOCASSIST_")}},
-        "settings": {"prompt": prompt, "decode": decode, "contexts": list(contexts), "batch": batch,
+        "settings": {"prompt": prompt, "prompt_at": prompt_at, "decode": decode, "contexts": list(contexts),
+                     "batch": batch,
                      "context_length": context_length},
         "results": [], "failures": [],
     }
@@ -246,7 +248,8 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
             else:
                 path = Path(shape)
             entry.update(bench_model(path, prompt=prompt, decode=decode, contexts=contexts, copy_gbs=copy_gbs,
-                                     context_length=context_length, batch=batch, prefill_repeats=prefill_repeats))
+                                     context_length=context_length, batch=batch, prefill_repeats=prefill_repeats,
+                                     prompt_at=prompt_at))
             record["results"].append(entry)
             log(format_row(entry))
         except Exception as e:
@@ -267,7 +270,8 @@ def format_row(r: dict) -> str:
     parts = [f"{r['model']:<10} {r['quant'] or '-':<9}", f"{r['weights_bytes'] / 2**30:6.2f} GiB",
              f"load {ld['load_s']:6.2f} s", f"gpu {ld['gpu_allocated'] / 2**30:6.2f} GiB",
              f"rss+ {ld['rss_growth'] / 2**20:6.0f} MiB (anon {ld['rss_anon_growth'] / 2**20:.0f})",
-             f"prefill {pf['tok_s']:8.1f} tok/s" if pf else "prefill       -"]
+             (f"prefill {pf['tok_s']:8.1f} tok/s" + (f" @{pf['start']}" if pf.get("start") else "")) if pf
+             else "prefill       -"]
     for d in r.get("decode", []):
         frac = d.get("fraction_of_copy_bw")
         parts.append(f"@{d['context']}: {d['tok_s']:7.2f} tok/s {d['effective_gb_s']:7.1f} GB/s"
@@ -283,7 +287,9 @@ def print_table(record: dict, out=None):
     print(f"\n{record['adapter']} ({record['backend']}, {record['driver']}), "
           f"copy {cb.get('gb_s', float('nan')):.1f} GB/s", file=out)
     ctxs = record["settings"]["contexts"]
-    head = ["model", "quant", "GiB", "load s", "GPU GiB", "RSS+ MiB", "anon+ MiB", "prefill t/s"]
+    at = (record.get("settings") or {}).get("prompt_at")
+    head = ["model", "quant", "GiB", "load s", "GPU GiB", "RSS+ MiB", "anon+ MiB",
+            f"prefill@{at} t/s" if at else "prefill t/s"]
     for c in ctxs:   # decode: the pipelined path that generation takes; the synchronous one beside it
         head += [f"dec@{c} t/s", f"sync@{c}", f"%bound@{c}"]
     rows = []
@@ -345,6 +351,8 @@ def main(argv=None):
     ap.add_argument("--model", default="110m", help="comma list of 110m, tinyllama, 7b or PATH.gguf")
     ap.add_argument("--quant", default="q4_0", help=f"comma list of {', '.join(QUANTS)}")
     ap.add_argument("--prompt", type=int, default=512, help="prefill length in tokens (0: skip)")
+    ap.add_argument("--prompt-at", type=int, default=0,
+                    help="position the prompt starts at (a long document's later chunk: attention over every position before)")
     ap.add_argument("--decode", type=int, default=64, help="decode steps per context")
     ap.add_argument("--contexts", default=None, help="decode start positions (default 0,2048 on a GPU, 0,256 on a CPU)")
     ap.add_argument("--ctx-len", type=int, default=None, help="KV cache length (default: the model's, at least what the run needs)")
@@ -376,7 +384,7 @@ def main(argv=None):
         contexts = "0,256" if cpu else "0,2048"
     record = run(configs, prompt=args.prompt, decode=args.decode, contexts=_ints(contexts),
                  cache_dir=args.cache_dir, copy_bytes=None if args.copy_mib is None else args.copy_mib << 20,
-                 context_length=args.ctx_len, batch=args.batch, argv=argv_full,
+                 context_length=args.ctx_len, batch=args.batch, argv=argv_full, prompt_at=args.prompt_at,
                  on_update=(lambda r: write_json(r, args.json)) if args.json else None)
     print_table(record)
     if args.json:

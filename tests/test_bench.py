@@ -96,6 +96,20 @@ def test_whole_run_on_a_tiny_shape(tmp_path, capsys):
     assert r["decode"][1]["kv_bytes_per_token"] > r["decode"][0]["kv_bytes_per_token"]
 
 
+def test_prefill_from_a_later_position(tmp_path, capsys):
+    # --prompt-at: the prompt starts at a position (a long document's later chunk), the context
+    # sized for it, the table says where
+    path, _ = bench.ensure_model(TINY, "q4_0", tmp_path)
+    out = tmp_path / "out.json"
+    rc = bench.main(["--model", str(path), "--prompt", "8", "--prompt-at", "40", "--decode", "2", "--contexts", "0",
+                     "--copy-mib", "1", "--ctx-len", "32", "--json", str(out)])
+    assert rc == 0
+    assert "prefill@40 t/s" in capsys.readouterr().out
+    r = json.loads(out.read_text())["results"][0]
+    assert r["prefill"]["start"] == 40 and r["prefill"]["tokens"] == 8 and r["prefill"]["tok_s"] > 0
+    assert r["load"]["context_length"] >= 48
+
+
 def test_a_failing_configuration_is_reported_and_the_rest_run(tmp_path):
     good, _ = bench.ensure_model(TINY, "q4_0", tmp_path)
     bad = tmp_path / "broken.gguf"
