@@ -126,22 +126,7 @@ def run(workgroups: int, iters: int) -> dict:
     for mode, name in ((0, "dot4I8Packed"), (1, "fma"), (2, "both")):
         pipe = dev.create_compute_pipeline(layout="auto", compute={
             "module": mod, "entry_point": "main", "constants": {"N": iters, "MODE": mode}})
-        bg = gpu.bind(pipe, {0: out})
-        best = float("inf")
-        for it in range(4):
-            enc = dev.create_command_encoder()
-            cp = enc.begin_compute_pass()
-            cp.set_pipeline(pipe)
-            cp.set_bind_group(0, bg)
-            cp.dispatch_workgroups(workgroups)
-            cp.end()
-            cb = enc.finish()
-            gpu.read(out, 4, np.uint32)
-            t0 = time.perf_counter()
-            dev.queue.submit([cb])
-            gpu.read(out, 4, np.uint32)
-            if it:                       # the first is a warm-up
-                best = min(best, time.perf_counter() - t0)
+        best = _best_seconds(gpu, pipe, gpu.bind(pipe, {0: out}), workgroups, out)
         per = workgroups * 256 * iters * 8 / best       # instructions a second, each kind
         r = {"mode": name, "seconds": best,
              "dot4_per_s": per if mode != 1 else 0.0, "int8_tops": 8 * per / 1e12 if mode != 1 else 0.0,

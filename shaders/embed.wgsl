@@ -43,14 +43,17 @@ fn quant(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (tok < ROW0 || tok >= ROW0 + NR) { return; }
     let w = dq32(tok - ROW0, j);
     let b = t * K + j * 32u;
+    var xn: array<vec4<f32>, 8>;          // the block times the norm's weight
     var amax = 0.0;
     var ss = 0.0;
     for (var i = 0u; i < 8u; i++) {
         let x = w[i];
-        X[b + 4u * i] = x.x; X[b + 4u * i + 1u] = x.y; X[b + 4u * i + 2u] = x.z; X[b + 4u * i + 3u] = x.w;
+        let k = b + 4u * i;
+        X[k] = x.x; X[k + 1u] = x.y; X[k + 2u] = x.z; X[k + 3u] = x.w;
         ss += x.x * x.x; ss += x.y * x.y; ss += x.z * x.z; ss += x.w * x.w;
-        let a = abs(x * vec4<f32>(WN[j * 32u + 4u * i], WN[j * 32u + 4u * i + 1u], WN[j * 32u + 4u * i + 2u],
-                                  WN[j * 32u + 4u * i + 3u]));
+        let n = j * 32u + 4u * i;
+        xn[i] = x * vec4<f32>(WN[n], WN[n + 1u], WN[n + 2u], WN[n + 3u]);
+        let a = abs(xn[i]);
         amax = max(amax, max(max(a.x, a.y), max(a.z, a.w)));
     }
     let d = amax / 127.0;
@@ -58,9 +61,7 @@ fn quant(@builtin(global_invocation_id) gid: vec3<u32>) {
     var s0 = 0;
     var s1 = 0;
     for (var i = 0u; i < 8u; i++) {
-        let k = j * 32u + 4u * i;
-        let v = w[i] * vec4<f32>(WN[k], WN[k + 1u], WN[k + 2u], WN[k + 3u]);
-        let q = vec4<i32>(round(v * r));
+        let q = vec4<i32>(round(xn[i] * r));
         XQ[b / 4u + i] = pack4xI8(q);
         if (i < 4u) { s0 += q.x + q.y + q.z + q.w; } else { s1 += q.x + q.y + q.z + q.w; }
     }

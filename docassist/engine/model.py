@@ -38,7 +38,7 @@ ATTN_SUB = 2        # groups of 64 invocations a decode-attention workgroup (7B 
 MATMUL_TILES = ((64, 64), (64, 128), (128, 128))
 MATMUL_MIN_WG = 256
 MMQ_TN = (16, 32, 64, 128)   # token-tile widths of the int8 prompt product (matmul_q8.wgsl)
-STEPS_PER_SUBMIT = 4  # pipelined decode steps a command buffer (H200, 7B Q4_K_M @0: 496.5 -> 497-500 tok/s)
+STEPS_PER_SUBMIT = 4  # decode steps a command buffer and pass (H200, 7B Q4_K_M @0: 1: 493.9 tok/s, 4: 500.5, 8: 492.0)
 RING_DEPTH = 8      # decode steps in flight before the host reads a token back (7B Q4_0 on an
                     # H200: 317 tok/s at 4, 334 at 8, 341 at 16)
 PREPARE_AHEAD = 3   # weights converted and repacked ahead of the one being placed at load
@@ -479,11 +479,12 @@ class GPUModel:
         lb = {3 if vec else 1: self.logits_buf}
         self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.next_tok}))
         self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.tok}))
-        # the same, also advancing the position and keeping the token (a batch of decode steps)
-        keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
+        # the same, also advancing the position and keeping the token (a batch of decode steps);
+        # keys a split: one value for the host's grids (_n_split) and the GPU's count (the decode
+        # attention's groups are settled by now)
+        self.split_keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
         amv = gpu.pipeline("argmax", None, "main4_adv" if vec else "main_adv", V=cfg.vocab_size, R=0,
-                           WG=am_wg,
-                           KEYS=keys, MAXS=MAX_SPLITS)
+                           WG=am_wg, KEYS=self.split_keys, MAXS=MAX_SPLITS)
         self._argmax_advance = (amv, gpu.bind(amv, {0: self.p_logits, **lb, 2: self.tok, 4: self.p_main,
                                                     5: self.tok_hist}))
 
@@ -887,8 +888,7 @@ class GPUModel:
         """Key splits for attention: only for one token (decode), once the context is long."""
         if T != 1:
             return 1
-        keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
-        return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // keys)))
+        return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // self.split_keys)))
 
     def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None):
         """One compute pass (in a new command encoder, or `enc`): every dispatch of a forward over
@@ -1080,8 +1080,10 @@ class GPUModel:
                 self._p_logits_n = 1
             enc = gpu.device.create_command_encoder()
             cp = enc.begin_compute_pass()
+            advance = [(*self._argmax_advance, (1, 1, 1))]
             for k in range(n):
-                gpu.dispatch_all(cp, self._step_calls(1, 1, splits[k]) + [(*self._argmax_advance, (1, 1, 1))])
+                gpu.dispatch_all(cp, self._step_calls(1, 1, splits[k]))
+                gpu.dispatch_all(cp, advance)
             cp.end()
             slot = ring[batches % depth]
             enc.copy_buffer_to_buffer(self.tok_hist, 4 * (p0 % 64), slot, 0, 4 * n)
