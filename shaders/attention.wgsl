@@ -284,3 +284,176 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
         }
     }
 }
+
+// `prefill32`: the same over tiles of 32 queries, for an f16 cache, with larger register tiles
+// (the `prefill` kernel is bound by shared-memory loads: 5 bytes a multiply-add): scores:
+// invocation (queries 2 (lid / 8) and + 1, keys lid % 8 + 8j) keeps 2 query vec4 for TK / 8 keys
+// (2 bytes a multiply-add); output: rows 4 (lid / 16) .. + 3, dims (vec4) lid % 16 + 16e, the 4
+// rows' probabilities one vec4 (1 byte a multiply-add). Keys and values stay f16 in shared memory
+// (words of the cache copied as they are), unpacked when read. HD % 32 == 0, HD <= 128.
+// Dispatch: (NH, ceil(T / 32), 1).
+const TQ: u32 = 32u;
+override TK: u32 = 16u;                                        // keys a chunk: 16 or 32
+// shared memory (bytes): 512 (HD/4 + 1) + TK (16 HD/4 + 136) + 2,560: at HD = 128 29.1 KiB with
+// TK = 16, 39.3 KiB with TK = 32
+var<workgroup> tq: array<vec4<f32>, TQ * (HD / 4u + 1u)>;      // (TQ, HD/4 + 1) queries, pre-scaled, padded
+var<workgroup> tk: array<vec2<u32>, TK * (HD / 4u + 1u)>;      // (TK, HD/4 + 1) 4 f16 a vec2, padded
+var<workgroup> tv: array<vec2<u32>, TK * (HD / 4u)>;           // (TK, HD/4)
+var<workgroup> tp: array<vec4<f32>, TK * (TQ / 4u)>;           // (TK, TQ/4) probabilities, 4 rows a vec4
+var<workgroup> tmx: array<f32, 256>;                           // (TQ, 8) partial maxima
+var<workgroup> tsm: array<f32, 256>;                           // (TQ, 8) partial sums
+var<workgroup> tm: array<f32, TQ>;                             // running max per query
+var<workgroup> tl: array<f32, TQ>;                             // running sum per query
+var<workgroup> tc: array<f32, TQ>;                             // this chunk's rescale per query
+var<workgroup> tmn: array<f32, TQ>;                            // this chunk's new max per query
+
+fn unpack4(w: vec2<u32>) -> vec4<f32> {
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+
+@compute @workgroup_size(128)
+fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let h = wg.x;
+    let t0 = wg.y * TQ;
+    let T = P.n_tokens;
+    if (t0 >= T) { return; }
+    let kvh = h / (NH / NKV);
+    let ldq = (NH + 2u * NKV) * HD;
+    let h4 = HD / 4u;
+    let lq = h4 + 1u;                                // padded rows of tq, tk
+    let scale = inverseSqrt(f32(HD));
+    for (var e = lid.x; e < TQ * h4; e += 128u) {
+        let q = e / h4;
+        let d = e % h4;
+        var v = vec4<f32>(0.0);
+        if (t0 + q < T) {
+            let b = (t0 + q) * ldq + h * HD + 4u * d;
+            v = vec4<f32>(QKV[b], QKV[b + 1u], QKV[b + 2u], QKV[b + 3u]) * scale;
+        }
+        tq[q * lq + d] = v;
+    }
+    if (lid.x < TQ) { tm[lid.x] = -1e30; tl[lid.x] = 0.0; }
+    let qa = 2u * (lid.x / 8u);                      // scores and softmax: queries qa, qa + 1
+    let kg = lid.x % 8u;                             // keys kg + 8j
+    let rg = lid.x / 16u;                            // output: rows 4 rg .. 4 rg + 3
+    let dg = lid.x % 16u;                            // dims (vec4) dg, dg + 16
+    var o0 = vec4<f32>(0.0); var o1 = vec4<f32>(0.0); var o2 = vec4<f32>(0.0); var o3 = vec4<f32>(0.0);
+    var u0 = vec4<f32>(0.0); var u1 = vec4<f32>(0.0); var u2 = vec4<f32>(0.0); var u3 = vec4<f32>(0.0);
+    let kv_ld = NKV * (HD / 2u);                     // words a cache row (f16 pairs)
+    let n_keys = P.pos0 + min(t0 + TQ, T);           // keys the last query of the tile sees
+    let pa = P.pos0 + t0 + qa;                       // positions of queries qa, qa + 1
+    let live_a = t0 + qa < T;
+    let live_b = t0 + qa + 1u < T;
+    for (var c0 = 0u; c0 < n_keys; c0 += TK) {
+        workgroupBarrier();
+        for (var e = lid.x; e < TK * h4; e += 128u) {
+            let k = e / h4;
+            let d = e % h4;
+            var kw = vec2<u32>(0u);
+            var vw = vec2<u32>(0u);
+            if (c0 + k < n_keys) {
+                let b = (c0 + k) * kv_ld + kvh * (HD / 2u) + 2u * d;
+                kw = vec2<u32>(KC[b], KC[b + 1u]);
+                vw = vec2<u32>(VC[b], VC[b + 1u]);
+            }
+            tk[k * lq + d] = kw;
+            tv[k * h4 + d] = vw;
+        }
+        workgroupBarrier();
+        var sa = vec4<f32>(0.0);                     // query qa, keys kg + 8j (j = 0..3)
+        var sb = vec4<f32>(0.0);                     // query qa + 1
+        for (var d = 0u; d < h4; d++) {
+            let q0 = tq[qa * lq + d];
+            let q1 = tq[(qa + 1u) * lq + d];
+            let k0 = unpack4(tk[kg * lq + d]);
+            let k1 = unpack4(tk[(kg + 8u) * lq + d]);
+            sa.x += dot(q0, k0); sb.x += dot(q1, k0);
+            sa.y += dot(q0, k1); sb.y += dot(q1, k1);
+            if (TK == 32u) {
+                let k2 = unpack4(tk[(kg + 16u) * lq + d]);
+                let k3 = unpack4(tk[(kg + 24u) * lq + d]);
+                sa.z += dot(q0, k2); sb.z += dot(q1, k2);
+                sa.w += dot(q0, k3); sb.w += dot(q1, k3);
+            }
+        }
+        // masked: keys after the query (or past the chunk's size), padding queries
+        let key = vec4<u32>(c0 + kg, c0 + kg + 8u, c0 + kg + 16u, c0 + kg + 24u);
+        let inside = vec4<bool>(true, true, TK == 32u, TK == 32u);
+        sa = select(vec4<f32>(-1e30), sa, inside & (key <= vec4<u32>(pa)) & vec4<bool>(live_a));
+        sb = select(vec4<f32>(-1e30), sb, inside & (key <= vec4<u32>(pa + 1u)) & vec4<bool>(live_b));
+        tmx[qa * 8u + kg] = max(max(sa.x, sa.y), max(sa.z, sa.w));
+        tmx[(qa + 1u) * 8u + kg] = max(max(sb.x, sb.y), max(sb.z, sb.w));
+        workgroupBarrier();
+        let ma = tm[qa];
+        let mb = tm[qa + 1u];
+        var xa = ma;
+        var xb = mb;
+        for (var i = 0u; i < 8u; i++) {
+            xa = max(xa, tmx[qa * 8u + i]);
+            xb = max(xb, tmx[(qa + 1u) * 8u + i]);
+        }
+        let ea = select(vec4<f32>(0.0), exp(sa - xa), inside);
+        let eb = select(vec4<f32>(0.0), exp(sb - xb), inside);
+        let ca = qa % 4u;                            // the rows' place in tp's vec4
+        tp[kg * (TQ / 4u) + qa / 4u][ca] = ea.x;
+        tp[kg * (TQ / 4u) + qa / 4u][ca + 1u] = eb.x;
+        tp[(kg + 8u) * (TQ / 4u) + qa / 4u][ca] = ea.y;
+        tp[(kg + 8u) * (TQ / 4u) + qa / 4u][ca + 1u] = eb.y;
+        if (TK == 32u) {
+            tp[(kg + 16u) * (TQ / 4u) + qa / 4u][ca] = ea.z;
+            tp[(kg + 16u) * (TQ / 4u) + qa / 4u][ca + 1u] = eb.z;
+            tp[(kg + 24u) * (TQ / 4u) + qa / 4u][ca] = ea.w;
+            tp[(kg + 24u) * (TQ / 4u) + qa / 4u][ca + 1u] = eb.w;
+        }
+        tsm[qa * 8u + kg] = ea.x + ea.y + ea.z + ea.w;
+        tsm[(qa + 1u) * 8u + kg] = eb.x + eb.y + eb.z + eb.w;
+        if (kg == 0u) {
+            tc[qa] = exp(ma - xa); tmn[qa] = xa;
+            tc[qa + 1u] = exp(mb - xb); tmn[qa + 1u] = xb;
+        }
+        workgroupBarrier();
+        let r0 = 4u * rg;
+        let c = vec4<f32>(tc[r0], tc[r0 + 1u], tc[r0 + 2u], tc[r0 + 3u]);
+        o0 *= c.x; o1 *= c.y; o2 *= c.z; o3 *= c.w;
+        u0 *= c.x; u1 *= c.y; u2 *= c.z; u3 *= c.w;
+        let d0 = min(dg, h4 - 1u);                   // (HD = 32: lanes dg >= 8 idle)
+        let d1 = min(dg + 16u, h4 - 1u);
+        for (var k = 0u; k < TK; k++) {
+            let p = tp[k * (TQ / 4u) + rg];          // rows r0 .. r0 + 3
+            let v0 = unpack4(tv[k * h4 + d0]);
+            o0 += p.x * v0; o1 += p.y * v0; o2 += p.z * v0; o3 += p.w * v0;
+            if (h4 > 16u) {
+                let v1 = unpack4(tv[k * h4 + d1]);
+                u0 += p.x * v1; u1 += p.y * v1; u2 += p.z * v1; u3 += p.w * v1;
+            }
+        }
+        if (dg == 0u) {   // running sums and maxima of rows r0 .. r0 + 3 (read again next chunk)
+            for (var r = r0; r < r0 + 4u; r++) {
+                var l = tl[r] * tc[r];
+                for (var i = 0u; i < 8u; i++) { l += tsm[r * 8u + i]; }
+                tl[r] = l;
+                tm[r] = tmn[r];
+            }
+        }
+    }
+    workgroupBarrier();
+    for (var i = 0u; i < 4u; i++) {
+        let r = 4u * rg + i;
+        let t = t0 + r;
+        if (t < T && dg < h4) {
+            let inv = 1.0 / tl[r];
+            var a = o0; var b = u0;
+            if (i == 1u) { a = o1; b = u1; }
+            if (i == 2u) { a = o2; b = u2; }
+            if (i == 3u) { a = o3; b = u3; }
+            let o = t * NH * HD + h * HD;
+            a *= inv;
+            O[o + 4u * dg] = a.x; O[o + 4u * dg + 1u] = a.y; O[o + 4u * dg + 2u] = a.z; O[o + 4u * dg + 3u] = a.w;
+            if (dg + 16u < h4) {
+                b *= inv;
+                let dd = 4u * (dg + 16u);
+                O[o + dd] = b.x; O[o + dd + 1u] = b.y; O[o + dd + 2u] = b.z; O[o + dd + 3u] = b.w;
+            }
+        }
+    }
+}

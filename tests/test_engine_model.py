@@ -355,6 +355,25 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, monkeypatch,
     assert rel < 1e-6, rel
 
 
+def test_prompt_attention_tiles_of_32_match_tiles_of_16(tmp_path, monkeypatch):
+    # DOCASSIST_ATTN_PREFILL=32 (attention.wgsl `prefill32`, an f16 cache) gives the logits of the
+    # 16-query tiles over three chunks (the later ones attend to the earlier chunks' keys)
+    path = write_tiny_model(tmp_path / "p32.gguf", ftype="Q4_0", seed=3, dim=256, hidden=512, n_heads=4,
+                            n_kv_heads=2, context_length=400)
+    toks = list(np.random.default_rng(1).integers(3, 500, 300))
+    out = {}
+    for mode in ("32", "16"):
+        monkeypatch.setenv("DOCASSIST_ATTN_PREFILL", mode)
+        m = load_model(path, quiet=True, batch=128, kv_dtype="f16")
+        try:
+            assert m.attn_pq == int(mode)
+            out[mode] = m.logits(toks)
+        finally:
+            m.close()
+    rel = np.linalg.norm(out["32"] - out["16"]) / np.linalg.norm(out["16"])
+    assert rel < 1e-5, rel
+
+
 @pytest.mark.parametrize("sub,merge", [("1", "1"), ("2", "1"), ("1", "0")])
 def test_decode_attention_entry_in_the_fused_stream(tmp_path, shared_models, monkeypatch, sub, merge):
     # the decode attention (attn_decode.wgsl, the default; 1 or 2 groups of 64 invocations a

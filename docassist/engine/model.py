@@ -425,6 +425,15 @@ class GPUModel:
         attn_tiles = hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "1") != "0" and pks
         attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                                KV_F16=int(self.kv_f16), PK=pks[0]) if attn_tiles else None
+        # tiles of 32 queries with larger register tiles and f16 keys and values in shared memory
+        # (attention.wgsl `prefill32`): DOCASSIST_ATTN_PREFILL=32 (not yet measured on a GPU)
+        h4 = hd // 4     # shared memory of `prefill32` (bytes): queries, keys, values, probabilities, stats
+        tks = [tk for tk in (32, 16) if 512 * (h4 + 1) + tk * (8 * (h4 + 1) + 8 * h4 + 128) + 2560 <= smem]
+        self.attn_pq = 16
+        if (attn_tiles and self.kv_f16 and tks and os.environ.get("DOCASSIST_ATTN_PREFILL") == "32"):
+            attn_pf = gpu.pipeline("attention", None, "prefill32", NH=cfg.n_heads, NKV=cfg.n_kv_heads,
+                                   HD=cfg.head_dim, KV_F16=1, TK=tks[0])
+            self.attn_pq = 32
         silu = gpu.pipeline("silu_mul", None, F=F)
         n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
         LDQ = D + 2 * KV
@@ -927,7 +936,7 @@ class GPUModel:
         for o in ops:
             if len(o) == 5 and o[3] == "attn" and T > 1:   # attention of a prompt chunk: query tiles
                 pipe, bg = o[4]
-                g = (self.config.n_heads, -(-T // 16), 1)
+                g = (self.config.n_heads, -(-T // self.attn_pq), 1)
             elif len(o) == 5:
                 pipe, bg, gridf = o[:3]
                 g = gridf(T, n_logits, n_split)
