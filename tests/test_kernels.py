@@ -403,13 +403,10 @@ def test_attention_causal_gqa_and_splits(gpu, hd, S, Tn, splits, f16):
             np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
 
 
-@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
-@pytest.mark.parametrize("hd,S,Tn,pk", [(32, 37, 37, 16), (64, 130, 35, 16), (128, 70, 17, 16), (32, 37, 37, 32),
-                                        (64, 130, 35, 32), (96, 75, 40, 16)])
-def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
-    # the `prefill` entry (16 queries a workgroup, key chunks of PK in shared memory) against
-    # numpy: a chunk starting at position S - Tn (0 or later), GQA, partial query and key tiles
-    rng = np.random.default_rng(hd + S + Tn)
+def _check_prompt_attention(gpu, entry, pq, hd, S, Tn, f16, **consts):
+    # a prompt attention entry against numpy: a chunk of Tn queries starting at position S - Tn
+    # (0 or later), GQA, partial query and key tiles; pq queries a workgroup
+    rng = np.random.default_rng(hd + S + Tn + pq)
     NH, NKV = 4, 2
     p0 = S - Tn
     QKV = rng.standard_normal((Tn, (NH + 2 * NKV) * hd)).astype(np.float32)
@@ -417,12 +414,12 @@ def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
     VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
     if f16:
         KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
-    pipe = gpu.pipeline("attention", None, "prefill", NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), PK=pk)
+    pipe = gpu.pipeline("attention", None, entry, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), **consts)
     kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
     o = gpu.buffer(Tn * NH * hd * 4)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([Tn, p0, 0, 1], np.uint32))
-    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, (NH, -(-Tn // 16), 1))
+    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, (NH, -(-Tn // pq), 1))
     got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
     for t in range(Tn):
         for h in range(NH):
@@ -431,33 +428,21 @@ def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
             p = np.exp(s - s.max())
             p /= p.sum()
             np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
+
+
+@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
+@pytest.mark.parametrize("hd,S,Tn,pk", [(32, 37, 37, 16), (64, 130, 35, 16), (128, 70, 17, 16), (32, 37, 37, 32),
+                                        (64, 130, 35, 32), (96, 75, 40, 16)])
+def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
+    # the `prefill` entry: 16 queries a workgroup, key chunks of PK in shared memory
+    _check_prompt_attention(gpu, "prefill", 16, hd, S, Tn, f16, PK=pk)
 
 
 @pytest.mark.parametrize("hd,S,Tn,tk", [(32, 37, 37, 16), (64, 130, 35, 16), (128, 70, 17, 16), (32, 37, 37, 32),
                                         (64, 130, 35, 32), (96, 75, 40, 16), (128, 100, 70, 16)])
 def test_prompt_attention_tiles_of_32(gpu, hd, S, Tn, tk):
-    # the `prefill32` entry (32 queries a workgroup, f16 keys and values in shared memory)
-    # against numpy: a chunk starting at position S - Tn (0 or later), GQA, partial tiles
-    rng = np.random.default_rng(hd + S + Tn + 1)
-    NH, NKV = 4, 2
-    p0 = S - Tn
-    QKV = rng.standard_normal((Tn, (NH + 2 * NKV) * hd)).astype(np.float32)
-    KC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float16).astype(np.float32)
-    VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float16).astype(np.float32)
-    pipe = gpu.pipeline("attention", None, "prefill32", NH=NH, NKV=NKV, HD=hd, KV_F16=1, TK=tk)
-    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, True)) for a in (KC, VC))
-    o = gpu.buffer(Tn * NH * hd * 4)
-    params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
-                        data=np.array([Tn, p0, 0, 1], np.uint32))
-    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, (NH, -(-Tn // 32), 1))
-    got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
-    for t in range(Tn):
-        for h in range(NH):
-            kv = h // (NH // NKV)
-            s = KC[:p0 + t + 1, kv * hd:(kv + 1) * hd] @ QKV[t, h * hd:(h + 1) * hd] / np.sqrt(hd)
-            p = np.exp(s - s.max())
-            p /= p.sum()
-            np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
+    # the `prefill32` entry: 32 queries a workgroup, f16 keys and values in shared memory
+    _check_prompt_attention(gpu, "prefill32", 32, hd, S, Tn, True, TK=tk)
 
 
 def test_silu_mul_and_argmax(gpu):
