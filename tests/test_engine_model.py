@@ -329,6 +329,33 @@ def test_int8_activation_prefill(tmp_path, shared_models, monkeypatch, ftype, di
     assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
 
 
+def test_int8_prefill_within_webgpus_guaranteed_shared_memory(tmp_path, monkeypatch):
+    # an adapter with only the 16 KiB of workgroup memory WebGPU guarantees: the int8 prompt
+    # products still run, with fewer blocks a step (the same sums in the same order: the same
+    # logits; the prompt attention keeps key chunks of 16 in both, which the small limit forces)
+    from docassist.engine.gpu import get_gpu
+
+    path = write_tiny_model(tmp_path / "smem.gguf", ftype="Q4_K_M", seed=5, dim=256, hidden=512, n_heads=4,
+                            n_kv_heads=2, context_length=300)
+    toks = list(np.random.default_rng(2).integers(3, 500, 200))
+    monkeypatch.setenv("DOCASSIST_ATTN_PK", "16")
+    monkeypatch.setenv("DOCASSIST_MMQ_TN", "64")      # 4 blocks a step of 64 tokens, 20 KiB
+    gpu = get_gpu()
+    out = {}
+    for smem in (None, 16384):
+        if smem:
+            monkeypatch.setattr(gpu, "limits", {**dict(gpu.limits), "max-compute-workgroup-storage-size": smem})
+        m = load_model(path, quiet=True, act_q8="on", batch=200)
+        try:
+            assert m.ops_prefill is not None
+            kbs = {o[0][64].args[-1]["KB"] for layer in m.ops_prefill for o in layer if len(o) == 4 and o[3] == "mmq"}
+            assert kbs == ({3} if smem else {4}), kbs
+            out[smem] = m.logits(toks)
+        finally:
+            m.close()
+    np.testing.assert_array_equal(out[16384], out[None])
+
+
 @pytest.mark.parametrize("ftype,dims", [("Q4_0", dict(dim=128, hidden=256, n_heads=4, n_kv_heads=2)),
                                         ("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1)),
                                         ("Q8_0", dict(dim=64, hidden=96))])   # head dim 16: quantized apart

@@ -467,8 +467,9 @@ class GPUModel:
         self.ops_tail = norm(self.x, self.xl, self.out_norm, tail=True)
         self.ops_tail += matmul(self.output, self.xl, self.logits_buf, params=self.p_logits, logits=True)
         rmsnorm = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=0)
-        # matmul_q8.wgsl holds 24 KiB of tiles in shared memory (WebGPU guarantees only 16 KiB)
-        q8_tiles = int(gpu.limits["max-compute-workgroup-storage-size"]) >= 24576
+        # matmul_q8.wgsl's tiles: 40 * KB * (64 + TN) bytes of shared memory, KB as the adapter allows
+        # (one block a step of 128 tokens: 7.5 KiB; WebGPU guarantees 16 KiB)
+        q8_tiles = int(gpu.limits["max-compute-workgroup-storage-size"]) >= 40 * (64 + max(MMQ_TN))
         self.ops_prefill = self._build_prefill(norm, rope, attn, merge, silu) if self.act_q8 and q8_tiles else None
         self.ops_decode = self._build_decode(mv_shape, red, attn, merge, silu, rmsnorm, norm)
         self._call_cache: dict = {}
