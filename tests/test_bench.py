@@ -163,7 +163,7 @@ def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys, monkeypatch):
 
 
 def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
-    # the kernel benchmarks (mmq_bench, matvec_bench, peak_rates) on small shapes through the real
+    # the kernel benchmarks (mmq_bench, matvec_bench, attn_bench, peak_rates) on small shapes through the real
     # GPU path: every variant timed, and variants that compute the same thing agree (the
     # comparison a benchmark run relies on to catch a variant that computes something else, on
     # inputs that are not zero)
@@ -181,6 +181,12 @@ def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     assert [x["variant"] for x in r["results"]] == ["base", "r2", "bad"] and all(x["gbs"] > 0 for x in r["results"])
     assert r["results"][0]["max_abs_out"] > 0 and r["results"][1]["max_rel_diff_vs_first"] < 1e-5
     assert r["results"][2]["max_rel_diff_vs_first"] > 1e-2    # Q4_K takes 1 or 2 sub-blocks: 4 is caught
+    import attn_bench
+
+    r = attn_bench.run(40, [0, 70], attn_bench.parse_variants("a:entry=prefill,PK=16;b:entry=prefill32,TK=16"),
+                       reps=1, nh=4, nkv=2, hd=64)
+    assert [(x["position"], x["variant"]) for x in r["results"]] == [(0, "a"), (0, "b"), (70, "a"), (70, "b")]
+    assert all(x["us"] > 0 and x["max_abs_out"] > 0 and x["max_rel_diff_vs_first"] < 1e-5 for x in r["results"])
     r = peak_rates.run(workgroups=2, iters=16)
     assert [x["mode"] for x in r["results"]] == ["dot4I8Packed", "fma", "both"]
     assert r["results"][0]["int8_tops"] > 0 and r["results"][1]["f32_tflops"] > 0
