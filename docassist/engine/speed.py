@@ -7,7 +7,7 @@ benchmark shapes, tables and JSON records).
 from __future__ import annotations
 
 import os
-import resource
+import sys
 import threading
 import time
 
@@ -16,6 +16,19 @@ import numpy as np
 from docassist.engine.gguf import read_gguf
 from docassist.engine.gpu import shader_dir
 from docassist.engine.quants import GGMLType as T
+
+try:
+    import resource
+except ImportError:   # Windows: no peak from the OS (0), nor /proc
+    resource = None
+
+
+def _max_rss() -> int:
+    """Peak resident bytes of the process since it started (0 where unknown; macOS counts bytes,
+    Linux KiB)."""
+    if resource is None:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
 
 
 # -- host memory ------------------------------------------------------------------------------
@@ -69,7 +82,7 @@ class RSSWatch:
         if self.hwm_reset and "VmHWM" in st:
             self.peak_rss = st["VmHWM"]
         else:  # process-wide peak since start: an upper bound
-            self.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            self.peak_rss = _max_rss()
         self.end_rss = st.get("VmRSS", 0)
 
     def report(self) -> dict:
@@ -78,7 +91,7 @@ class RSSWatch:
                 "peak_rss_anon": self.peak_anon, "rss_anon_growth": max(0, self.peak_anon - self.base_anon),
                 "rss_after": self.end_rss, "peak_rss_exact": self.hwm_reset,
                 # process-wide peak since start (generation of the file included when not cached)
-                "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+                "ru_maxrss": _max_rss()}
 
 
 # -- copy bandwidth ---------------------------------------------------------------------------
