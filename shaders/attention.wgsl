@@ -288,8 +288,8 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 // `prefill32`: the same over tiles of 32 queries, for an f16 cache, with larger register tiles
 // (the `prefill` kernel is bound by shared-memory loads: 5 bytes a multiply-add): scores:
 // invocation (queries 2 (lid / 8) and + 1, keys lid % 8 + 8j) keeps 2 query vec4 for TK / 8 keys
-// (2 bytes a multiply-add); output: rows 4 (lid / 16) .. + 3, dims (vec4) lid % 16 + 16e, the 4
-// rows' probabilities one vec4 (1 byte a multiply-add). Keys and values stay f16 in shared memory
+// (2 bytes a multiply-add at TK = 32, 3 at 16); output: rows 4 (lid / 16) .. + 3, dims (vec4)
+// lid % 16 + 16e, the 4 rows' probabilities one vec4 (1 byte a multiply-add at HD = 128). Keys and values stay f16 in shared memory
 // (words of the cache copied as they are), unpacked when read. HD % 32 == 0, HD <= 128.
 // Dispatch: (NH, ceil(T / 32), 1).
 const TQ: u32 = 32u;
