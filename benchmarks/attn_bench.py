@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from docassist.engine.gpu import get_gpu  # noqa: E402
-from mmq_bench import time_product  # noqa: E402  (the same timing loop)
+from mmq_bench import rel_diff, time_product  # noqa: E402  (the same timing loop and comparison)
 
 
 def parse_variants(s: str) -> list[tuple[str, str, dict]]:
@@ -66,11 +66,8 @@ def run(tokens: int, positions, variants, reps: int, nh: int = 32, nkv: int = 32
             gpu.write(o, np.full(tokens * nh * hd, np.nan, np.float32))   # a variant that writes nothing shows up
             s = time_product(gpu, pipe, bg, (nh, -(-tokens // pq), 1), reps, P)
             out = gpu.read(o, tokens * nh * hd * 4)
-            if first is None:
-                first, err = out, 0.0
-            else:
-                err = float(np.max(np.abs(out - first)) / (np.max(np.abs(first)) + 1e-30))
-                err = float("inf") if np.isnan(err) else err
+            err = rel_diff(out, first)
+            first = out if first is None else first
             r = {"position": p0, "variant": vname, "entry": entry, "consts": consts, "us": s * 1e6,
                  "tflops": 4 * keys * hd * nh / s / 1e12, "max_abs_out": float(np.nanmax(np.abs(out))),
                  "max_rel_diff_vs_first": err}

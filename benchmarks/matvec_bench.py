@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docassist.engine.gpu import get_gpu  # noqa: E402
 from docassist.engine.quants import GGMLType as T, random_blocks  # noqa: E402
 from docassist.engine.repack import repack  # noqa: E402
-from mmq_bench import parse_variants  # noqa: E402  (the same "name:CONST=V,...;..." syntax)
+from mmq_bench import parse_variants, rel_diff  # noqa: E402  (the same "name:CONST=V,...;..." syntax)
 
 TYPES = {"q4_0": T.Q4_0, "q8_0": T.Q8_0, "q4_k": T.Q4_K, "q6_k": T.Q6_K}
 SHAPES = {"output": (32000, 4096, False), "qkv": (12288, 4096, False), "wo": (4096, 4096, False),
@@ -92,13 +92,11 @@ def run(products, variants, reps: int) -> dict:
                 if it:
                     best = min(best, (time.perf_counter() - t0) / reps)
             out = gpu.read(y, ldy * 4)
-            if first is None:
-                first, err = out, 0.0
-            else:
-                err = float(np.max(np.abs(out - first)) / (np.max(np.abs(first)) + 1e-30))
-                err = float("inf") if np.isnan(err) else err
+            err = rel_diff(out, first)
+            first = out if first is None else first
             r = {"product": name, "type": wtype, "rows": n, "k": k, "variant": vname, "consts": consts,
-                 "workgroups": nwg, "us": best * 1e6, "max_abs_out": float(np.nanmax(np.abs(out))), "gbs": nbytes / best / 1e9, "max_rel_diff_vs_first": err}
+                 "workgroups": nwg, "us": best * 1e6, "gbs": nbytes / best / 1e9,
+                 "max_abs_out": float(np.nanmax(np.abs(out))), "max_rel_diff_vs_first": err}
             res["results"].append(r)
             print(f"{name:8s} {wtype:5s} {n:6d}x{k:<6d} {vname:10s} {nwg:5d} wg {best * 1e6:8.1f} us "
                   f"{r['gbs']:7.0f} GB/s  diff {err:.1e}", flush=True)

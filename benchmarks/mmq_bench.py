@@ -48,6 +48,15 @@ def parse_variants(s: str) -> list[tuple[str, dict]]:
     return out
 
 
+def rel_diff(out: np.ndarray, first: np.ndarray | None) -> float:
+    """A variant's largest difference from the first variant's output, relative to the first's
+    largest value (0 for the first; inf where the variant left NaN, i.e. wrote nothing)."""
+    if first is None:
+        return 0.0
+    err = float(np.max(np.abs(out - first)) / (np.max(np.abs(first)) + 1e-30))
+    return float("inf") if np.isnan(err) else err
+
+
 def time_product(gpu, pipe, bg, grid, reps: int, probe) -> float:
     best = float("inf")
     for i in range(4):
@@ -101,13 +110,11 @@ def run(types, tokens: int, variants, reps: int, tn: int) -> dict:
                 grid = (-(-n // 64), -(-Tn // c["TN"]), 1)
                 s = time_product(gpu, pipe, bg, grid, reps, P)
                 out = gpu.read(y, Tn * ldy * 4)
-                if first is None:
-                    first, err = out, 0.0
-                else:
-                    err = float(np.max(np.abs(out - first)) / (np.max(np.abs(first)) + 1e-30))
-                    err = float("inf") if np.isnan(err) else err
+                err = rel_diff(out, first)
+                first = out if first is None else first
                 r = {"type": wtype, "product": name, "rows": n, "k": k, "variant": vname, "consts": consts,
-                     "us": s * 1e6, "max_abs_out": float(np.nanmax(np.abs(out))), "tops": 2 * n * k * Tn / s / 1e12, "max_rel_diff_vs_first": err}
+                     "us": s * 1e6, "tops": 2 * n * k * Tn / s / 1e12,
+                     "max_abs_out": float(np.nanmax(np.abs(out))), "max_rel_diff_vs_first": err}
                 res["results"].append(r)
                 print(f"{wtype:5s} {name:8s} {n:6d}x{k:<6d} {vname:10s} {s * 1e6:9.1f} us  "
                       f"{r['tops']:6.1f} TOPS  diff {err:.1e}", flush=True)
