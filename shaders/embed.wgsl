@@ -6,15 +6,25 @@ override ROW0: u32 = 0u;  // first vocabulary row of this part
 @group(0) @binding(1) var<storage, read> TOK: array<u32>;       // (T,)
 @group(0) @binding(2) var<storage, read_write> X: array<f32>;   // (T, K)
 
+// Invocation i's block: (token t, block j of its row, the row in this part); ok false where the
+// token is past the chunk or its row is in another part.
+struct Block { t: u32, j: u32, row: u32, ok: bool }
+
+fn block_of(i: u32) -> Block {
+    let nj = (K + 31u) / 32u;
+    let t = i / nj;
+    if (t >= P.n_tokens) { return Block(t, 0u, 0u, false); }
+    let tok = TOK[t];
+    return Block(t, i % nj, tok - ROW0, tok >= ROW0 && tok < ROW0 + NR);
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let nj = (K + 31u) / 32u;
-    let t = gid.x / nj;
-    let j = gid.x % nj;
-    if (t >= P.n_tokens) { return; }
-    let tok = TOK[t];
-    if (tok < ROW0 || tok >= ROW0 + NR) { return; }
-    let w = dq32(tok - ROW0, j);
+    let bl = block_of(gid.x);
+    if (!bl.ok) { return; }
+    let t = bl.t;
+    let j = bl.j;
+    let w = dq32(bl.row, j);
     for (var i = 0u; i < 8u; i++) {
         for (var c = 0u; c < 4u; c++) {
             let k = j * 32u + i * 4u + c;
@@ -35,13 +45,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 @compute @workgroup_size(64)
 fn quant(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let nj = K / 32u;
-    let t = gid.x / nj;
-    let j = gid.x % nj;
-    if (t >= P.n_tokens) { return; }
-    let tok = TOK[t];
-    if (tok < ROW0 || tok >= ROW0 + NR) { return; }
-    let w = dq32(tok - ROW0, j);
+    let bl = block_of(gid.x);                    // (K % 32 == 0: whole blocks)
+    if (!bl.ok) { return; }
+    let j = bl.j;
+    let w = dq32(bl.row, j);
+    let t = bl.t;
     let b = t * K + j * 32u;
     var xn: array<vec4<f32>, 8>;          // the block times the norm's weight
     var amax = 0.0;
