@@ -1,14 +1,15 @@
 // Greedy sampling on the GPU: OUT[0] = argmax of row R of the logits (lowest index on ties).
 // One workgroup of WG invocations (256, or 1024 where the adapter allows: a 32000-word row is then
 // 8 vec4 loads an invocation, all in flight at once, instead of 125 dependent-looking scalar
-// ones). `main4` reads the row as vec4 (V % 4 == 0, binding 3 = the same buffer), `main` as f32.
+// ones). `argmax4` reads the row as vec4 (V % 4 == 0, binding 13 = the same buffer), `argmax` as f32.
+// (Bindings from 11: the file is also a snippet of embed.wgsl, whose `argmax_embed` entries use both.)
 // Dispatch: (1, 1, 1).
 override V: u32;         // vocabulary size
 override R: u32 = 0u;
 override WG: u32 = 256u; // invocations (a power of two)
-@group(0) @binding(1) var<storage, read> L: array<f32>;         // (rows, V): uses row R
-@group(0) @binding(3) var<storage, read> L4: array<vec4<f32>>;  // main4: the same, (rows, V/4)
-@group(0) @binding(2) var<storage, read_write> OUT: array<u32>; // (1,)
+@group(0) @binding(11) var<storage, read> L: array<f32>;         // (rows, V): uses row R
+@group(0) @binding(13) var<storage, read> L4: array<vec4<f32>>;  // argmax4: the same, (rows, V/4)
+@group(0) @binding(12) var<storage, read_write> OUT: array<u32>; // (1,)
 
 var<workgroup> bv: array<f32, WG>;
 var<workgroup> bi: array<u32, WG>;
@@ -20,8 +21,8 @@ var<workgroup> bi: array<u32, WG>;
 // mirror makes any 64 steps one contiguous window for the copy to the host).
 override KEYS: u32 = 128u;
 override MAXS: u32 = 64u;
-@group(0) @binding(4) var<storage, read_write> PM: array<u32>;    // main parameters (n_tokens, pos0, row0, n_split)
-@group(0) @binding(5) var<storage, read_write> HIST: array<u32>;  // (128,)
+@group(0) @binding(14) var<storage, read_write> PM: array<u32>;    // main parameters (n_tokens, pos0, row0, n_split)
+@group(0) @binding(15) var<storage, read_write> HIST: array<u32>;  // (128,)
 
 fn advance(tok: u32) {
     let p = PM[1];
@@ -71,21 +72,21 @@ fn scan4(i: u32) -> vec2<u32> {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn argmax(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let b = scan(lid.x);
     reduce(lid.x, bitcast<f32>(b.x), b.y);
 }
 
 @compute @workgroup_size(WG)
-fn main4(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn argmax4(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let b = scan4(lid.x);
     reduce(lid.x, bitcast<f32>(b.x), b.y);
 }
 
 @compute @workgroup_size(WG)
-fn main_adv(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn argmax_adv(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let b = scan(lid.x);
     let tok = reduce(lid.x, bitcast<f32>(b.x), b.y);
@@ -93,7 +94,7 @@ fn main_adv(@builtin(local_invocation_id) lid: vec3<u32>) {
 }
 
 @compute @workgroup_size(WG)
-fn main4_adv(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn argmax4_adv(@builtin(local_invocation_id) lid: vec3<u32>) {
     if (P.n_tokens == 0u) { return; }
     let b = scan4(lid.x);
     let tok = reduce(lid.x, bitcast<f32>(b.x), b.y);

@@ -18,19 +18,22 @@ fn block_of(i: u32) -> Block {
     return Block(t, i % nj, tok - ROW0, tok >= ROW0 && tok < ROW0 + NR);
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let bl = block_of(gid.x);
-    if (!bl.ok) { return; }
-    let t = bl.t;
-    let j = bl.j;
-    let w = dq32(bl.row, j);
+// token t's block j of 32 from vocabulary row `row` of this part, as f32
+fn embed_f32(t: u32, j: u32, row: u32) {
+    let w = dq32(row, j);
     for (var i = 0u; i < 8u; i++) {
         for (var c = 0u; c < 4u; c++) {
             let k = j * 32u + i * 4u + c;
             if (k < K) { X[t * K + k] = w[i][c]; }
         }
     }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let bl = block_of(gid.x);
+    if (!bl.ok) { return; }
+    embed_f32(bl.t, bl.j, bl.row);
 }
 
 // `quant` (one token of the fused decode stream, K % 32 == 0): the lookup above, and the row times
@@ -43,13 +46,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(9) var<storage, read_write> XS: array<vec4<f32>>;  // (T, K/32)
 @group(0) @binding(10) var<storage, read_write> SS: array<f32>;       // (T, K/32)
 
-@compute @workgroup_size(64)
-fn quant(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let bl = block_of(gid.x);                    // (K % 32 == 0: whole blocks)
-    if (!bl.ok) { return; }
-    let j = bl.j;
-    let w = dq32(bl.row, j);
-    let t = bl.t;
+// the block as embed_f32 writes it, and times WN as int8 blocks with its sum of x^2 (K % 32 == 0)
+fn embed_quant(t: u32, j: u32, row: u32) {
+    let w = dq32(row, j);
     let b = t * K + j * 32u;
     var xn: array<vec4<f32>, 8>;          // the block times the norm's weight
     var amax = 0.0;
@@ -75,4 +74,11 @@ fn quant(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     XS[b / 32u] = vec4<f32>(d, d * f32(s0 + s1), d * f32(s0), d * f32(s1));
     SS[b / 32u] = ss;
+}
+
+@compute @workgroup_size(64)
+fn quant(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let bl = block_of(gid.x);                    // (K % 32 == 0: whole blocks)
+    if (!bl.ok) { return; }
+    embed_quant(bl.t, bl.j, bl.row);
 }

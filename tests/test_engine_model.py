@@ -506,3 +506,37 @@ def test_qkv_of_two_types_in_one_dispatch(tmp_path, shared_models, monkeypatch, 
     assert counts["1"] == counts["0"] - mixed["1"]
     np.testing.assert_allclose(out["1"], out["0"], rtol=1e-6, atol=1e-6)
     assert np.linalg.norm(out["1"] - expect) / np.linalg.norm(expect) < 0.05
+
+
+@pytest.mark.parametrize("ftype,dims,act", [("Q4_K_M", dict(dim=256, hidden=512, n_heads=4, n_kv_heads=1, vocab=600), "on"),
+                                            ("Q8_0", dict(dim=64, hidden=96, vocab=517), "on"),
+                                            ("Q4_0", dict(dim=96, hidden=160, vocab=512), "off")])
+def test_greedy_stream_argmax_writes_the_next_input(tmp_path, shared_models, monkeypatch, ftype, dims, act):
+    # argmax_embed.wgsl: each step's argmax also writes the next step's input (the lookup; with
+    # the fused int8 stream also its int8 blocks), so a batch's steps have no lookup dispatch.
+    # The stream's tokens are those of one forward_argmax a step, and the cache it leaves gives
+    # the logits of the same tokens run one at a time (same kernels: same bits); vocabularies
+    # read as vec4 and as f32
+    path = write_tiny_model(tmp_path / f"ae-{ftype}.gguf", ftype=ftype, seed=5, context_length=200, **dims)
+    prompt = [int(t) for t in np.random.default_rng(8).integers(3, dims["vocab"], 7)]
+    n = 23                          # batches of 4 that end unevenly
+    m = load_model(path, quiet=True, act_q8=act, batch=64)
+    try:
+        assert m._argmax_embed_adv is not None
+        assert bool(m.ops_decode["fused"]) == (act == "on")
+        ref, t = [], m.forward_argmax(prompt)
+        for _ in range(n):
+            ref.append(t)
+            t = m.forward_argmax([t])
+        assert len(set(ref)) > 3, ref            # the input matters to this model's choices
+        m.reset()
+        out = list(m.greedy_stream(prompt, n, eos=-1, depth=8))
+        assert out == ref
+        after = m.forward([out[-1]])
+        m.reset()
+        m.forward(prompt)                        # one chunk, as the stream runs it
+        for tok in out:
+            expect = m.forward([tok])
+    finally:
+        m.close()
+    np.testing.assert_array_equal(after, expect)

@@ -457,7 +457,7 @@ def test_silu_mul_and_argmax(gpu):
     L = rng.standard_normal((2, Vn)).astype(np.float32)
     L[1, 17] = L[1, 900] = 50.0  # tie: the lowest index wins, like numpy's argmax
     lb, out = gpu.buffer(L.nbytes, data=L), gpu.buffer(16)
-    _run(gpu, gpu.pipeline("argmax", None, V=Vn, R=1), {0: _params(gpu, 2), 1: lb, 2: out}, (1, 1, 1))
+    _run(gpu, gpu.pipeline("argmax", None, "argmax", V=Vn, R=1), {0: _params(gpu, 2), 11: lb, 12: out}, (1, 1, 1))
     assert int(gpu.read(out, 4, np.uint32)[0]) == int(np.argmax(L[1])) == 17
 
 
@@ -586,8 +586,8 @@ def test_shader_compile_error_names_the_cause(gpu, tmp_path, monkeypatch):
         gpu_mod._read.cache_clear()
 
 
-@pytest.mark.parametrize("V,entry,wg", [(32000, "main4", 1024), (32000, "main4", 256), (1003, "main", 256),
-                                        (1000, "main", 1024), (260, "main4", 1024)])
+@pytest.mark.parametrize("V,entry,wg", [(32000, "argmax4", 1024), (32000, "argmax4", 256), (1003, "argmax", 256),
+                                        (1000, "argmax", 1024), (260, "argmax4", 1024)])
 def test_argmax_kernel_lowest_index_on_ties(gpu, V, entry, wg):
     # greedy choice on the GPU: numpy's argmax of row R (its first index among equal maxima),
     # whatever the maximum's position, for both the f32 and vec4 readings
@@ -605,5 +605,5 @@ def test_argmax_kernel_lowest_index_on_ties(gpu, V, entry, wg):
         buf = gpu.buffer(L.nbytes, data=L)
         out = gpu.buffer(16)
         pipe = gpu.pipeline("argmax", None, entry, V=V, R=1, WG=wg)
-        _run(gpu, pipe, {0: _params(gpu, 1), 3 if entry == "main4" else 1: buf, 2: out}, (1, 1, 1))
+        _run(gpu, pipe, {0: _params(gpu, 1), 13 if entry == "argmax4" else 11: buf, 12: out}, (1, 1, 1))
         assert int(gpu.read(out, 4, np.uint32)[0]) == int(np.argmax(L[1])), case

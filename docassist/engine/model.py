@@ -484,19 +484,43 @@ class GPUModel:
         vec = cfg.vocab_size % 4 == 0
         am_wg = 1024 if min(int(gpu.limits["max-compute-invocations-per-workgroup"]),
                             int(gpu.limits["max-compute-workgroup-size-x"])) >= 1024 else 256
-        am = gpu.pipeline("argmax", None, "main4" if vec else "main", V=cfg.vocab_size, R=0,
+        am = gpu.pipeline("argmax", None, "argmax4" if vec else "argmax", V=cfg.vocab_size, R=0,
                           WG=am_wg)
-        lb = {3 if vec else 1: self.logits_buf}
-        self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.next_tok}))
-        self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, **lb, 2: self.tok}))
+        lb = {13 if vec else 11: self.logits_buf}
+        self._argmax_next = (am, gpu.bind(am, {0: self.p_logits, **lb, 12: self.next_tok}))
+        self._argmax_into_tok = (am, gpu.bind(am, {0: self.p_logits, **lb, 12: self.tok}))
         # the same, also advancing the position and keeping the token (a batch of decode steps);
         # keys a split: one value for the host's grids (_n_split) and the GPU's count (the decode
         # attention's groups are settled by now)
         self.split_keys = int(os.environ.get("DOCASSIST_SPLIT_KEYS", SPLIT_KEYS * self.attn_sub))
-        amv = gpu.pipeline("argmax", None, "main4_adv" if vec else "main_adv", V=cfg.vocab_size, R=0,
+        amv = gpu.pipeline("argmax", None, "argmax4_adv" if vec else "argmax_adv", V=cfg.vocab_size, R=0,
                            WG=am_wg, KEYS=self.split_keys, MAXS=MAX_SPLITS)
-        self._argmax_advance = (amv, gpu.bind(amv, {0: self.p_logits, **lb, 2: self.tok, 4: self.p_main,
-                                                    5: self.tok_hist}))
+        self._argmax_advance = (amv, gpu.bind(amv, {0: self.p_logits, **lb, 12: self.tok, 14: self.p_main,
+                                                    15: self.tok_hist}))
+        # the same with the chosen token's embedding written as the next step's input
+        # (argmax_embed.wgsl): the pipelined stream's steps then start at layer 0, one dependent
+        # dispatch a step fewer. Where the embedding is one part and the adapter binds enough
+        # storage buffers (the weight's, X, the int8 input's four, the argmax's four)
+        self._argmax_embed = self._argmax_embed_adv = None
+        d = self.ops_decode
+        if (len(self.embed.parts) == 1 and d is not None and cfg.dim % 32 == 0
+                and len(self.embed.parts[0][2]) + 9 <= int(gpu.limits["max-storage-buffers-per-shader-stage"])
+                and os.environ.get("DOCASSIST_ARGMAX_EMBED", "1") != "0"):
+            quant_in = bool(d["fused"] and self.fuse)   # the stream's lookup is embed.wgsl `quant`
+            un = self._unused
+            binds = {0: self.p_logits, **lb, 2: self.x,
+                     **{3 + i: b for i, b in enumerate(self.embed.parts[0][2])},
+                     7: self.layers[0]["attn_norm"] if quant_in else un[10], 8: self.xq2 if quant_in else un[11],
+                     9: self.xs2 if quant_in else un[12], 10: self.ss if quant_in else un[13],
+                     12: self.tok, 14: self.p_main, 15: self.tok_hist}
+            for adv in (False, True):
+                pipe = gpu.pipeline("argmax_embed", self.embed.wtype, "argmax4_embed" if vec else "argmax_embed",
+                                    V=cfg.vocab_size, R=0, WG=am_wg, KEYS=self.split_keys, MAXS=MAX_SPLITS,
+                                    K=cfg.dim, NR=self.embed.parts[0][1], ROW0=0, ADV=int(adv), QUANT=int(quant_in))
+                if adv:
+                    self._argmax_embed_adv = (pipe, gpu.bind(pipe, binds))
+                else:
+                    self._argmax_embed = (pipe, gpu.bind(pipe, binds))
 
     def _build_prefill(self, norm, rope, attn, merge, silu):
         """The command stream of a prompt chunk (T > 1) with int8 activations (act_q8): every
@@ -911,24 +935,26 @@ class GPUModel:
         cp.end()
         return enc
 
-    def _step_calls(self, T: int, n_logits: int, n_split: int) -> list:
+    def _step_calls(self, T: int, n_logits: int, n_split: int, embed: bool = True) -> list:
         """_calls, cached for one token: a decode step's list is the same every step (one list
         per split count)."""
         if T != 1:
             return self._calls(T, n_logits, n_split)
-        key = (T, n_logits, n_split)
+        key = (T, n_logits, n_split, embed)
         calls = self._call_cache.get(key)
         if calls is None:
-            calls = self._call_cache[key] = self._calls(T, n_logits, n_split)
+            calls = self._call_cache[key] = self._calls(T, n_logits, n_split, embed)
         return calls
 
-    def _calls(self, T: int, n_logits: int, n_split: int) -> list:
-        """(pipeline, bind group, grid) of every dispatch of a forward over T tokens, in order."""
+    def _calls(self, T: int, n_logits: int, n_split: int, embed: bool = True) -> list:
+        """(pipeline, bind group, grid) of every dispatch of a forward over T tokens, in order
+        (without the lookup when `embed` is False: the dispatch before wrote the step's input)."""
         if T == 1 and self.ops_decode is not None:
             d = self.ops_decode
-            ops = d["embed"] + [o for layer in d["layers"] for o in layer] + (d["tail"] if n_logits else [])
+            ops = ((d["embed"] if embed else []) + [o for layer in d["layers"] for o in layer]
+                   + (d["tail"] if n_logits else []))
         else:
-            ops = list(self.ops_embed)
+            ops = list(self.ops_embed) if embed else []
             for layer in (self.ops_prefill if T > 1 and self.ops_prefill is not None else self.ops_layer):
                 ops += layer
             if n_logits:
@@ -1065,11 +1091,16 @@ class GPUModel:
         submitted = 0                # steps
         batches = 0
 
+        # with argmax_embed.wgsl every step's argmax also writes the next step's input, so the
+        # steps of a batch start at layer 0
+        fused = self._argmax_embed_adv is not None
+
         def submit(step_tokens):
             # one step (the prompt's last chunk, or a lone step): its token copied to a slot
             nonlocal submitted, batches
             slot = ring[batches % depth]
-            index = self._run(step_tokens, 1, argmax=self._argmax_into_tok, copy=(self.tok, slot, 4))
+            index = self._run(step_tokens, 1, argmax=self._argmax_embed if fused else self._argmax_into_tok,
+                              copy=(self.tok, slot, 4))
             inflight.append((slot, index, 1))
             submitted += 1
             batches += 1
@@ -1090,9 +1121,9 @@ class GPUModel:
                 self._p_logits_n = 1
             enc = gpu.device.create_command_encoder()
             cp = enc.begin_compute_pass()
-            advance = [(*self._argmax_advance, (1, 1, 1))]
+            advance = [(*(self._argmax_embed_adv if fused else self._argmax_advance), (1, 1, 1))]
             for k in range(n):
-                gpu.dispatch_all(cp, self._step_calls(1, 1, splits[k]))
+                gpu.dispatch_all(cp, self._step_calls(1, 1, splits[k], embed=not fused))
                 gpu.dispatch_all(cp, advance)
             cp.end()
             slot = ring[batches % depth]
