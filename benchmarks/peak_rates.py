@@ -4,7 +4,9 @@ products' instruction) and f32 fma, each as 8 independent chains per invocation 
 and vec4<f16> chains. The ceiling the int8 prompt products are measured against, and what an
 f16 path would have instead (RESULTS.md). Each dot4I8Packed chain feeds its accumulator back
 as an operand: chains that shared operands would let the compiler compute one product for
-several of them and report a rate no kernel gets.
+several of them and report a rate no kernel gets. The kernels are compiled as the engine's are
+(GPU.create_module: without naga's loop bounding, whose counter instructions in each iteration
+would otherwise be timed too).
 
     python3 benchmarks/peak_rates.py [--workgroups N] [--iters N] [--json out.json]
 """
@@ -108,7 +110,7 @@ def float_rates(workgroups: int, iters: int) -> list:
             continue
         code = ("enable f16;\n" if S == "f16" else "") + FLOAT_CODE.format(T=T, S=S)
         pipe = gpu.device.create_compute_pipeline(layout="auto", compute={
-            "module": gpu.device.create_shader_module(code=code), "entry_point": "main", "constants": {"N": iters}})
+            "module": gpu.create_module(code, "peak-float"), "entry_point": "main", "constants": {"N": iters}})
         best = _best_seconds(gpu, pipe, gpu.bind(pipe, {0: out}), workgroups, out)
         macs = workgroups * 256 * iters * 8 * lanes / best
         res.append({"mode": name, "seconds": best, "mac_per_s": macs, "tflops": 2 * macs / 1e12})
@@ -120,7 +122,7 @@ def float_rates(workgroups: int, iters: int) -> list:
 def run(workgroups: int, iters: int) -> dict:
     gpu = get_gpu()
     dev = gpu.device
-    mod = dev.create_shader_module(code=CODE)
+    mod = gpu.create_module(CODE, "peak")
     out = gpu.buffer(workgroups * 256 * 4)
     res = {"adapter": gpu.report()["adapter"], "workgroups": workgroups, "iters": iters, "results": []}
     for mode, name in ((0, "dot4I8Packed"), (1, "fma"), (2, "both")):

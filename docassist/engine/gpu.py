@@ -290,14 +290,17 @@ class GPU:
             parts += [_read(s) for s in snippets + KERNEL_SNIPPETS.get(kernel, ())]
             parts.append(_read(kernel))
             try:
-                mod = self._create_module("\n".join(parts), f"{kernel}:{wtype}")
+                mod = self.create_module("\n".join(parts), f"{kernel}:{wtype}")
             except Exception as e:
                 raise GPUError(f"shader {kernel} ({wtype}) failed to compile on this adapter: "
                                f"{_reason(e)}") from None
             self._modules[key] = mod
         return mod
 
-    def _create_module(self, code: str, label: str):
+    def create_module(self, code: str, label: str):
+        """A shader module of `code` compiled as the engine's kernels are (without naga's runtime
+        checks unless self.checked): benchmarks that time raw instruction rates use it too, or
+        they would time the loop bounding's instructions."""
         if self.checked:
             return self.device.create_shader_module(code=code, label=label)
         from wgpu.backends.wgpu_native._api import GPUShaderModule, ffi, lib, libf, new_struct_p, to_c_string_view
