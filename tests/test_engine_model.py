@@ -383,8 +383,8 @@ def test_fused_int8_decode_matches_unfused(tmp_path, shared_models, monkeypatch,
 
 
 def test_prompt_attention_tiles_of_32_match_tiles_of_16(tmp_path, monkeypatch):
-    # DOCASSIST_ATTN_PREFILL=32 (attention.wgsl `prefill32`, an f16 cache) gives the logits of the
-    # 16-query tiles over three chunks (the later ones attend to the earlier chunks' keys)
+    # the prompt attention over tiles of 32 queries (attention.wgsl `prefill32`, an f16 cache: the
+    # default) gives the logits of the 16-query tiles (DOCASSIST_ATTN_PREFILL=16) over three chunks (the later ones attend to the earlier chunks' keys)
     path = write_tiny_model(tmp_path / "p32.gguf", ftype="Q4_0", seed=3, dim=256, hidden=512, n_heads=4,
                             n_kv_heads=2, context_length=400)
     toks = list(np.random.default_rng(1).integers(3, 500, 300))

@@ -425,12 +425,15 @@ class GPUModel:
         attn_tiles = hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "1") != "0" and pks
         attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
                                KV_F16=int(self.kv_f16), PK=pks[0]) if attn_tiles else None
-        # tiles of 32 queries with larger register tiles and f16 keys and values in shared memory
-        # (attention.wgsl `prefill32`): DOCASSIST_ATTN_PREFILL=32 (not yet measured on a GPU)
+        # with an f16 cache: tiles of 32 queries with larger register tiles and f16 keys and values
+        # in shared memory (attention.wgsl `prefill32`). H200, 7B, a 512-token chunk's attention
+        # (benchmarks/attn_bench.py) 350 -> 261 us at position 0, 5,909 -> 3,628 us at 3,584;
+        # prefill from 3,584 on 1,776 -> 2,351 tok/s. DOCASSIST_ATTN_PREFILL=16: the 16-query
+        # tiles (benchmarks)
         h4 = hd // 4     # shared memory of `prefill32` (bytes): queries, keys, values, probabilities, stats
         tks = [tk for tk in (32, 16) if 512 * (h4 + 1) + tk * (8 * (h4 + 1) + 8 * h4 + 128) + 2560 <= smem]
         self.attn_pq = 16
-        if (attn_tiles and self.kv_f16 and tks and os.environ.get("DOCASSIST_ATTN_PREFILL") == "32"):
+        if (attn_tiles and self.kv_f16 and tks and os.environ.get("DOCASSIST_ATTN_PREFILL", "32") == "32"):
             attn_pf = gpu.pipeline("attention", None, "prefill32", NH=cfg.n_heads, NKV=cfg.n_kv_heads,
                                    HD=cfg.head_dim, KV_F16=1, TK=tks[0])
             self.attn_pq = 32
