@@ -28,6 +28,8 @@ override PF: bool = false;    // the next step's tile loads issued before this s
                               // (registers hold them meanwhile: global latency hidden in the step)
 override CVT: bool = false;   // block sums converted by the conversion instruction (one slot on
                               // its own pipe) instead of an integer and a float add (i22_f32)
+override CHAIN: bool = false;  // both halves' 8 products as one chain, each dot4I8Packed added
+                               // straight to the sum before it (the form of a dot-with-accumulate)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
@@ -50,6 +52,17 @@ fn idot(a: vec4<u32>, b: vec4<u32>) -> i32 {
     return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
 }
 
+fn idot8(wa: vec4<u32>, wb: vec4<u32>, qa: vec4<u32>, qb: vec4<u32>) -> i32 {
+    var s = dot4I8Packed(wa.x, qa.x);
+    s = dot4I8Packed(wa.y, qa.y) + s;
+    s = dot4I8Packed(wa.z, qa.z) + s;
+    s = dot4I8Packed(wa.w, qa.w) + s;
+    s = dot4I8Packed(wb.x, qb.x) + s;
+    s = dot4I8Packed(wb.y, qb.y) + s;
+    s = dot4I8Packed(wb.z, qb.z) + s;
+    return dot4I8Packed(wb.w, qb.w) + s;
+}
+
 fn tof(v: i32) -> f32 {
     if (CVT) { return f32(v); }
     return i22_f32(v);
@@ -61,7 +74,9 @@ fn tof(v: i32) -> f32 {
 fn blk(wa: vec4<u32>, wb: vec4<u32>, ab: vec2<f32>, b2: vec2<f32>, qa: vec4<u32>, qb: vec4<u32>, s: vec2<f32>,
        s2: vec2<f32>) -> f32 {
     if (SAME_HALVES) {
-        let r = (s.x * ab.x) * tof(idot(wa, qa) + idot(wb, qb));
+        var isum: i32;
+        if (CHAIN) { isum = idot8(wa, wb, qa, qb); } else { isum = idot(wa, qa) + idot(wb, qb); }
+        let r = (s.x * ab.x) * tof(isum);
         if (QB8_OFFSET) { return fma(ab.y, s.y, r); }
         return r;
     }
