@@ -6,7 +6,7 @@
 //   sum_i w_i x_i = a_h * d * (q_w . q_x) + b_h * d * sum(q_x)
 // with q_w . q_x as 4 dot4I8Packed: 4 multiply-adds an instruction, and a quarter of the shared
 // memory traffic of f32 tiles.
-// Workgroup: TM = WGS / 4 rows (64) x TN tokens (16, 32, 64 or 128: short prompts waste no work on empty token
+// Workgroup: 64 rows x TN tokens (16, 32, 64 or 128: short prompts waste no work on empty token
 // columns), KB blocks of 32 per step through shared memory (the block scales as vec2: only the
 // two a product uses); invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
 // for the step, x tokens tc, tc+16, ... (TN / 16 of them, read one at a time, so 16 lanes read 16
@@ -14,7 +14,7 @@
 // product. Where qblock8's weights carry no offset (QB8_OFFSET false: Q4_0 and Q6_K as signed
 // int8, Q8_0) the b_h terms are left out. With PF the next step's global loads are in flight
 // during this step's products; the 7B products then run at 80-92% of an H200's dot4I8Packed rate.
-// Dispatch: (ceil(NR / TM), ceil(T / TN), 1).
+// Dispatch: (ceil(NR / 64), ceil(T / TN), 1).
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
@@ -34,11 +34,9 @@ override CHAIN: bool = false;  // both halves' 8 products as one chain, each dot
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
-override WGS: u32 = 256u;     // invocations (4 rows x TN / 16 tokens each): 256, or 128 (more,
-                              // smaller workgroups resident: barriers stall fewer invocations)
-override TM: u32 = WGS / 4u;  // rows a tile
+const TM: u32 = 64u;
 override KB: u32 = 2u;        // blocks of 32 a step (the model: min(4, 256 / TN)); KB * TM and
-                              // KB * TN at most 2 WGS (two tile loads an invocation)
+                              // KB * TN at most 512 (two tile loads an invocation)
 // (KB, 2 halves, TM), (KB, TM), (KB, 2 halves, TN), (KB, TN): 40 * KB * (TM + TN) bytes (TM = 64,
 // TN = 128, KB = 2: 15 KiB; the scales as vec2, 24 KiB with vec4: up to 7% slower on an H200)
 var<workgroup> wq: array<vec4<u32>, KB * 2u * TM>;
@@ -95,7 +93,7 @@ struct XBlock {
 }
 
 // Tile loads: a step's KB * TM weight blocks and KB * TN token blocks, load i of an invocation
-// (i = 0, 1) taking weight block n = lid + WGS i (row n % TM, block n / TM of the step) and token
+// (i = 0, 1) taking weight block n = lid + 256 i (row n % TM, block n / TM of the step) and token
 // block n (token n % TN, block n / TN). Out of range: zeros.
 fn fetch_w(j0: u32, r0: u32, n: u32) -> QBlock {
     let lb = n / TM;
@@ -150,16 +148,16 @@ fn fetch(j0: u32, r0: u32, t0: u32, lid: u32) -> Fill {
     var f: Fill;
     f.w0 = fetch_w(j0, r0, lid);
     f.x0 = fetch_x(j0, t0, lid);
-    if (KB * TM > WGS) { f.w1 = fetch_w(j0, r0, lid + WGS); }
-    if (KB * TN > WGS) { f.x1 = fetch_x(j0, t0, lid + WGS); }
+    if (KB * TM > 256u) { f.w1 = fetch_w(j0, r0, lid + 256u); }
+    if (KB * TN > 256u) { f.x1 = fetch_x(j0, t0, lid + 256u); }
     return f;
 }
 
 fn put(lid: u32, f: Fill) {
     put_w(lid, f.w0);
     put_x(lid, f.x0);
-    if (KB * TM > WGS) { put_w(lid + WGS, f.w1); }
-    if (KB * TN > WGS) { put_x(lid + WGS, f.x1); }
+    if (KB * TM > 256u) { put_w(lid + 256u, f.w1); }
+    if (KB * TN > 256u) { put_x(lid + 256u, f.x1); }
 }
 
 // 4 rows of one block in registers (int8 halves a, b; scales ab; offsets c where halves apart)
@@ -223,7 +221,7 @@ fn step(tr: u32, tc: u32, acc: ptr<function, Acc>) {
     }
 }
 
-@compute @workgroup_size(WGS)
+@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;

@@ -538,7 +538,7 @@ class GPUModel:
 
         # kernel options (matmul_q8.wgsl PF, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
         # (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "CHAIN", "WGS")
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "CHAIN")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
@@ -547,8 +547,7 @@ class GPUModel:
             o = {"KB": min(4, 256 // tn), **MMQ_OPTS.get(wtype, {}), **env_opts}
             # blocks a step: at most 512 // TN (two tile loads an invocation) and what fits in
             # shared memory (40 * KB * (64 + TN) bytes, matmul_q8.wgsl)
-            wgs = o.get("WGS", 256)
-            o["KB"] = max(1, min(o["KB"], 2 * wgs // tn, smem // (40 * (wgs // 4 + tn))))
+            o["KB"] = max(1, min(o["KB"], 512 // tn, smem // (40 * (64 + tn))))
             return o
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
@@ -559,11 +558,9 @@ class GPUModel:
                 binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
-                opts = {tn: mmq_opts(w.wtype, tn) for tn in MMQ_TN}
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c, **opts[tn]) for tn in MMQ_TN}
-                # rows a tile (matmul_q8.wgsl TM = WGS / 4)
-                ops.append((tiles, {tn: o.get("WGS", 256) // 4 for tn, o in opts.items()}, nr, "mmq"))
+                                   TN=tn, **c, **mmq_opts(w.wtype, tn)) for tn in MMQ_TN}
+                ops.append((tiles, None, nr, "mmq"))
             return ops
 
         layers, any_q8 = [], False
@@ -974,10 +971,10 @@ class GPUModel:
                 pipe, bg, gridf = o[:3]
                 g = gridf(T, n_logits, n_split)
             elif len(o) == 4 and o[3] == "mmq":     # int8 prompt product: 64 or 128 tokens a tile
-                tiles, tm, nr, _ = o
+                tiles, _, nr, _ = o
                 tn = self._mmq_tn(T, nr)
                 pipe, bg = tiles[tn].get()
-                g = (-(-nr // tm[tn]), -(-T // tn), 1)
+                g = (-(-nr // 64), -(-T // tn), 1)
             elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
