@@ -28,8 +28,10 @@ override PF: bool = false;    // the next step's tile loads issued before this s
                               // (registers hold them meanwhile: global latency hidden in the step)
 override CVT: bool = false;   // block sums converted by the conversion instruction (one slot on
                               // its own pipe) instead of an integer and a float add (i22_f32)
-override CHAIN: bool = false;  // both halves' 8 products as one chain, each dot4I8Packed added
-                               // straight to the sum before it (the form of a dot-with-accumulate)
+override CHAIN: bool = false;  // a block's products as one chain, each dot4I8Packed added straight
+                               // to the sum before it (the form of a dot-with-accumulate)
+override BIAS: bool = false;   // CHAIN starting at i22_f32's bias: no integer add or conversion
+                               // instruction a block, one float subtraction (over CVT)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
@@ -52,18 +54,25 @@ fn idot(a: vec4<u32>, b: vec4<u32>) -> i32 {
     return dot4I8Packed(a.x, b.x) + dot4I8Packed(a.y, b.y) + dot4I8Packed(a.z, b.z) + dot4I8Packed(a.w, b.w);
 }
 
-fn idot8(wa: vec4<u32>, wb: vec4<u32>, qa: vec4<u32>, qb: vec4<u32>) -> i32 {
-    var s = dot4I8Packed(wa.x, qa.x);
-    s = dot4I8Packed(wa.y, qa.y) + s;
-    s = dot4I8Packed(wa.z, qa.z) + s;
-    s = dot4I8Packed(wa.w, qa.w) + s;
-    s = dot4I8Packed(wb.x, qb.x) + s;
-    s = dot4I8Packed(wb.y, qb.y) + s;
-    s = dot4I8Packed(wb.z, qb.z) + s;
-    return dot4I8Packed(wb.w, qb.w) + s;
+// a + b's 4 products added one at a time to s0 (CHAIN, BIAS: the form of a dot-with-accumulate)
+fn idot_acc(a: vec4<u32>, b: vec4<u32>, s0: i32) -> i32 {
+    var s = dot4I8Packed(a.x, b.x) + s0;
+    s = dot4I8Packed(a.y, b.y) + s;
+    s = dot4I8Packed(a.z, b.z) + s;
+    return dot4I8Packed(a.w, b.w) + s;
 }
 
-fn tof(v: i32) -> f32 {
+// i22_f32's bias: a sum that starts there comes out as the bits of 2^23 + 2^22 + sum (|sum| < 2^22:
+// 32 products of int8 at most 516,128), so one float subtraction converts it
+const I22_BIAS: i32 = 0x4B400000;
+
+fn chain0() -> i32 {
+    if (BIAS) { return I22_BIAS; }
+    return 0;
+}
+
+fn sumf(v: i32) -> f32 {   // a block's integer sum as f32 (started at chain0())
+    if (BIAS) { return bitcast<f32>(v) - 12582912.0; }
     if (CVT) { return f32(v); }
     return i22_f32(v);
 }
@@ -73,14 +82,18 @@ fn tof(v: i32) -> f32 {
 // not, the offset's multiply-adds are left out.
 fn blk(wa: vec4<u32>, wb: vec4<u32>, ab: vec2<f32>, b2: vec2<f32>, qa: vec4<u32>, qb: vec4<u32>, s: vec2<f32>,
        s2: vec2<f32>) -> f32 {
+    let c = CHAIN || BIAS;
     if (SAME_HALVES) {
         var isum: i32;
-        if (CHAIN) { isum = idot8(wa, wb, qa, qb); } else { isum = idot(wa, qa) + idot(wb, qb); }
-        let r = (s.x * ab.x) * tof(isum);
+        if (c) { isum = idot_acc(wb, qb, idot_acc(wa, qa, chain0())); } else { isum = idot(wa, qa) + idot(wb, qb); }
+        let r = (s.x * ab.x) * sumf(isum);
         if (QB8_OFFSET) { return fma(ab.y, s.y, r); }
         return r;
     }
-    let r = s.x * (ab.x * tof(idot(wa, qa)) + ab.y * tof(idot(wb, qb)));
+    var ia: i32;
+    var ib: i32;
+    if (c) { ia = idot_acc(wa, qa, chain0()); ib = idot_acc(wb, qb, chain0()); } else { ia = idot(wa, qa); ib = idot(wb, qb); }
+    let r = s.x * (ab.x * sumf(ia) + ab.y * sumf(ib));
     if (QB8_OFFSET) { return r + b2.x * s2.x + b2.y * s2.y; }
     return r;
 }

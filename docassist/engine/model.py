@@ -538,7 +538,7 @@ class GPUModel:
 
         # kernel options (matmul_q8.wgsl PF, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
         # (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "CHAIN")
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "CHAIN", "BIAS")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
