@@ -48,8 +48,11 @@ SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6
 # (H200, benchmarks/mmq_bench.py, 7B products over 512 tokens): tile loads a step ahead (PF):
 # Q4_0 +0-15% a product, Q4_K +7-12%, Q6_K +2-28%; the conversion instruction (CVT) with it: Q4_0
 # +2-4%, Q4_K 0-3%, Q6_K -1-3% (left off); one block a step (KB = 1, default min(4, 256 / TN)):
-# Q4_0 512-token 7B prefill 4,322 -> 4,500 tok/s, Q4_K_M 4,019 -> 3,968 (not for Q4_K)
-MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1, "KB": 1}, "q4_k": {"PF": 1, "CVT": 1}, "q6_k": {"PF": 1}, "q8_0": {"PF": 1}}
+# Q4_0 512-token 7B prefill 4,322 -> 4,500 tok/s, Q4_K_M 4,019 -> 3,968 (not for Q4_K); a block's
+# sum started at the float conversion's bias (BIAS, over CVT): Q4_K gate/up 1,715 -> 1,544 us, Q6_K
+# 1,879 -> 1,563 us, Q4_0 +0-1.4% slower (left off); Q8_0 as Q4_0 (not measured)
+MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1, "KB": 1}, "q4_k": {"PF": 1, "BIAS": 1}, "q6_k": {"PF": 1, "BIAS": 1},
+            "q8_0": {"PF": 1, "CVT": 1}}
 
 
 class _Lazy:
@@ -536,9 +539,9 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
-        # kernel options (matmul_q8.wgsl PF, CVT): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
+        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
         # (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "CHAIN", "BIAS")
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
