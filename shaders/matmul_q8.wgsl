@@ -13,7 +13,8 @@
 // adjacent vec4 of the token tile). TN = 128 halves the shared-memory reads of weights per
 // product. Where qblock8's weights carry no offset (QB8_OFFSET false: Q4_0 and Q6_K as signed
 // int8, Q8_0) the b_h terms are left out. With PF the next step's global loads are in flight
-// during this step's products; the 7B products then run at 80-92% of an H200's dot4I8Packed rate.
+// during this step's products; the 7B products then run at 56-60% of an H200's dot4I8Packed rate
+// (14.7 T/s measured with benchmarks/peak_rates.py).
 // Dispatch: (ceil(NR / 64), ceil(T / TN), 1).
 override K: u32;
 override NR: u32;
