@@ -2,7 +2,7 @@
 // One workgroup of WG invocations (256, or 1024 where the adapter allows: a 32000-word row is then
 // 8 vec4 loads an invocation, all in flight at once, instead of 125 dependent-looking scalar
 // ones). `argmax4` reads the row as vec4 (V % 4 == 0, binding 13 = the same buffer), `argmax` as f32.
-// (Bindings from 11: the file is also a snippet of embed.wgsl, whose `argmax_embed` entries use both.)
+// (Bindings from 11: argmax_embed.wgsl composes this file with embed.wgsl, whose bindings are 1-10.)
 // Dispatch: (1, 1, 1).
 override V: u32;         // vocabulary size
 override R: u32 = 0u;

@@ -3,9 +3,9 @@
 // logits (argmax.wgsl `argmax` / `argmax4`; with ADV also its bookkeeping, `argmax_adv` /
 // `argmax4_adv`) and at once writes that token's embedding as the next step's input: X[0]
 // (embed.wgsl `main`), with QUANT also its int8 blocks (embed.wgsl `quant`, the same arithmetic),
-// one block of 32 an invocation. The next step then
-// has no lookup dispatch of its own: a dependent dispatch's fixed cost a step, and the lookup's
-// chain of latencies (token -> row -> values). The embedding in one part (ROW0 = 0, NR = V).
+// one block of 32 an invocation. The next step then has no lookup dispatch of its own: a
+// dependent dispatch's fixed cost a step, and the lookup's chain of latencies (token -> row ->
+// values). The embedding in one part (ROW0 = 0, NR = V).
 // Dispatch: (1, 1, 1).
 override ADV: bool = false;
 override QUANT: bool = false;

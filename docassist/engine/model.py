@@ -519,14 +519,12 @@ class GPUModel:
                      7: self.layers[0]["attn_norm"] if quant_in else un[10], 8: self.xq2 if quant_in else un[11],
                      9: self.xs2 if quant_in else un[12], 10: self.ss if quant_in else un[13],
                      12: self.tok, 14: self.p_main, 15: self.tok_hist}
-            for adv in (False, True):
+            def argmax_embed(adv: bool):
                 pipe = gpu.pipeline("argmax_embed", self.embed.wtype, "argmax4_embed" if vec else "argmax_embed",
                                     V=cfg.vocab_size, R=0, WG=am_wg, KEYS=self.split_keys, MAXS=MAX_SPLITS,
                                     K=cfg.dim, NR=self.embed.parts[0][1], ROW0=0, ADV=int(adv), QUANT=int(quant_in))
-                if adv:
-                    self._argmax_embed_adv = (pipe, gpu.bind(pipe, binds))
-                else:
-                    self._argmax_embed = (pipe, gpu.bind(pipe, binds))
+                return pipe, gpu.bind(pipe, binds)
+            self._argmax_embed, self._argmax_embed_adv = argmax_embed(False), argmax_embed(True)
 
     def _build_prefill(self, norm, rope, attn, merge, silu):
         """The command stream of a prompt chunk (T > 1) with int8 activations (act_q8): every
