@@ -45,12 +45,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let per = (P.pos0 + P.n_tokens + P.n_split - 1u) / P.n_split;
     let k_begin = split * per;
     let k_end = min(n_keys, k_begin + per);
-    let ldq = (NH + 2u * NKV) * HD;
-    let scale = inverseSqrt(f32(HD));
     let nq = HD / 4u;                       // vec4 groups of the head (HD % 4 == 0 assumed below)
     for (var d = lid.x; d < nq; d += WG) {
-        let b = t * ldq + h * HD + 4u * d;
-        qs[d] = vec4<f32>(QKV[b], QKV[b + 1u], QKV[b + 2u], QKV[b + 3u]) * scale;
+        qs[d] = query4(h, t, d);
     }
     workgroupBarrier();
     var m = -1e30;
@@ -128,6 +125,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
 }
 
+// Query t of the chunk, head h, dims 4d..4d+3, scaled by 1 / sqrt(HD) (every entry loads its
+// queries with it); zeros past the chunk
+fn query4(h: u32, t: u32, d: u32) -> vec4<f32> {
+    if (t >= P.n_tokens) { return vec4<f32>(0.0); }
+    let b = t * (NH + 2u * NKV) * HD + h * HD + 4u * d;
+    return vec4<f32>(QKV[b], QKV[b + 1u], QKV[b + 2u], QKV[b + 3u]) * inverseSqrt(f32(HD));
+}
+
 // `prefill`: a prompt chunk (T > 1), flash-attention style. Workgroup (head h, tile of PQ = 16
 // queries): key chunks of PK (16 or 32) are loaded once into shared memory for all 16 queries
 // (the per-token kernel above reads every key once per query). Register tiles cut the
@@ -162,19 +167,10 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     let T = P.n_tokens;
     if (t0 >= T) { return; }
     let kvh = h / (NH / NKV);
-    let ldq = (NH + 2u * NKV) * HD;
     let h4 = HD / 4u;
     let ld = h4 + 1u;                                // padded row of pk (vec4)
-    let scale = inverseSqrt(f32(HD));
     for (var e = lid.x; e < PQ * h4; e += PWG) {
-        let q = e / h4;
-        let d = e % h4;
-        var v = vec4<f32>(0.0);
-        if (t0 + q < T) {
-            let b = (t0 + q) * ldq + h * HD + 4u * d;
-            v = vec4<f32>(QKV[b], QKV[b + 1u], QKV[b + 2u], QKV[b + 3u]) * scale;
-        }
-        pq[q * h4 + d] = v;
+        pq[e] = query4(h, t0 + e / h4, e % h4);
     }
     if (lid.x < PQ) { pm[lid.x] = -1e30; pl[lid.x] = 0.0; }
     let sq = lid.x / 8u;                             // scores and softmax: query sq, keys sk + 8j
@@ -318,19 +314,10 @@ fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let T = P.n_tokens;
     if (t0 >= T) { return; }
     let kvh = h / (NH / NKV);
-    let ldq = (NH + 2u * NKV) * HD;
     let h4 = HD / 4u;
     let lq = h4 + 1u;                                // padded rows of tq, tk
-    let scale = inverseSqrt(f32(HD));
     for (var e = lid.x; e < TQ * h4; e += 128u) {
-        let q = e / h4;
-        let d = e % h4;
-        var v = vec4<f32>(0.0);
-        if (t0 + q < T) {
-            let b = (t0 + q) * ldq + h * HD + 4u * d;
-            v = vec4<f32>(QKV[b], QKV[b + 1u], QKV[b + 2u], QKV[b + 3u]) * scale;
-        }
-        tq[q * lq + d] = v;
+        tq[(e / h4) * lq + e % h4] = query4(h, t0 + e / h4, e % h4);
     }
     if (lid.x < TQ) { tm[lid.x] = -1e30; tl[lid.x] = 0.0; }
     let qa = 2u * (lid.x / 8u);                      // scores and softmax: queries qa, qa + 1
