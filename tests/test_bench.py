@@ -159,6 +159,9 @@ def test_decode_breakdown_runs_on_a_tiny_model(tmp_path, capsys, monkeypatch):
         assert r["step_ms"] > 0
         assert sum(v["dispatches"] for v in r["classes"].values()) == r["dispatches"]
     assert "attn_merge@4" in res["results"][1]["classes"]     # 71 keys: two attention splits of 64
+    # a decode step as the pipelined stream runs it: the argmax writes the next input, no lookup
+    assert "argmax_embed@1" in res["results"][0]["classes"]
+    assert not any(k.startswith("embed@") for k in res["results"][0]["classes"])
     assert "context 70" in capsys.readouterr().out
 
 
