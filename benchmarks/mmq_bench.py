@@ -5,7 +5,8 @@ engine's repacked layout, random int8 activation blocks; each variant's output i
 the first variant's, so a variant that computes something else shows up.
 
     python3 benchmarks/mmq_bench.py [--types q4_0,q4_k,q6_k] [--tokens 512]
-        [--variants "base:;pf:PF=1;other:kernel=NAME"] [--json out.json]
+        [--variants "base:;pf:PF=1;other:kernel=NAME"] [--shapes "name:rows:K:glu,..."]
+        [--json out.json]
 
 (kernel=NAME: a sibling shader file shaders/NAME.wgsl, e.g. an older copy of the kernel, with the
 same bindings.)
@@ -77,7 +78,17 @@ def time_product(gpu, pipe, bg, grid, reps: int, probe) -> float:
     return best
 
 
-def run(types, tokens: int, variants, reps: int, tn: int) -> dict:
+def parse_shapes(s: str) -> list[tuple[str, int, int, bool]]:
+    """name:rows:K:glu,... (e.g. other row counts of a product: how its time steps with the
+    number of workgroups)"""
+    out = []
+    for item in filter(None, s.split(",")):
+        name, n, k, glu = item.split(":")
+        out.append((name, int(n), int(k), bool(int(glu))))
+    return out
+
+
+def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
     gpu = get_gpu()
     rng = np.random.default_rng(0)
     Tn = tokens
@@ -85,7 +96,7 @@ def run(types, tokens: int, variants, reps: int, tn: int) -> dict:
     P = gpu.buffer(16, u.UNIFORM | u.COPY_DST | u.COPY_SRC, data=np.array([Tn, 0, 0, 1], np.uint32))
     res = {"adapter": gpu.report()["adapter"], "tokens": Tn, "tn": tn, "results": []}
     for wtype in types:
-        for name, n, k, glu in SHAPES:
+        for name, n, k, glu in shapes or SHAPES:
             raw = random_blocks(TYPES[wtype], n, k, rng)
             bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, TYPES[wtype], n, k))}
             del raw
@@ -130,9 +141,11 @@ def main(argv=None) -> int:
     ap.add_argument("--tn", type=int, default=128, help="tokens a tile (16, 32, 64 or 128)")
     ap.add_argument("--variants", default="base:", help="name:CONST=V,...;name2:... (override constants)")
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--shapes", help="name:rows:K:glu,... in place of the 7B products")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
-    res = run(a.types.split(","), a.tokens, parse_variants(a.variants), a.reps, a.tn)
+    res = run(a.types.split(","), a.tokens, parse_variants(a.variants), a.reps, a.tn,
+              parse_shapes(a.shapes) if a.shapes else None)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
     return 0

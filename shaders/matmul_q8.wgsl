@@ -31,6 +31,8 @@ override CVT: bool = false;   // block sums converted by the conversion instruct
                               // its own pipe) instead of an integer and a float add (i22_f32)
 override BIAS: bool = false;   // a block's sum starts at i22_f32's bias: no integer add or
                                // conversion instruction a block, one float subtraction (over CVT)
+override DB: bool = false;     // (with PF) two tile buffers: a step's loads go to the other buffer
+                               // after its products, so one barrier a step instead of two
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
@@ -40,14 +42,15 @@ override KB: u32 = 2u;        // blocks of 32 a step (the model: min(4, 256 / TN
                               // KB * TN at most 512 (two tile loads an invocation)
 // (KB, 2 halves, TM), (KB, TM), (KB, 2 halves, TN), (KB, TN): 40 * KB * (TM + TN) bytes (TM = 64,
 // TN = 128, KB = 2: 15 KiB; the scales as vec2, 24 KiB with vec4: up to 7% slower on an H200)
-var<workgroup> wq: array<vec4<u32>, KB * 2u * TM>;
-var<workgroup> wab: array<vec2<f32>, KB * TM>;   // (a_0, b_0) or, halves apart, (a_0, a_1)
-var<workgroup> xq: array<vec4<u32>, KB * 2u * TN>;
-var<workgroup> xsc: array<vec2<f32>, KB * TN>;   // (d, d * sum(q))
+// (DB: twice, buffer u at u * the size)
+var<workgroup> wq: array<vec4<u32>, select(1u, 2u, DB) * KB * 2u * TM>;
+var<workgroup> wab: array<vec2<f32>, select(1u, 2u, DB) * KB * TM>;   // (a_0, b_0) or, halves apart, (a_0, a_1)
+var<workgroup> xq: array<vec4<u32>, select(1u, 2u, DB) * KB * 2u * TN>;
+var<workgroup> xsc: array<vec2<f32>, select(1u, 2u, DB) * KB * TN>;   // (d, d * sum(q))
 // halves apart with offsets (no type of the engine's today: 1 element each): (b_0, b_1) and
 // (d * sum(q[0:16]), d * sum(q[16:32]))
-var<workgroup> wb2: array<vec2<f32>, select(1u, KB * TM, QB8_OFFSET && !SAME_HALVES)>;
-var<workgroup> xs2: array<vec2<f32>, select(1u, KB * TN, QB8_OFFSET && !SAME_HALVES)>;
+var<workgroup> wb2: array<vec2<f32>, select(1u, select(1u, 2u, DB) * KB * TM, QB8_OFFSET && !SAME_HALVES)>;
+var<workgroup> xs2: array<vec2<f32>, select(1u, select(1u, 2u, DB) * KB * TN, QB8_OFFSET && !SAME_HALVES)>;
 
 // a . b (16 int8 products) added to s0, one dot4I8Packed at a time, each added straight to the sum
 // before it: the form of a dot-with-accumulate instruction. Written as sums of dot4I8Packed
@@ -118,10 +121,10 @@ fn fetch_x(j0: u32, t0: u32, n: u32) -> XBlock {
     return XBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
 }
 
-fn put_w(n: u32, w: QBlock) {
-    let lb = n / TM;
+fn put_w(n: u32, w: QBlock, u: u32) {
+    let lb = n / TM + u * KB;           // block of the buffer (u: which buffer)
     let li = n % TM;
-    if (lb < KB) {
+    if (lb < KB * (u + 1u)) {
         wq[(lb * 2u) * TM + li] = w.qa;
         wq[(lb * 2u + 1u) * TM + li] = w.qb;
         if (SAME_HALVES) { wab[lb * TM + li] = w.ab.xy; } else { wab[lb * TM + li] = w.ab.xz; }
@@ -129,10 +132,10 @@ fn put_w(n: u32, w: QBlock) {
     }
 }
 
-fn put_x(n: u32, x: XBlock) {
-    let tb = n / TN;
+fn put_x(n: u32, x: XBlock, u: u32) {
+    let tb = n / TN + u * KB;
     let ti = n % TN;
-    if (tb < KB) {
+    if (tb < KB * (u + 1u)) {
         xq[(tb * 2u) * TN + ti] = x.a;
         xq[(tb * 2u + 1u) * TN + ti] = x.b;
         xsc[tb * TN + ti] = x.s.xy;
@@ -157,11 +160,11 @@ fn fetch(j0: u32, r0: u32, t0: u32, lid: u32) -> Fill {
     return f;
 }
 
-fn put(lid: u32, f: Fill) {
-    put_w(lid, f.w0);
-    put_x(lid, f.x0);
-    if (KB * TM > 256u) { put_w(lid + 256u, f.w1); }
-    if (KB * TN > 256u) { put_x(lid + 256u, f.x1); }
+fn put(lid: u32, f: Fill, u: u32) {
+    put_w(lid, f.w0, u);
+    put_x(lid, f.x0, u);
+    if (KB * TM > 256u) { put_w(lid + 256u, f.w1, u); }
+    if (KB * TN > 256u) { put_x(lid + 256u, f.x1, u); }
 }
 
 // 4 rows of one block in registers (int8 halves a, b; scales ab; offsets c where halves apart)
@@ -206,8 +209,8 @@ struct Acc {
     a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
 }
 
-fn step(tr: u32, tc: u32, acc: ptr<function, Acc>) {
-    for (var kb = 0u; kb < KB; kb++) {
+fn step(tr: u32, tc: u32, acc: ptr<function, Acc>, u: u32) {
+    for (var kb = u * KB; kb < (u + 1u) * KB; kb++) {
         // the 4 rows of block kb in registers, then the tokens one at a time
         let w = rows4(kb, tr * 4u);
         (*acc).a0 += tok4(kb, tc, w);
@@ -234,14 +237,35 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let nb = K / 32u;
     var acc: Acc;     // acc.a<c>[i]: token tc + 16c, row tr*4 + i (zero-initialized)
     var f: Fill;
-    if (PF) { f = fetch(0u, r0, t0, lid.x); }
-    for (var j0 = 0u; j0 < nb; j0 += KB) {
-        if (!PF) { f = fetch(j0, r0, t0, lid.x); }
-        put(lid.x, f);
+    if (DB) {
+        // step i reads buffer i % 2 and then fills the other, which every invocation finished
+        // reading before the barrier of step i - 1
+        // reading before the barrier of step i - 1 (two steps a trip: the buffers' offsets
+        // are constants)
+        put(lid.x, fetch(0u, r0, t0, lid.x), 0u);
         workgroupBarrier();
-        if (PF) { f = fetch(j0 + KB, r0, t0, lid.x); }
-        step(tr, tc, &acc);
-        workgroupBarrier();
+        for (var j0 = 0u; j0 < nb; j0 += 2u * KB) {
+            f = fetch(j0 + KB, r0, t0, lid.x);
+            step(tr, tc, &acc, 0u);
+            put(lid.x, f, 1u);
+            workgroupBarrier();
+            if (j0 + KB < nb) {
+                f = fetch(j0 + 2u * KB, r0, t0, lid.x);
+                step(tr, tc, &acc, 1u);
+                put(lid.x, f, 0u);
+                workgroupBarrier();
+            }
+        }
+    } else {
+        if (PF) { f = fetch(0u, r0, t0, lid.x); }
+        for (var j0 = 0u; j0 < nb; j0 += KB) {
+            if (!PF) { f = fetch(j0, r0, t0, lid.x); }
+            put(lid.x, f, 0u);
+            workgroupBarrier();
+            if (PF) { f = fetch(j0 + KB, r0, t0, lid.x); }
+            step(tr, tc, &acc, 0u);
+            workgroupBarrier();
+        }
     }
     let r = r0 + tr * 4u;
     store_rows(t0 + tc, r, acc.a0);

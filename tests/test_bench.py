@@ -175,9 +175,14 @@ def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     import peak_rates
 
     monkeypatch.setattr(mmq_bench, "SHAPES", [("tiny", 128, 256, False), ("tiny-glu", 128, 256, True)])
-    r = mmq_bench.run(["q4_0", "q6_k"], 24, mmq_bench.parse_variants("base:;pf:PF=1,CVT=1"), reps=1, tn=16)
-    assert len(r["results"]) == 8 and all(x["us"] > 0 for x in r["results"])
+    r = mmq_bench.run(["q4_0", "q6_k"], 24, mmq_bench.parse_variants("base:;pf:PF=1,CVT=1;db:PF=1,DB=1"), reps=1,
+                      tn=16)
+    assert len(r["results"]) == 12 and all(x["us"] > 0 for x in r["results"])
     assert all(x["max_rel_diff_vs_first"] < 1e-5 and x["max_abs_out"] > 0 for x in r["results"])
+    shapes = mmq_bench.parse_shapes("a:64:128:0,b:96:64:1")
+    assert shapes == [("a", 64, 128, False), ("b", 96, 64, True)]
+    r = mmq_bench.run(["q8_0"], 20, mmq_bench.parse_variants("base:"), reps=1, tn=16, shapes=shapes)
+    assert [(x["product"], x["rows"]) for x in r["results"]] == [("a", 64), ("b", 96)]
     monkeypatch.setattr(matvec_bench, "SHAPES", {"tiny": (256, 512, False)})
     monkeypatch.setattr(matvec_bench, "L2_BYTES", 1 << 16)
     r = matvec_bench.run(["tiny:q4_k"], matvec_bench.parse_variants("base:;r2:R=2;bad:SUBS=4"), reps=2)
