@@ -64,7 +64,8 @@ def run(tokens: int, positions, variants, reps: int, nh: int = 32, nkv: int = 32
             bg = gpu.bind(pipe, {0: P, 1: qkv, 2: kc, 3: vc, 4: o})
             pq = 32 if entry == "prefill32" else 16
             gpu.write(o, np.full(tokens * nh * hd, np.nan, np.float32))   # a variant that writes nothing shows up
-            s = time_product(gpu, pipe, bg, (nh, -(-tokens // pq), 1), reps, P)
+            grid = (nh * -(-tokens // pq), 1, 1) if entry == "prefill32" else (nh, -(-tokens // pq), 1)
+            s = time_product(gpu, pipe, bg, grid, reps, P)
             out = gpu.read(o, tokens * nh * hd * 4)
             err = rel_diff(out, first)
             first = out if first is None else first

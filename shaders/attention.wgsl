@@ -10,6 +10,9 @@ override NKV: u32;
 override HD: u32;        // a multiple of 4, <= 256
 override KV_F16: bool = true;
 override QOUT: bool = false;
+override LATE_FIRST: bool = false;   // prefill32: the chunk's last query tiles (the most keys) get
+                                     // the first workgroup ids, so they start first and the
+                                     // dispatch's tail is short tiles (causal work grows with t0)
 @group(0) @binding(1) var<storage, read> QKV: array<f32>;       // (T, (NH + 2*NKV) * HD)
 @group(0) @binding(2) var<storage, read> KC: array<u32>;        // (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
 @group(0) @binding(3) var<storage, read> VC: array<u32>;        // same layout as KC
@@ -287,7 +290,7 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 // (2 bytes a multiply-add at TK = 32, 3 at 16); output: rows 4 (lid / 16) .. + 3, dims (vec4)
 // lid % 16 + 16e, the 4 rows' probabilities one vec4 (1 byte a multiply-add at HD = 128). Keys and values stay f16 in shared memory
 // (words of the cache copied as they are), unpacked when read. HD % 32 == 0, HD <= 128.
-// Dispatch: (NH, ceil(T / 32), 1).
+// Dispatch: (NH * ceil(T / 32), 1, 1).
 const TQ: u32 = 32u;
 override TK: u32 = 16u;                                        // keys a chunk: 16 or 32
 // shared memory (bytes): 512 (HD/4 + 1) + TK (16 HD/4 + 136) + 2,560: at HD = 128 29.1 KiB with
@@ -308,9 +311,12 @@ fn unpack4(w: vec2<u32>) -> vec4<f32> {
 }
 
 @compute @workgroup_size(128)
-fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let h = wg.x;
-    let t0 = wg.y * TQ;
+fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+    var tile = wg.x / NH;                        // dispatch (NH * ceil(T / 32), 1, 1): heads fastest
+    if (LATE_FIRST) { tile = nwg.x / NH - 1u - tile; }
+    let h = wg.x % NH;
+    let t0 = tile * TQ;
     let T = P.n_tokens;
     if (t0 >= T) { return; }
     let kvh = h / (NH / NKV);

@@ -419,7 +419,8 @@ def _check_prompt_attention(gpu, entry, pq, hd, S, Tn, f16, **consts):
     o = gpu.buffer(Tn * NH * hd * 4)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([Tn, p0, 0, 1], np.uint32))
-    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, (NH, -(-Tn // pq), 1))
+    grid = (NH * -(-Tn // pq), 1, 1) if entry == "prefill32" else (NH, -(-Tn // pq), 1)
+    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, grid)
     got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
     for t in range(Tn):
         for h in range(NH):
@@ -438,11 +439,13 @@ def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
     _check_prompt_attention(gpu, "prefill", 16, hd, S, Tn, f16, PK=pk)
 
 
-@pytest.mark.parametrize("hd,S,Tn,tk", [(32, 37, 37, 16), (64, 130, 35, 16), (128, 70, 17, 16), (32, 37, 37, 32),
-                                        (64, 130, 35, 32), (96, 75, 40, 16), (128, 100, 70, 16)])
-def test_prompt_attention_tiles_of_32(gpu, hd, S, Tn, tk):
-    # the `prefill32` entry: 32 queries a workgroup, f16 keys and values in shared memory
-    _check_prompt_attention(gpu, "prefill32", 32, hd, S, Tn, True, TK=tk)
+@pytest.mark.parametrize("hd,S,Tn,tk,late", [(32, 37, 37, 16, 0), (64, 130, 35, 16, 1), (128, 70, 17, 16, 0),
+                                             (32, 37, 37, 32, 1), (64, 130, 35, 32, 0), (96, 75, 40, 16, 1),
+                                             (128, 100, 70, 16, 1), (128, 100, 70, 32, 0)])
+def test_prompt_attention_tiles_of_32(gpu, hd, S, Tn, tk, late):
+    # the `prefill32` entry: 32 queries a workgroup, f16 keys and values in shared memory; the
+    # tiles in either order of workgroup ids (LATE_FIRST)
+    _check_prompt_attention(gpu, "prefill32", 32, hd, S, Tn, True, TK=tk, LATE_FIRST=late)
 
 
 def test_silu_mul_and_argmax(gpu):

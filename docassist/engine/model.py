@@ -438,7 +438,8 @@ class GPUModel:
         self.attn_pq = 16
         if (attn_tiles and self.kv_f16 and tks and os.environ.get("DOCASSIST_ATTN_PREFILL", "32") == "32"):
             attn_pf = gpu.pipeline("attention", None, "prefill32", NH=cfg.n_heads, NKV=cfg.n_kv_heads,
-                                   HD=cfg.head_dim, KV_F16=1, TK=tks[0])
+                                   HD=cfg.head_dim, KV_F16=1, TK=tks[0],
+                                   LATE_FIRST=int(os.environ.get("DOCASSIST_ATTN_LATE_FIRST", "1")))
             self.attn_pq = 32
         silu = gpu.pipeline("silu_mul", None, F=F)
         n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
@@ -970,6 +971,8 @@ class GPUModel:
             if len(o) == 5 and o[3] == "attn" and T > 1:   # attention of a prompt chunk: query tiles
                 pipe, bg = o[4]
                 g = (self.config.n_heads, -(-T // self.attn_pq), 1)
+                if self.attn_pq == 32:           # prefill32: heads and tiles in x
+                    g = (g[0] * g[1], 1, 1)
             elif len(o) == 5:
                 pipe, bg, gridf = o[:3]
                 g = gridf(T, n_logits, n_split)
