@@ -538,9 +538,9 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
-        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS, DB): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value
-        # overrides (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS", "DB")
+        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS, DB, RP, XSPREAD): MMQ_OPTS,
+        # DOCASSIST_MMQ_<NAME>=value overrides (benchmarks)
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS", "DB", "RP", "XSPREAD")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
@@ -552,6 +552,8 @@ class GPUModel:
             if o.get("DB") and smem < 80 * (64 + tn):
                 o["DB"] = 0
             o["KB"] = max(1, min(o["KB"], 512 // tn, smem // ((80 if o.get("DB") else 40) * (64 + tn))))
+            if o.get("XSPREAD"):      # at most two 16-byte token loads an invocation
+                o["KB"] = max(1, min(o["KB"], 256 // tn))
             return o
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
