@@ -12,7 +12,9 @@ override KV_F16: bool = true;
 override QOUT: bool = false;
 override LATE_FIRST: bool = false;   // prefill32: the chunk's last query tiles (the most keys) get
                                      // the first workgroup ids, so they start first and the
-                                     // dispatch's tail is short tiles (causal work grows with t0)
+                                     // dispatch's tail is short tiles (causal work grows with t0;
+                                     // a 7B 512-token chunk's attention at position 0 on an H200:
+                                     // 255-267 -> 228-241 us)
 @group(0) @binding(1) var<storage, read> QKV: array<f32>;       // (T, (NH + 2*NKV) * HD)
 @group(0) @binding(2) var<storage, read> KC: array<u32>;        // (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
 @group(0) @binding(3) var<storage, read> VC: array<u32>;        // same layout as KC

@@ -31,13 +31,6 @@ override CVT: bool = false;   // block sums converted by the conversion instruct
                               // its own pipe) instead of an integer and a float add (i22_f32)
 override BIAS: bool = false;   // a block's sum starts at i22_f32's bias: no integer add or
                                // conversion instruction a block, one float subtraction (over CVT)
-override RP: u32 = 1u;        // passes over a step's 4 rows: 2 holds 2 rows in registers at a time
-                               // (fewer registers; the token blocks read twice from shared memory)
-override XSPREAD: bool = false; // token tile loads spread over all invocations: one 16-byte half of
-                                // a token block each (fewer registers held by the prefetch);
-                                // KB * TN <= 256
-override DB: bool = false;     // (with PF) two tile buffers: a step's loads go to the other buffer
-                               // after its products, so one barrier a step instead of two
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
@@ -47,15 +40,14 @@ override KB: u32 = 2u;        // blocks of 32 a step (the model: min(4, 256 / TN
                               // KB * TN at most 512 (two tile loads an invocation)
 // (KB, 2 halves, TM), (KB, TM), (KB, 2 halves, TN), (KB, TN): 40 * KB * (TM + TN) bytes (TM = 64,
 // TN = 128, KB = 2: 15 KiB; the scales as vec2, 24 KiB with vec4: up to 7% slower on an H200)
-// (DB: twice, buffer u at u * the size)
-var<workgroup> wq: array<vec4<u32>, select(1u, 2u, DB) * KB * 2u * TM>;
-var<workgroup> wab: array<vec2<f32>, select(1u, 2u, DB) * KB * TM>;   // (a_0, b_0) or, halves apart, (a_0, a_1)
-var<workgroup> xq: array<vec4<u32>, select(1u, 2u, DB) * KB * 2u * TN>;
-var<workgroup> xsc: array<vec2<f32>, select(1u, 2u, DB) * KB * TN>;   // (d, d * sum(q))
+var<workgroup> wq: array<vec4<u32>, KB * 2u * TM>;
+var<workgroup> wab: array<vec2<f32>, KB * TM>;   // (a_0, b_0) or, halves apart, (a_0, a_1)
+var<workgroup> xq: array<vec4<u32>, KB * 2u * TN>;
+var<workgroup> xsc: array<vec2<f32>, KB * TN>;   // (d, d * sum(q))
 // halves apart with offsets (no type of the engine's today: 1 element each): (b_0, b_1) and
 // (d * sum(q[0:16]), d * sum(q[16:32]))
-var<workgroup> wb2: array<vec2<f32>, select(1u, select(1u, 2u, DB) * KB * TM, QB8_OFFSET && !SAME_HALVES)>;
-var<workgroup> xs2: array<vec2<f32>, select(1u, select(1u, 2u, DB) * KB * TN, QB8_OFFSET && !SAME_HALVES)>;
+var<workgroup> wb2: array<vec2<f32>, select(1u, KB * TM, QB8_OFFSET && !SAME_HALVES)>;
+var<workgroup> xs2: array<vec2<f32>, select(1u, KB * TN, QB8_OFFSET && !SAME_HALVES)>;
 
 // a . b (16 int8 products) added to s0, one dot4I8Packed at a time, each added straight to the sum
 // before it: the form of a dot-with-accumulate instruction. Written as sums of dot4I8Packed
@@ -117,19 +109,6 @@ fn fetch_w(j0: u32, r0: u32, n: u32) -> QBlock {
 
 fn fetch_x(j0: u32, t0: u32, n: u32) -> XBlock {
     let nb = K / 32u;
-    if (XSPREAD) {   // half h of token block m (a: the half; s: the scales, loaded for h = 0)
-        let h = n / (KB * TN);
-        let m = n % (KB * TN);
-        let t = t0 + m % TN;
-        let j = j0 + m / TN;
-        var xa = vec4<u32>(0u);
-        var xs = vec4<f32>(0.0);
-        if (h < 2u && t < P.n_tokens && j < nb) {
-            xa = XQ[(t * nb + j) * 2u + h];
-            if (h == 0u) { xs = XS[t * nb + j]; }
-        }
-        return XBlock(xa, vec4<u32>(0u), xs);
-    }
     let tb = n / TN;
     let t = t0 + n % TN;
     let j = j0 + tb;
@@ -139,10 +118,10 @@ fn fetch_x(j0: u32, t0: u32, n: u32) -> XBlock {
     return XBlock(vec4<u32>(0u), vec4<u32>(0u), vec4<f32>(0.0));
 }
 
-fn put_w(n: u32, w: QBlock, u: u32) {
-    let lb = n / TM + u * KB;           // block of the buffer (u: which buffer)
+fn put_w(n: u32, w: QBlock) {
+    let lb = n / TM;
     let li = n % TM;
-    if (lb < KB * (u + 1u)) {
+    if (lb < KB) {
         wq[(lb * 2u) * TM + li] = w.qa;
         wq[(lb * 2u + 1u) * TM + li] = w.qb;
         if (SAME_HALVES) { wab[lb * TM + li] = w.ab.xy; } else { wab[lb * TM + li] = w.ab.xz; }
@@ -150,22 +129,10 @@ fn put_w(n: u32, w: QBlock, u: u32) {
     }
 }
 
-fn put_x(n: u32, x: XBlock, u: u32) {
-    if (XSPREAD) {
-        let h = n / (KB * TN);
-        let m = n % (KB * TN);
-        let hb = m / TN + u * KB;
-        let hi = m % TN;
-        if (h < 2u) { xq[(hb * 2u + h) * TN + hi] = x.a; }
-        if (h == 0u) {
-            xsc[hb * TN + hi] = x.s.xy;
-            if (QB8_OFFSET && !SAME_HALVES) { xs2[hb * TN + hi] = x.s.zw; }
-        }
-        return;
-    }
-    let tb = n / TN + u * KB;
+fn put_x(n: u32, x: XBlock) {
+    let tb = n / TN;
     let ti = n % TN;
-    if (tb < KB * (u + 1u)) {
+    if (tb < KB) {
         xq[(tb * 2u) * TN + ti] = x.a;
         xq[(tb * 2u + 1u) * TN + ti] = x.b;
         xsc[tb * TN + ti] = x.s.xy;
@@ -186,15 +153,15 @@ fn fetch(j0: u32, r0: u32, t0: u32, lid: u32) -> Fill {
     f.w0 = fetch_w(j0, r0, lid);
     f.x0 = fetch_x(j0, t0, lid);
     if (KB * TM > 256u) { f.w1 = fetch_w(j0, r0, lid + 256u); }
-    if (KB * TN > 256u || (XSPREAD && KB * TN > 128u)) { f.x1 = fetch_x(j0, t0, lid + 256u); }
+    if (KB * TN > 256u) { f.x1 = fetch_x(j0, t0, lid + 256u); }
     return f;
 }
 
-fn put(lid: u32, f: Fill, u: u32) {
-    put_w(lid, f.w0, u);
-    put_x(lid, f.x0, u);
-    if (KB * TM > 256u) { put_w(lid + 256u, f.w1, u); }
-    if (KB * TN > 256u || (XSPREAD && KB * TN > 128u)) { put_x(lid + 256u, f.x1, u); }
+fn put(lid: u32, f: Fill) {
+    put_w(lid, f.w0);
+    put_x(lid, f.x0);
+    if (KB * TM > 256u) { put_w(lid + 256u, f.w1); }
+    if (KB * TN > 256u) { put_x(lid + 256u, f.x1); }
 }
 
 // 4 rows of one block in registers (int8 halves a, b; scales ab; offsets c where halves apart)
@@ -233,63 +200,14 @@ fn tok4(kb: u32, c: u32, w: R4) -> vec4<f32> {
     return dot4r(w, xq[a], xq[a + TN], xsc[kb * TN + c], s2);
 }
 
-// RP = 2: 2 rows of one block in registers
-struct R2 {
-    a0: vec4<u32>, b0: vec4<u32>, ab0: vec2<f32>, c0: vec2<f32>,
-    a1: vec4<u32>, b1: vec4<u32>, ab1: vec2<f32>, c1: vec2<f32>,
-}
-
-fn rows2(kb: u32, r: u32) -> R2 {
-    let wa = (kb * 2u) * TM + r;
-    let wb = wa + TM;
-    let c = kb * TM + r;
-    return R2(wq[wa], wq[wb], wab[c], offs(c), wq[wa + 1u], wq[wb + 1u], wab[c + 1u], offs(c + 1u));
-}
-
-// The 2 rows against token column c of the tile, block kb of the step.
-fn tok2(kb: u32, c: u32, w: R2) -> vec2<f32> {
-    let a = (kb * 2u) * TN + c;
-    var s2 = vec2<f32>(0.0);
-    if (QB8_OFFSET && !SAME_HALVES) { s2 = xs2[kb * TN + c]; }
-    let qa = xq[a];
-    let qb = xq[a + TN];
-    let s = xsc[kb * TN + c];
-    return vec2<f32>(blk(w.a0, w.b0, w.ab0, w.c0, qa, qb, s, s2), blk(w.a1, w.b1, w.ab1, w.c1, qa, qb, s, s2));
-}
-
-// 2 rows against the tokens (tc + 16 c), added to the accumulators' xy, which move to zw (and
-// zw to xy)
-fn pass2(kb: u32, tc: u32, w: R2, acc: Acc) -> Acc {
-    var a = acc;
-    a.a0 = vec4<f32>(a.a0.zw, a.a0.xy + tok2(kb, tc, w));
-    if (TN >= 32u) { a.a1 = vec4<f32>(a.a1.zw, a.a1.xy + tok2(kb, tc + 16u, w)); }
-    if (TN >= 64u) {
-        a.a2 = vec4<f32>(a.a2.zw, a.a2.xy + tok2(kb, tc + 32u, w));
-        a.a3 = vec4<f32>(a.a3.zw, a.a3.xy + tok2(kb, tc + 48u, w));
-    }
-    if (TN == 128u) {
-        a.a4 = vec4<f32>(a.a4.zw, a.a4.xy + tok2(kb, tc + 64u, w));
-        a.a5 = vec4<f32>(a.a5.zw, a.a5.xy + tok2(kb, tc + 80u, w));
-        a.a6 = vec4<f32>(a.a6.zw, a.a6.xy + tok2(kb, tc + 96u, w));
-        a.a7 = vec4<f32>(a.a7.zw, a.a7.xy + tok2(kb, tc + 112u, w));
-    }
-    return a;
-}
-
 // This invocation's 4 rows (tr * 4..) against its tokens (tc + 16 c) over the KB blocks of the step
 struct Acc {
     a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>,
     a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>,
 }
 
-fn step(tr: u32, tc: u32, acc: ptr<function, Acc>, u: u32) {
-    for (var kb = u * KB; kb < (u + 1u) * KB; kb++) {
-        if (RP == 2u) {
-            // the 2 row pairs one after the other: pass2 adds to the accumulators in xy and
-            // rotates them to zw (register renaming), so after both passes each is in place
-            *acc = pass2(kb, tc, rows2(kb, tr * 4u + 2u), pass2(kb, tc, rows2(kb, tr * 4u), *acc));
-            continue;
-        }
+fn step(tr: u32, tc: u32, acc: ptr<function, Acc>) {
+    for (var kb = 0u; kb < KB; kb++) {
         // the 4 rows of block kb in registers, then the tokens one at a time
         let w = rows4(kb, tr * 4u);
         (*acc).a0 += tok4(kb, tc, w);
@@ -316,35 +234,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let nb = K / 32u;
     var acc: Acc;     // acc.a<c>[i]: token tc + 16c, row tr*4 + i (zero-initialized)
     var f: Fill;
-    if (DB) {
-        // step i reads buffer i % 2 and then fills the other, which every invocation finished
-        // reading before the barrier of step i - 1
-        // reading before the barrier of step i - 1 (two steps a trip: the buffers' offsets
-        // are constants)
-        put(lid.x, fetch(0u, r0, t0, lid.x), 0u);
+    if (PF) { f = fetch(0u, r0, t0, lid.x); }
+    for (var j0 = 0u; j0 < nb; j0 += KB) {
+        if (!PF) { f = fetch(j0, r0, t0, lid.x); }
+        put(lid.x, f);
         workgroupBarrier();
-        for (var j0 = 0u; j0 < nb; j0 += 2u * KB) {
-            f = fetch(j0 + KB, r0, t0, lid.x);
-            step(tr, tc, &acc, 0u);
-            put(lid.x, f, 1u);
-            workgroupBarrier();
-            if (j0 + KB < nb) {
-                f = fetch(j0 + 2u * KB, r0, t0, lid.x);
-                step(tr, tc, &acc, 1u);
-                put(lid.x, f, 0u);
-                workgroupBarrier();
-            }
-        }
-    } else {
-        if (PF) { f = fetch(0u, r0, t0, lid.x); }
-        for (var j0 = 0u; j0 < nb; j0 += KB) {
-            if (!PF) { f = fetch(j0, r0, t0, lid.x); }
-            put(lid.x, f, 0u);
-            workgroupBarrier();
-            if (PF) { f = fetch(j0 + KB, r0, t0, lid.x); }
-            step(tr, tc, &acc, 0u);
-            workgroupBarrier();
-        }
+        if (PF) { f = fetch(j0 + KB, r0, t0, lid.x); }
+        step(tr, tc, &acc);
+        workgroupBarrier();
     }
     let r = r0 + tr * 4u;
     store_rows(t0 + tc, r, acc.a0);

@@ -175,7 +175,7 @@ def test_product_and_peak_benchmarks_run(monkeypatch, tmp_path):
     import peak_rates
 
     monkeypatch.setattr(mmq_bench, "SHAPES", [("tiny", 128, 256, False), ("tiny-glu", 128, 256, True)])
-    r = mmq_bench.run(["q4_0", "q6_k"], 24, mmq_bench.parse_variants("base:;pf:PF=1,CVT=1;db:PF=1,DB=1"), reps=1,
+    r = mmq_bench.run(["q4_0", "q6_k"], 24, mmq_bench.parse_variants("base:;pf:PF=1,CVT=1;kb:PF=1,KB=1"), reps=1,
                       tn=16)
     assert len(r["results"]) == 12 and all(x["us"] > 0 for x in r["results"])
     assert all(x["max_rel_diff_vs_first"] < 1e-5 and x["max_abs_out"] > 0 for x in r["results"])

@@ -538,9 +538,9 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
-        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS, DB, RP, XSPREAD): MMQ_OPTS,
-        # DOCASSIST_MMQ_<NAME>=value overrides (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS", "DB", "RP", "XSPREAD")
+        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
+        # (benchmarks)
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
@@ -548,12 +548,8 @@ class GPUModel:
         def mmq_opts(wtype: str, tn: int) -> dict:
             o = {"KB": min(4, 256 // tn), **MMQ_OPTS.get(wtype, {}), **env_opts}
             # blocks a step: at most 512 // TN (two tile loads an invocation) and what fits in
-            # shared memory (40 * KB * (64 + TN) bytes, twice with DB: matmul_q8.wgsl)
-            if o.get("DB") and smem < 80 * (64 + tn):
-                o["DB"] = 0
-            o["KB"] = max(1, min(o["KB"], 512 // tn, smem // ((80 if o.get("DB") else 40) * (64 + tn))))
-            if o.get("XSPREAD"):      # at most two 16-byte token loads an invocation
-                o["KB"] = max(1, min(o["KB"], 256 // tn))
+            # shared memory (40 * KB * (64 + TN) bytes, matmul_q8.wgsl)
+            o["KB"] = max(1, min(o["KB"], 512 // tn, smem // (40 * (64 + tn))))
             return o
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
