@@ -194,7 +194,7 @@ def device_report() -> dict:
 
 def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE, copy_bytes=None,
         context_length=None, batch: int = 512, argv=None, log=print, prefill_repeats: int = 2,
-        on_update=None, prompt_at: int = 0) -> dict:
+        on_update=None, prompt_at: int = 0, kv_dtype: str = "auto") -> dict:
     """configs: [(label, Shape or a GGUF path, quant or None)]. Returns the JSON-ready record;
     on_update(record) is called after the copy bandwidth and after each configuration (to save
     partial results)."""
@@ -221,7 +221,7 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
                    "shader_runtime_checks": rep.get("shader_runtime_checks"),
                    "overrides": {k: v for k, v in os.environ.items() if k.startswith("DOCASSIST_")}},
         "settings": {"prompt": prompt, "prompt_at": prompt_at, "decode": decode, "contexts": list(contexts),
-                     "batch": batch,
+                     "batch": batch, "kv_cache": kv_dtype,
                      "context_length": context_length},
         "results": [], "failures": [],
     }
@@ -249,7 +249,7 @@ def run(configs, *, prompt: int, decode: int, contexts, cache_dir=DEFAULT_CACHE,
                 path = Path(shape)
             entry.update(bench_model(path, prompt=prompt, decode=decode, contexts=contexts, copy_gbs=copy_gbs,
                                      context_length=context_length, batch=batch, prefill_repeats=prefill_repeats,
-                                     prompt_at=prompt_at))
+                                     prompt_at=prompt_at, kv_dtype=kv_dtype))
             record["results"].append(entry)
             log(format_row(entry))
         except Exception as e:
@@ -357,6 +357,8 @@ def main(argv=None):
     ap.add_argument("--contexts", default=None, help="decode start positions (default 0,2048 on a GPU, 0,256 on a CPU)")
     ap.add_argument("--ctx-len", type=int, default=None, help="KV cache length (default: the model's, at least what the run needs)")
     ap.add_argument("--batch", type=int, default=512, help="tokens per forward chunk")
+    ap.add_argument("--kv", default="auto", choices=["auto", "f16", "f32", "q8_0"],
+                    help="KV cache format (auto: f16 from dim 2048, else f32)")
     ap.add_argument("--copy-mib", type=int, default=None, help="copy-bandwidth buffer size (default 1024, 256 on a CPU)")
     ap.add_argument("--cache-dir", default=str(DEFAULT_CACHE), help="where generated models are kept")
     ap.add_argument("--json", default=None, help="write every figure to this JSON file")
@@ -385,7 +387,7 @@ def main(argv=None):
     record = run(configs, prompt=args.prompt, decode=args.decode, contexts=_ints(contexts),
                  cache_dir=args.cache_dir, copy_bytes=None if args.copy_mib is None else args.copy_mib << 20,
                  context_length=args.ctx_len, batch=args.batch, argv=argv_full, prompt_at=args.prompt_at,
-                 on_update=(lambda r: write_json(r, args.json)) if args.json else None)
+                 on_update=(lambda r: write_json(r, args.json)) if args.json else None, kv_dtype=args.kv)
     print_table(record)
     if args.json:
         write_json(record, args.json)

@@ -1,4 +1,4 @@
-// Causal attention over the KV cache (f16 pairs when KV_F16, else f32 bits) with grouped-query heads. Workgroup (head h, token t,
+// Causal attention over the KV cache (f16 pairs when KV_F16, q8_0 blocks when KV_Q8, else f32 bits) with grouped-query heads. Workgroup (head h, token t,
 // split s): keys of split s among 0..pos0+t, visited in chunks of WG with an online softmax
 // (running max m and sum l), so any context length works in fixed shared memory. Head h reads
 // KV head h / (NH / NKV). With P.n_split == 1 the output is written directly; otherwise each split
@@ -10,6 +10,10 @@ override NKV: u32;
 override HD: u32;        // a multiple of 4, <= 256
 override KV_F16: bool = true;
 override QOUT: bool = false;
+override KV_Q8: bool = false;   // the cache as q8_0 blocks: codes (n_ctx, NKV*HD/4) words, then from
+                                // word KVQ_OFF the blocks' f32 scales (n_ctx, NKV*HD/32)
+                                // (rope_kv.wgsl main_q8); HD % 32 == 0
+override KVQ_OFF: u32 = 0u;
 override LATE_FIRST: bool = false;   // prefill32: the chunk's last query tiles (the most keys) get
                                      // the first workgroup ids, so they start first and the
                                      // dispatch's tail is short tiles (causal work grows with t0;
@@ -23,17 +27,37 @@ override LATE_FIRST: bool = false;   // prefill32: the chunk's last query tiles 
 
 const WG: u32 = 64u;
 
-fn kv2(i: u32, key: bool) -> vec2<f32> {   // the pair of values starting at word i
-    var w0: u32; var w1: u32;
-    if (key) { w0 = KC[i]; } else { w0 = VC[i]; }
-    if (KV_F16) { return unpack2x16float(w0); }
-    if (key) { w1 = KC[i + 1u]; } else { w1 = VC[i + 1u]; }
-    return vec2<f32>(bitcast<f32>(w0), bitcast<f32>(w1));
+fn kvw(i: u32, key: bool) -> u32 {
+    if (key) { return KC[i]; }
+    return VC[i];
 }
 
-fn kv4(i: u32, key: bool) -> vec4<f32> {   // four values starting at word i
-    let wpp = select(2u, 1u, KV_F16);
-    return vec4<f32>(kv2(i, key), kv2(i + wpp, key));
+// values e..e+3 (e % 4 == 0) of cache row pos (a row: NKV * HD values)
+fn kv4(pos: u32, e: u32, key: bool) -> vec4<f32> {
+    let kv = NKV * HD;
+    if (KV_Q8) {
+        let d = bitcast<f32>(kvw(KVQ_OFF + pos * (kv / 32u) + e / 32u, key));
+        return d * vec4<f32>(unpack4xI8(kvw(pos * (kv / 4u) + e / 4u, key)));
+    }
+    if (KV_F16) {
+        let i = pos * (kv / 2u) + e / 2u;
+        return vec4<f32>(unpack2x16float(kvw(i, key)), unpack2x16float(kvw(i + 1u, key)));
+    }
+    let i = pos * kv + e;
+    return bitcast<vec4<f32>>(vec4<u32>(kvw(i, key), kvw(i + 1u, key), kvw(i + 2u, key), kvw(i + 3u, key)));
+}
+
+// values e, e + 1 (e even) of cache row pos
+fn kv2(pos: u32, e: u32, key: bool) -> vec2<f32> {
+    let kv = NKV * HD;
+    if (KV_Q8) {
+        let d = bitcast<f32>(kvw(KVQ_OFF + pos * (kv / 32u) + e / 32u, key));
+        let v = unpack4xI8(kvw(pos * (kv / 4u) + e / 4u, key));
+        return d * vec2<f32>(select(v.zw, v.xy, e % 4u == 0u));
+    }
+    if (KV_F16) { return unpack2x16float(kvw(pos * (kv / 2u) + e / 2u, key)); }
+    let i = pos * kv + e;
+    return vec2<f32>(bitcast<f32>(kvw(i, key)), bitcast<f32>(kvw(i + 1u, key)));
 }
 var<workgroup> qs: array<vec4<f32>, 64>;
 var<workgroup> sc: array<f32, WG>;
@@ -58,8 +82,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var m = -1e30;
     var l = 0.0;
     var acc = vec4<f32>(0.0);   // dims 2*lid, 2*lid+1, 2*(lid+WG), 2*(lid+WG)+1
-    let wpp = select(2u, 1u, KV_F16);     // u32 words per pair of values
-    let kv_ld = NKV * (HD / 2u) * wpp;
     var c0 = k_begin;
     loop {
         if (c0 >= k_end) { break; }
@@ -67,9 +89,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         var s = -1e30;
         if (j < k_end) {
             s = 0.0;
-            let kb = j * kv_ld + kvh * (HD / 2u) * wpp;
             for (var d = 0u; d < nq; d++) {
-                s += dot(qs[d], kv4(kb + 4u * d / 2u * wpp, true));
+                s += dot(qs[d], kv4(j, kvh * HD + 4u * d, true));
             }
         }
         red[lid.x] = s;
@@ -93,14 +114,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         acc *= corr;
         let cn = min(WG, k_end - c0);
         for (var jj = 0u; jj < cn; jj++) {
-            let vb = (c0 + jj) * kv_ld + kvh * (HD / 2u) * wpp;
             let pj = sc[jj];
             if (lid.x < HD / 2u) {
-                let v = kv2(vb + lid.x * wpp, false);
+                let v = kv2(c0 + jj, kvh * HD + 2u * lid.x, false);
                 acc.x += pj * v.x; acc.y += pj * v.y;
             }
             if (lid.x + WG < HD / 2u) {
-                let v = kv2(vb + (lid.x + WG) * wpp, false);
+                let v = kv2(c0 + jj, kvh * HD + 2u * (lid.x + WG), false);
                 acc.z += pj * v.x; acc.w += pj * v.y;
             }
         }
@@ -186,8 +206,6 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     var o01 = vec4<f32>(0.0);
     var o10 = vec4<f32>(0.0);
     var o11 = vec4<f32>(0.0);
-    let wpp = select(2u, 1u, KV_F16);
-    let kv_ld = NKV * (HD / 2u) * wpp;
     let n_keys = P.pos0 + min(t0 + PQ, T);           // keys the last query of the tile sees
     let qpos = P.pos0 + t0 + sq;                     // position of query sq
     for (var c0 = 0u; c0 < n_keys; c0 += PK) {
@@ -198,9 +216,8 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
             var kv = vec4<f32>(0.0);
             var vv = vec4<f32>(0.0);
             if (c0 + k < n_keys) {
-                let b = (c0 + k) * kv_ld + kvh * (HD / 2u) * wpp + 2u * d * wpp;
-                kv = kv4(b, true);
-                vv = kv4(b, false);
+                kv = kv4(c0 + k, kvh * HD + 4u * d, true);
+                vv = kv4(c0 + k, kvh * HD + 4u * d, false);
             }
             pk[k * ld + d] = kv;
             pv[k * h4 + d] = vv;
@@ -291,7 +308,8 @@ fn prefill(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 // invocation (queries 2 (lid / 8) and + 1, keys lid % 8 + 8j) keeps 2 query vec4 for TK / 8 keys
 // (2 bytes a multiply-add at TK = 32, 3 at 16); output: rows 4 (lid / 16) .. + 3, dims (vec4)
 // lid % 16 + 16e, the 4 rows' probabilities one vec4 (1 byte a multiply-add at HD = 128). Keys and values stay f16 in shared memory
-// (words of the cache copied as they are), unpacked when read. HD % 32 == 0, HD <= 128.
+// (words of the cache copied as they are; a q8_0 cache's blocks converted to them), unpacked
+// when read. HD % 32 == 0, HD <= 128.
 // Dispatch: (NH * ceil(T / 32), 1, 1).
 const TQ: u32 = 32u;
 override TK: u32 = 16u;                                        // keys a chunk: 16 or 32
@@ -347,9 +365,16 @@ fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
             var kw = vec2<u32>(0u);
             var vw = vec2<u32>(0u);
             if (c0 + k < n_keys) {
-                let b = (c0 + k) * kv_ld + kvh * (HD / 2u) + 2u * d;
-                kw = vec2<u32>(KC[b], KC[b + 1u]);
-                vw = vec2<u32>(VC[b], VC[b + 1u]);
+                if (KV_Q8) {   // q8_0 blocks: dequantized to f16 words as they are stored
+                    let kf = kv4(c0 + k, kvh * HD + 4u * d, true);
+                    let vf = kv4(c0 + k, kvh * HD + 4u * d, false);
+                    kw = vec2<u32>(pack2x16float(kf.xy), pack2x16float(kf.zw));
+                    vw = vec2<u32>(pack2x16float(vf.xy), pack2x16float(vf.zw));
+                } else {
+                    let b = (c0 + k) * kv_ld + kvh * (HD / 2u) + 2u * d;
+                    kw = vec2<u32>(KC[b], KC[b + 1u]);
+                    vw = vec2<u32>(VC[b], VC[b + 1u]);
+                }
             }
             tk[k * lq + d] = kw;
             tv[k * h4 + d] = vw;

@@ -1,6 +1,7 @@
 // Attention of one token (decode) over the KV cache, read as vec4<u32> words: workgroup (head h,
 // split s) takes the split's keys in chunks of CH = 16 * KPP. A head's cache row is RW4 words
-// (f16: 8 values a word, HD / 8 words; f32: 4 values, HD / 4); invocation i works on word
+// (f16: 8 values a word, HD / 8 words; f32: 4 values, HD / 4; q8_0: 16 codes, HD / 16, and the
+// word's block scale loaded alongside); invocation i works on word
 // i % RW4 of key group i / RW4, so KPP = 64 / RW4 keys are read a pass, each by RW4 adjacent
 // invocations: every load is a whole-row, coalesced read (one 128-byte line for 8 invocations),
 // where a thread walking a key row alone touches a different line per lane and instruction (the
@@ -19,12 +20,15 @@
 // the count n_split merges the head and resets the count for the next layer. That saves the
 // merge dispatch (a dependent dispatch costs ~4.4 us on an H200 even when it does nothing, and
 // the merge's own work is under that). PART goes through atomics: L2, never a stale L1 line.
-// Needs HD % 8 == 0 (f16) or HD % 4 == 0 (f32), RW4 <= 64, HD <= 256 (QOUT: HD % 32 == 0),
+// Needs HD % 8 == 0 (f16), HD % 32 == 0 (q8_0) or HD % 4 == 0 (f32), RW4 <= 64, HD <= 256 (QOUT: HD % 32 == 0),
 // SUB <= 16. Dispatch: (NH, 1, n_split).
 override NH: u32;
 override NKV: u32;
 override HD: u32;
 override KV_F16: bool = true;
+override KV_Q8: bool = false;            // q8_0 blocks (attention.wgsl's layout): a word 16 codes,
+                                         // the scale of a word's block from word KVQ_OFF on
+override KVQ_OFF: u32 = 0u;              // (in u32 words)
 override QOUT: bool = false;
 override RW4: u32;                       // vec4<u32> words in a head's cache row
 override SUB: u32 = 1u;                  // groups of 64 invocations
@@ -46,9 +50,10 @@ const NP: u32 = 16u;                     // passes a chunk (registers: 2 * NP ve
 override KPP: u32 = WG / RW4;            // keys a pass
 override CH: u32 = NP * KPP;             // keys a chunk (64 for a 128-dim f16 head)
 override WGS: u32 = WG * SUB;
+override NV: u32 = select(2u, 4u, KV_Q8);   // vec4 of values a word (q8_0: 16 values)
 var<workgroup> dpart: array<f32, SUB * CH * (RW4 + 1u)>;  // (SUB, CH, RW4 + 1): per-word partial dot products
 var<workgroup> dsc: array<f32, SUB * CH>;                  // (SUB, CH) the chunks' scores
-var<workgroup> dacc: array<vec4<f32>, 2u * WGS>;           // (SUB, WG, 2): output partials of every key group
+var<workgroup> dacc: array<vec4<f32>, NV * WGS>;            // (SUB, WG, NV): output partials of every key group
 var<workgroup> dml: array<vec2<f32>, 16>;                  // (SUB,) each group's (m, l)
 var<workgroup> wlast: u32;                                 // MERGE: this workgroup merges the head
 var<workgroup> dred: array<f32, WGS>;                      // PSM: each lane's maximum (then share of the sum)
@@ -56,13 +61,25 @@ var<workgroup> dred8: array<f32, 8u * SUB>;                // PSM: maxima of 8 l
 var<workgroup> mw: array<f32, 64>;                         // MERGE2: the splits' maxima, then weights
 var<workgroup> ml: array<f32, 64>;                         // MERGE2: the splits' sums
 
-// the 8 (f16) or 4 (f32, the rest 0) values of a word
-fn vals(w: vec4<u32>) -> array<vec4<f32>, 2> {
-    if (KV_F16) {
-        return array<vec4<f32>, 2>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)),
-                                   vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)));
+// the 16 (q8_0 codes, unscaled), 8 (f16) or 4 (f32) values of a word, the rest 0
+fn vals(w: vec4<u32>) -> array<vec4<f32>, 4> {
+    if (KV_Q8) {
+        return array<vec4<f32>, 4>(vec4<f32>(unpack4xI8(w.x)), vec4<f32>(unpack4xI8(w.y)),
+                                   vec4<f32>(unpack4xI8(w.z)), vec4<f32>(unpack4xI8(w.w)));
     }
-    return array<vec4<f32>, 2>(bitcast<vec4<f32>>(w), vec4<f32>(0.0));
+    if (KV_F16) {
+        return array<vec4<f32>, 4>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)),
+                                   vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)), vec4<f32>(0.0), vec4<f32>(0.0));
+    }
+    return array<vec4<f32>, 4>(bitcast<vec4<f32>>(w), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+}
+
+// q8_0: the scale of word w of key row `key` (head kvh); 1 otherwise
+fn kv_scale(key: u32, kvh: u32, w: u32, is_k: bool) -> f32 {
+    if (!KV_Q8) { return 1.0; }
+    let i = KVQ_OFF + key * (NKV * HD / 32u) + kvh * (HD / 32u) + w / 2u;
+    if (is_k) { return bitcast<f32>(KC[i / 4u][i % 4u]); }
+    return bitcast<f32>(VC[i / 4u][i % 4u]);
 }
 
 // key k's score in the chunk from its RW4 per-word partial dot products (dpart of the group at
@@ -88,7 +105,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let kg = ln / RW4;                   // key group (KPP of them; kg >= KPP: idle lanes)
     let w = ln % RW4;                    // word of the row
     let busy = kg < KPP;
-    let vpw = select(4u, 8u, KV_F16);    // values a word
+    let vpw = select(select(4u, 8u, KV_F16), 16u, KV_Q8);    // values a word
     let ld4 = NKV * RW4;                 // words from one cache row to the next
     let base = kvh * RW4 + w;
     let dp0 = sub * CH * (RW4 + 1u);     // this group's dpart
@@ -98,31 +115,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let qb = h * HD + vpw * w;
     var q0 = vec4<f32>(QKV[qb], QKV[qb + 1u], QKV[qb + 2u], QKV[qb + 3u]) * scale;
     var q1 = vec4<f32>(0.0);
-    if (KV_F16) { q1 = vec4<f32>(QKV[qb + 4u], QKV[qb + 5u], QKV[qb + 6u], QKV[qb + 7u]) * scale; }
+    var q2 = vec4<f32>(0.0);
+    var q3 = vec4<f32>(0.0);
+    if (KV_F16 || KV_Q8) { q1 = vec4<f32>(QKV[qb + 4u], QKV[qb + 5u], QKV[qb + 6u], QKV[qb + 7u]) * scale; }
+    if (KV_Q8) {
+        q2 = vec4<f32>(QKV[qb + 8u], QKV[qb + 9u], QKV[qb + 10u], QKV[qb + 11u]) * scale;
+        q3 = vec4<f32>(QKV[qb + 12u], QKV[qb + 13u], QKV[qb + 14u], QKV[qb + 15u]) * scale;
+    }
     var m = -1e30;
     var l = 0.0;
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
     // the whole workgroup steps together (barriers); group sub takes chunk c + sub * CH, which
     // may hold no key at all (its scores are then all -1e30 and change nothing)
     for (var c = k_begin; c < k_end; c += SUB * CH) {
         let c0 = c + sub * CH;
         var kr: array<vec4<u32>, NP>;
         var vr: array<vec4<u32>, NP>;
+        var ksc: array<f32, NP>;             // q8_0: the words' block scales
+        var vsc: array<f32, NP>;
         for (var p = 0u; p < NP; p++) {
             let key = c0 + p * KPP + kg;
             if (busy && key < k_end) {
                 kr[p] = KC[key * ld4 + base];
                 vr[p] = VC[key * ld4 + base];
+                ksc[p] = kv_scale(key, kvh, w, true);
+                vsc[p] = kv_scale(key, kvh, w, false);
             } else {
                 kr[p] = vec4<u32>(0u);
                 vr[p] = vec4<u32>(0u);
+                ksc[p] = 0.0;
+                vsc[p] = 0.0;
             }
         }
         if (busy) {
             for (var p = 0u; p < NP; p++) {
                 let k = vals(kr[p]);
-                dpart[dp0 + (p * KPP + kg) * (RW4 + 1u) + w] = dot(q0, k[0]) + dot(q1, k[1]);
+                var d = dot(q0, k[0]) + dot(q1, k[1]);
+                if (KV_Q8) { d = ksc[p] * (d + dot(q2, k[2]) + dot(q3, k[3])); }
+                dpart[dp0 + (p * KPP + kg) * (RW4 + 1u) + w] = d;
             }
         }
         workgroupBarrier();
@@ -157,12 +190,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             l = l * corr + ls;
             a0 *= corr;
             a1 *= corr;
+            if (KV_Q8) { a2 *= corr; a3 *= corr; }
             workgroupBarrier();
             for (var p = 0u; p < NP; p++) {
-                let pj = dsc[ds0 + (p * KPP + kg) % CH];
+                var pj = dsc[ds0 + (p * KPP + kg) % CH];
+                if (KV_Q8) { pj *= vsc[p]; }
                 let v = vals(vr[p]);
                 a0 += pj * v[0];
                 a1 += pj * v[1];
+                if (KV_Q8) { a2 += pj * v[2]; a3 += pj * v[3]; }
             }
             m = mx;
             // (no barrier here: the next chunk writes dsc, dred and dred8 only after barriers
@@ -182,12 +218,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         l = l * corr + sum;
         a0 *= corr;
         a1 *= corr;
+        if (KV_Q8) { a2 *= corr; a3 *= corr; }
         for (var p = 0u; p < NP; p++) {
             let s = dsc[ds0 + (p * KPP + kg) % CH];
-            let pj = select(0.0, exp(s - mx), s > -1e29);
+            var pj = select(0.0, exp(s - mx), s > -1e29);
+            if (KV_Q8) { pj *= vsc[p]; }
             let v = vals(vr[p]);
             a0 += pj * v[0];
             a1 += pj * v[1];
+            if (KV_Q8) { a2 += pj * v[2]; a3 += pj * v[3]; }
         }
         m = mx;
         workgroupBarrier();
@@ -201,8 +240,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
     }
     // every group's key groups, every group: invocation w < RW4 of group 0 holds the head's word w
-    dacc[2u * lid.x] = a0;
-    dacc[2u * lid.x + 1u] = a1;
+    dacc[NV * lid.x] = a0;
+    dacc[NV * lid.x + 1u] = a1;
+    if (KV_Q8) { dacc[NV * lid.x + 2u] = a2; dacc[NV * lid.x + 3u] = a3; }
     if (ln == 0u) { dml[sub] = vec2<f32>(m, l); }
     workgroupBarrier();
     if (lid.x < RW4) {
@@ -210,13 +250,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         for (var g = 0u; g < SUB; g++) { mt = max(mt, dml[g].x); }
         a0 = vec4<f32>(0.0);
         a1 = vec4<f32>(0.0);
+        a2 = vec4<f32>(0.0);
+        a3 = vec4<f32>(0.0);
         l = 0.0;
         for (var g = 0u; g < SUB; g++) {
             let e = exp(dml[g].x - mt);                 // a group with no keys: l = 0, acc = 0
             l += e * dml[g].y;
             for (var k = 0u; k < KPP; k++) {
-                a0 += e * dacc[2u * (g * WG + k * RW4 + lid.x)];
-                a1 += e * dacc[2u * (g * WG + k * RW4 + lid.x) + 1u];
+                let i = NV * (g * WG + k * RW4 + lid.x);
+                a0 += e * dacc[i];
+                a1 += e * dacc[i + 1u];
+                if (KV_Q8) { a2 += e * dacc[i + 2u]; a3 += e * dacc[i + 3u]; }
             }
         }
         m = mt;
@@ -225,13 +269,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (P.n_split == 1u) {
         if (lid.x < RW4) {
             let ob = h * HD + d;
-            let o0 = a0 / l;
-            let o1 = a1 / l;
-            O[ob] = o0.x; O[ob + 1u] = o0.y; O[ob + 2u] = o0.z; O[ob + 3u] = o0.w;
-            if (KV_F16) { O[ob + 4u] = o1.x; O[ob + 5u] = o1.y; O[ob + 6u] = o1.z; O[ob + 7u] = o1.w; }
-            if (QOUT) {
-                qo[d] = o0.x; qo[d + 1u] = o0.y; qo[d + 2u] = o0.z; qo[d + 3u] = o0.w;
-                if (KV_F16) { qo[d + 4u] = o1.x; qo[d + 5u] = o1.y; qo[d + 6u] = o1.z; qo[d + 7u] = o1.w; }
+            let o = array<vec4<f32>, 4>(a0 / l, a1 / l, a2 / l, a3 / l);
+            for (var j = 0u; j < vpw / 4u; j++) {
+                O[ob + 4u * j] = o[j].x; O[ob + 4u * j + 1u] = o[j].y; O[ob + 4u * j + 2u] = o[j].z; O[ob + 4u * j + 3u] = o[j].w;
+                if (QOUT) {
+                    qo[d + 4u * j] = o[j].x; qo[d + 4u * j + 1u] = o[j].y; qo[d + 4u * j + 2u] = o[j].z; qo[d + 4u * j + 3u] = o[j].w;
+                }
             }
         }
         if (QOUT) {
@@ -242,8 +285,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let pb = (split * NH + h) * (HD + 2u);
         if (lid.x == 0u) { part_put(pb + HD, m); part_put(pb + HD + 1u, l); }
         if (lid.x < RW4) {
-            part_put(pb + d, a0.x); part_put(pb + d + 1u, a0.y); part_put(pb + d + 2u, a0.z); part_put(pb + d + 3u, a0.w);
-            if (KV_F16) { part_put(pb + d + 4u, a1.x); part_put(pb + d + 5u, a1.y); part_put(pb + d + 6u, a1.z); part_put(pb + d + 7u, a1.w); }
+            let a = array<vec4<f32>, 4>(a0, a1, a2, a3);
+            for (var j = 0u; j < vpw / 4u; j++) {
+                part_put(pb + d + 4u * j, a[j].x); part_put(pb + d + 4u * j + 1u, a[j].y);
+                part_put(pb + d + 4u * j + 2u, a[j].z); part_put(pb + d + 4u * j + 3u, a[j].w);
+            }
         }
         if (MERGE) { merge_if_last(h, lid.x); }
     }

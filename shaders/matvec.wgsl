@@ -13,7 +13,8 @@
 // Fusions (each removes a dispatch from a decode step):
 //   GLU:  rows come interleaved (gate i, up i); Y[(ROW0 + r) / 2] = silu(gate) * up.
 //   ROPE: the rows are q | k | v of one token (global row ROW0 + r); q and k are rotated (adjacent
-//         pairs, as rope_kv.wgsl), q|k|v written to Y, and k, v stored in the KV cache at P.pos0.
+//         pairs, as rope_kv.wgsl), q|k|v written to Y, and k, v stored in the KV cache at P.pos0
+//         (KV_Q8: staged in shared memory, then one invocation a block of 32 quantizes it).
 //   NORM_IN (with QX): the int8 blocks hold x * w_norm without the 1 / rms(x) factor, and SSI the
 //         blocks' sums of x^2 (written by the product before, QOUT): every row is scaled by
 //         1 / sqrt(sum(SSI) / K + EPS) at the end, which is RMSNorm, as the scale factors out of
@@ -37,6 +38,9 @@ override NH: u32 = 1u;          // ROPE: query heads, key/value heads, head dim 
 override NKV: u32 = 1u;
 override HD: u32 = 2u;
 override KV_F16: bool = true;
+override KV_Q8: bool = false;   // ROPE: the cache as q8_0 blocks (rope_kv.wgsl main_q8's layout; the
+                                // workgroup's rows whole blocks of 32 at block offsets)
+override KVQ_OFF: u32 = 0u;     // KV_Q8: word of the first scale
 override NORM_IN: bool = false;
 override EPS: f32 = 1e-5;
 override QOUT: bool = false;
@@ -73,6 +77,26 @@ fn store_pair(r: u32, v: vec2<f32>) {
     } else {
         if (KV_F16) { VC[c] = pack2x16float(v); } else { VC[c] = bitcast<u32>(v.x); VC[c + 1u] = bitcast<u32>(v.y); }
     }
+}
+
+// KV_Q8: the workgroup's staged rows qo[32b..32b+31] (global rows r..r+31, all k or all v) as a
+// q8_0 block of the cache row at P.pos0
+fn store_kv_q8(r: u32, b: u32) {
+    let q = NH * HD;
+    let kv = NKV * HD;
+    let p = (r - q) % kv;                // first element of the block within the k (or v) row
+    var amax = 0.0;
+    for (var e = 0u; e < 32u; e++) { amax = max(amax, abs(qo[32u * b + e])); }
+    let inv = select(0.0, 127.0 / amax, amax > 0.0);
+    let w0 = P.pos0 * (kv / 4u) + p / 4u;
+    let si = KVQ_OFF + P.pos0 * (kv / 32u) + p / 32u;
+    let key = r < q + kv;
+    for (var w = 0u; w < 8u; w++) {
+        let i = 32u * b + 4u * w;
+        let c = kv_q8_word(vec4<f32>(qo[i], qo[i + 1u], qo[i + 2u], qo[i + 3u]), inv);
+        if (key) { KC[w0 + w] = c; } else { VC[w0 + w] = c; }
+    }
+    if (key) { KC[si] = bitcast<u32>(amax / 127.0); } else { VC[si] = bitcast<u32>(amax / 127.0); }
 }
 
 var<workgroup> qx2: array<f32, 256>;      // QOUT with ACC: the staged rows' x^2
@@ -238,6 +262,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
         quant_blocks(nb, ob0, lid.x, WG);
+        return;
+    }
+    if (ROPE && KV_Q8) {
+        // rotated pairs to Y and staged in qo; then the workgroup's k and v blocks to the cache
+        for (var i = 2u * lane; i < R && ks == 0u; i += 2u * LANES) {
+            let row = r0 + i;
+            let r = ROW0 + row;
+            var pr = vec2<f32>(pick(v, v2, i), pick(v, v2, i + 1u));
+            if (r < (NH + NKV) * HD) { pr = rot(pr.x, pr.y, P.pos0, (r % HD) / 2u); }
+            if (row < NR) { Y[r] = pr.x; Y[r + 1u] = pr.y; }
+            qo[grp * R + i] = pr.x;
+            qo[grp * R + i + 1u] = pr.y;
+        }
+        workgroupBarrier();
+        for (var b = lid.x; b < R * G / 32u; b += WG) {
+            let r = ROW0 + wrow0 + 32u * b;
+            if (wrow0 + 32u * b < NR && r >= NH * HD) { store_kv_q8(r, b); }
+        }
         return;
     }
     if (r0 >= NR || ks != 0u) { return; }

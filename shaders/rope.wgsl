@@ -12,3 +12,10 @@ fn rot(a: f32, b: f32, pos: u32, i: u32) -> vec2<f32> {
     let s = sin(theta);
     return vec2<f32>(a * c - b * s, a * s + b * c);
 }
+
+// One word of a q8_0 KV cache row (KV_Q8 in rope_kv.wgsl and matvec.wgsl, read by attention.wgsl
+// and attn_decode.wgsl): 4 values of a block of 32 as int8 codes round(x * inv), inv = 127 / the
+// block's largest |x| (0 for a block of zeros); the block's scale amax / 127 is stored as f32
+fn kv_q8_word(v: vec4<f32>, inv: f32) -> u32 {
+    return pack4xI8(vec4<i32>(round(v * inv)));
+}

@@ -110,6 +110,22 @@ def test_prefill_from_a_later_position(tmp_path, capsys):
     assert r["load"]["context_length"] >= 48
 
 
+def test_q8_0_kv_cache_option(tmp_path):
+    # --kv q8_0: the model runs with the q8_0 cache and the KV bytes a token reads are counted at
+    # 1.125 bytes a value (f16: 2); heads of 32 (a q8_0 cache's blocks)
+    path, _ = bench.ensure_model(bench.Shape("tiny32", dim=128, n_layers=2, n_heads=4, n_kv_heads=2, ffn=96, vocab=300,
+                                             ctx=128), "q4_0", tmp_path)
+    out = {}
+    for kv in ("q8_0", "f16"):
+        out[kv] = tmp_path / f"{kv}.json"
+        assert bench.main(["--model", str(path), "--prompt", "8", "--decode", "2", "--contexts", "32", "--copy-mib",
+                           "1", "--kv", kv, "--json", str(out[kv])]) == 0
+    r = {kv: json.loads(p.read_text()) for kv, p in out.items()}
+    assert r["q8_0"]["settings"]["kv_cache"] == "q8_0"
+    kvb = {kv: x["results"][0]["decode"][0]["kv_bytes_per_token"] for kv, x in r.items()}
+    assert kvb["q8_0"] * 16 == kvb["f16"] * 9
+
+
 def test_a_failing_configuration_is_reported_and_the_rest_run(tmp_path):
     good, _ = bench.ensure_model(TINY, "q4_0", tmp_path)
     bad = tmp_path / "broken.gguf"

@@ -222,6 +222,59 @@ def test_f16_kv_cache_and_split_attention_decode(tmp_path, shared_models):
     assert np.linalg.norm(got - expect) / np.linalg.norm(expect) < 1e-2
 
 
+@pytest.mark.parametrize("act,batch", [("off", 512), ("on", 512), ("on", 128)])
+def test_q8_0_kv_cache(tmp_path, shared_models, act, batch):
+    # the q8_0 cache (an option): a prompt in chunks (rope_kv.wgsl main_q8, the prompt attention
+    # reading the blocks) and then decode steps (the QKV product's epilogue storing blocks, the
+    # decode attention over several splits), float and int8 decode streams, against the float
+    # reference: within the cache's rounding (a code step is 1/254 of a block's largest value)
+    path = write_tiny_model(tmp_path / "kvq8.gguf", ftype="Q8_0", dim=128, n_heads=4, n_kv_heads=2, hidden=192,
+                            context_length=700, seed=7)
+    ref = _reference(path)
+    toks = [int(t) for t in np.random.default_rng(3).integers(3, 512, 560)]
+    expect_prompt = ref.forward(toks[:552])[-1]
+    expect = [ref.forward([t])[-1] for t in toks[552:]]
+    m = load_model(path, quiet=True, kv_dtype="q8_0", act_q8=act, batch=batch)
+    try:
+        assert m.kv_q8 and not m.kv_f16 and m.kc[0].size == 700 * 64 * 9 // 8
+        assert m.ops_decode is not None
+        got_prompt = m.forward(toks[:552])
+        assert m._n_split(1) > 1
+        got = [m.forward([t]) for t in toks[552:]]
+        # the rows the decode steps stored equal the ones a prompt of all 560 tokens stores (layer
+        # 0: the same codes up to a rounding tie where the two products' sums differ in the last
+        # bits; with int8 activations the two streams round the activations apart, a few codes)
+        rows = slice(552 * 64 // 4, 560 * 64 // 4)
+        scales = slice(700 * 64 // 4 + 552 * 64 // 32, 700 * 64 // 4 + 560 * 64 // 32)
+        stored = [m.gpu.read(b, b.size, np.uint32) for b in (m.kc[0], m.vc[0])]
+        m.reset()
+        m.forward(toks)
+        again = [m.gpu.read(b, b.size, np.uint32) for b in (m.kc[0], m.vc[0])]
+    finally:
+        m.close()
+    for a, b in zip(stored, again):
+        ca, cb = a[rows].view(np.int8).astype(int), b[rows].view(np.int8).astype(int)
+        diff = np.abs(ca - cb)
+        assert np.abs(ca).max() == 127 and np.abs(cb).max() == 127
+        if act == "off":
+            assert diff.max() <= 1 and np.mean(diff) < 0.02
+        else:
+            assert diff.max() <= 3 and np.mean(diff) < 0.5
+        np.testing.assert_allclose(a[scales].view(np.float32), b[scales].view(np.float32),
+                                   rtol=1e-4 if act == "off" else 2e-2)
+    rel = lambda a, b: np.linalg.norm(a - b) / np.linalg.norm(b)  # noqa: E731
+    assert rel(got_prompt, expect_prompt) < 2e-2
+    assert max(rel(g, e) for g, e in zip(got, expect)) < (3e-2 if act == "on" else 2e-2)
+
+
+def test_q8_0_kv_cache_needs_head_size_of_32(tmp_path):
+    from docassist.errors import ModelError
+
+    path = write_tiny_model(tmp_path / "hd16.gguf", dim=64, n_heads=4)
+    with pytest.raises(ModelError, match="multiple of 32"):
+        load_model(path, quiet=True, kv_dtype="q8_0")
+
+
 # -- the decode stream's product shapes and fallbacks ---------------------------------------------
 
 @pytest.mark.parametrize("shape", ["4,4,64,subgroup", "4,2,32,subgroup", "8,2,128,workgroup", "32,4,256,workgroup",

@@ -285,7 +285,8 @@ def test_attention_int8_output(gpu, splits):
 
 
 @pytest.mark.parametrize("hd,f16,sub", [(64, True, 1), (128, True, 1), (256, True, 1), (64, False, 1), (32, False, 1),
-                                        (256, False, 1), (128, True, 4), (128, True, 3), (64, False, 2)])
+                                        (256, False, 1), (128, True, 4), (128, True, 3), (64, False, 2),
+                                        (128, "q8", 1), (64, "q8", 2), (256, "q8", 1), (32, "q8", 4)])
 @pytest.mark.parametrize("S,splits", [(1, 1), (150, 1), (150, 3), (1000, 16), (3000, 40)])
 @pytest.mark.parametrize("fused,psm,merge2", [(False, False, 0), (True, False, 0), (True, True, 0), (False, True, 0),
                                               (True, True, 1)])
@@ -300,17 +301,17 @@ def test_decode_attention(gpu, hd, f16, sub, S, splits, fused, psm, merge2):
     rng = np.random.default_rng(hd + S + splits)
     NH, NKV = 4, 2
     QKV = rng.standard_normal((1, (NH + 2 * NKV) * hd)).astype(np.float32)
-    KC = rng.standard_normal((S + 3, NKV * hd)).astype(np.float32)
-    VC = rng.standard_normal((S + 3, NKV * hd)).astype(np.float32)
-    if f16:
-        KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
+    KC0 = rng.standard_normal((S + 3, NKV * hd)).astype(np.float32)
+    VC0 = rng.standard_normal((S + 3, NKV * hd)).astype(np.float32)
+    KC, VC = _kv_held(KC0, f16), _kv_held(VC0, f16)     # the values the cache holds
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([1, S - 1, 0, splits], np.uint32))
     o, part, cnt = gpu.buffer(NH * hd * 4), gpu.buffer(splits * NH * (hd + 2) * 4), gpu.buffer(NH * 4)
     xq, xs = gpu.buffer(NH * hd), gpu.buffer(NH * hd // 32 * 16)
-    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
-    pipe = gpu.pipeline("attn_decode", None, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), QOUT=1,
-                        RW4=hd // 8 if f16 else hd // 4, SUB=sub, MERGE=int(fused), PSM=int(psm), MERGE2=merge2)
+    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC0, VC0))
+    rw4 = hd // 16 if f16 == "q8" else hd // 8 if f16 else hd // 4
+    pipe = gpu.pipeline("attn_decode", None, NH=NH, NKV=NKV, HD=hd, QOUT=1, RW4=rw4, SUB=sub, MERGE=int(fused),
+                        PSM=int(psm), MERGE2=merge2, **_kv_consts(f16, S + 3, NKV * hd))
     want = np.concatenate([_softmax_rows(KC[:S, (h // 2) * hd:(h // 2 + 1) * hd] @ QKV[0, h * hd:(h + 1) * hd] / np.sqrt(hd))
                            @ VC[:S, (h // 2) * hd:(h // 2 + 1) * hd] for h in range(NH)])
     for _ in range(2):
@@ -331,15 +332,46 @@ def _softmax_rows(s):
     return p / p.sum()
 
 
+def _kv_q8(vals):
+    """q8_0 cache words of (rows, width) values (codes, then the blocks' f32 scales: rope.wgsl
+    kv_q8_word's rounding) and the values they hold"""
+    v = np.ascontiguousarray(vals, np.float32)
+    rows, width = v.shape
+    b = v.reshape(rows, width // 32, 32)
+    amax = np.abs(b).max(-1)
+    inv = np.where(amax > 0, np.float32(127) / np.maximum(amax, 1e-30), 0).astype(np.float32)
+    q = np.round(b * inv[..., None]).astype(np.int8)
+    d = (amax / np.float32(127)).astype(np.float32)
+    return (np.concatenate([q.reshape(-1).view(np.uint32), d.reshape(-1).view(np.uint32)]),
+            (q.astype(np.float32) * d[..., None]).reshape(rows, width))
+
+
 def _kv_decode(words, n_rows, width, f16):
-    """KV cache words -> float32 (n_rows, width)."""
+    """KV cache words -> float32 (n_rows, width) (f16: True, False or "q8": a cache of n_rows rows)."""
     w = np.asarray(words, np.uint32)
+    if f16 == "q8":
+        n = n_rows * width // 4
+        q = w[:n].view(np.int8).astype(np.float32).reshape(n_rows, width // 32, 32)
+        return (q * w[n:n + n_rows * width // 32].view(np.float32).reshape(n_rows, width // 32, 1)).reshape(n_rows, width)
     if f16:
         return w.view(np.float16).astype(np.float32).reshape(-1, width)[:n_rows]
     return w.view(np.float32).reshape(-1, width)[:n_rows]
 
 
+def _kv_held(vals, f16):
+    """the values a cache of this format holds for vals"""
+    if f16 == "q8":
+        return _kv_q8(vals)[1]
+    return vals.astype(np.float16).astype(np.float32) if f16 else vals
+
+
+def _kv_consts(f16, rows, width):
+    return dict(KV_F16=int(f16 is True), KV_Q8=int(f16 == "q8"), KVQ_OFF=rows * width // 4 if f16 == "q8" else 0)
+
+
 def _kv_encode(vals, f16):
+    if f16 == "q8":
+        return _kv_q8(vals)[0]
     v = np.ascontiguousarray(vals, np.float32)
     return v.astype(np.float16).view(np.uint32).reshape(-1) if f16 else v.view(np.uint32).reshape(-1)
 
@@ -368,21 +400,54 @@ def test_rope_and_kv_write(gpu, f16):
     np.testing.assert_allclose(vcache[p0:p0 + Tn], QKV[:, cfg.dim + kvd:], atol=tol, rtol=tol)
 
 
-@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
+def test_rope_and_q8_kv_write(gpu):
+    # rope_kv.wgsl main_q8: q and k rotated in place (partial rotary dims), k and v stored as
+    # q8_0 blocks: the codes and scales of the rotated k and of v at rows p0..p0+Tn-1
+    from docassist.engine.config import Config
+    rng = np.random.default_rng(4)
+    cfg = Config(dim=256, n_layers=1, n_heads=4, n_kv_heads=2, hidden_dim=8, vocab_size=8,
+                 context_length=64, rope_base=10000.0, rope_dim=32, rope_freq_scale=0.5)
+    hd, Tn, p0, kvd, n_ctx = cfg.head_dim, 5, 9, cfg.kv_dim, 64
+    QKV = rng.standard_normal((Tn, cfg.dim + 2 * kvd)).astype(np.float32)
+    QKV[0, cfg.dim + kvd:cfg.dim + kvd + 32] = 0.0          # a block of zeros: scale 0, codes 0
+    pipe = gpu.pipeline("rope_kv", None, "main_q8", NH=4, NKV=2, HD=hd, ROPE_DIM=32, BASE=10000.0, FREQ_SCALE=0.5,
+                        **_kv_consts("q8", n_ctx, kvd))
+    qkv = gpu.buffer(QKV.nbytes, data=QKV)
+    kc, vc = gpu.buffer(n_ctx * kvd * 9 // 8), gpu.buffer(n_ctx * kvd * 9 // 8)
+    _run(gpu, pipe, {0: _params(gpu, Tn, p0), 1: qkv, 4: kc, 5: vc}, (-(-Tn * 4 * hd // 32 // 64), 1, 1))
+    pos = np.arange(p0, p0 + Tn)
+    out = gpu.read(qkv, QKV.nbytes).reshape(Tn, -1)
+    np.testing.assert_allclose(out[:, :cfg.dim].reshape(Tn, 4, hd), ref.rope(QKV[:, :cfg.dim].reshape(Tn, 4, hd), pos, cfg),
+                               atol=2e-5)
+    k_expect = ref.rope(QKV[:, cfg.dim:cfg.dim + kvd].reshape(Tn, 2, hd), pos, cfg).reshape(Tn, kvd)
+    for buf, want in ((kc, k_expect), (vc, QKV[:, cfg.dim + kvd:])):
+        words = gpu.read(buf, n_ctx * kvd * 9 // 8, np.uint32)
+        got = _kv_decode(words, n_ctx, kvd, "q8")[p0:p0 + Tn]
+        held = _kv_q8(want)[1]
+        # the same codes up to a rounding tie (one code step: the block's scale)
+        step = np.abs(want).reshape(Tn, -1, 32).max(-1).repeat(32, -1).reshape(Tn, kvd) / 127
+        assert np.all(np.abs(got - held) <= step * 1.001 + 1e-7)
+        assert np.mean(np.abs(got - held) > 1e-6) < 0.01
+        np.testing.assert_allclose(got, want, atol=float(step.max()) / 2 * 1.01)
+    assert not _kv_decode(gpu.read(vc, n_ctx * kvd * 9 // 8, np.uint32), n_ctx, kvd, "q8")[p0, :32].any()
+
+
+@pytest.mark.parametrize("f16", [False, True, "q8"], ids=["kv-f32", "kv-f16", "kv-q8"])
 @pytest.mark.parametrize("hd,S,Tn,splits", [(8, 3, 3, 1), (64, 130, 3, 1), (100, 70, 3, 1), (64, 1000, 1, 4),
                                             (128, 300, 1, 32)])
 def test_attention_causal_gqa_and_splits(gpu, hd, S, Tn, splits, f16):
+    if f16 == "q8" and hd % 32:
+        pytest.skip("a q8_0 cache needs HD % 32 == 0")
     rng = np.random.default_rng(hd + S)
     NH, NKV = 4, 2
     p0 = S - Tn
     QKV = rng.standard_normal((Tn, (NH + 2 * NKV) * hd)).astype(np.float32)
-    KC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
-    VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
-    if f16:  # the cache holds f16 values: compare with the same rounded values
-        KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
-    pipe = gpu.pipeline("attention", None, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16))
+    KC0 = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    VC0 = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    KC, VC = _kv_held(KC0, f16), _kv_held(VC0, f16)   # compare with the values the cache holds
+    pipe = gpu.pipeline("attention", None, NH=NH, NKV=NKV, HD=hd, **_kv_consts(f16, S + 5, NKV * hd))
     qkv = gpu.buffer(QKV.nbytes, data=QKV)
-    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
+    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC0, VC0))
     o = gpu.buffer(Tn * NH * hd * 4)
     part = gpu.buffer(splits * NH * (hd + 2) * 4)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
@@ -410,12 +475,13 @@ def _check_prompt_attention(gpu, entry, pq, hd, S, Tn, f16, **consts):
     NH, NKV = 4, 2
     p0 = S - Tn
     QKV = rng.standard_normal((Tn, (NH + 2 * NKV) * hd)).astype(np.float32)
-    KC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
-    VC = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
-    if f16:
-        KC, VC = KC.astype(np.float16).astype(np.float32), VC.astype(np.float16).astype(np.float32)
-    pipe = gpu.pipeline("attention", None, entry, NH=NH, NKV=NKV, HD=hd, KV_F16=int(f16), **consts)
-    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC, VC))
+    KC0 = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    VC0 = rng.standard_normal((S + 5, NKV * hd)).astype(np.float32)
+    KC, VC = _kv_held(KC0, f16), _kv_held(VC0, f16)
+    if entry == "prefill32" and f16 == "q8":   # keys and values go through f16 in shared memory
+        KC, VC = _kv_held(KC, True), _kv_held(VC, True)
+    pipe = gpu.pipeline("attention", None, entry, NH=NH, NKV=NKV, HD=hd, **_kv_consts(f16, S + 5, NKV * hd), **consts)
+    kc, vc = (gpu.buffer(a.nbytes, data=_kv_encode(a, f16)) for a in (KC0, VC0))
     o = gpu.buffer(Tn * NH * hd * 4)
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([Tn, p0, 0, 1], np.uint32))
@@ -431,7 +497,7 @@ def _check_prompt_attention(gpu, entry, pq, hd, S, Tn, f16, **consts):
             np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
 
 
-@pytest.mark.parametrize("f16", [False, True], ids=["kv-f32", "kv-f16"])
+@pytest.mark.parametrize("f16", [False, True, "q8"], ids=["kv-f32", "kv-f16", "kv-q8"])
 @pytest.mark.parametrize("hd,S,Tn,pk", [(32, 37, 37, 16), (64, 130, 35, 16), (128, 70, 17, 16), (32, 37, 37, 32),
                                         (64, 130, 35, 32), (96, 75, 40, 16)])
 def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
@@ -444,8 +510,9 @@ def test_prompt_attention_query_tiles(gpu, hd, S, Tn, pk, f16):
                                              (128, 100, 70, 16, 1), (128, 100, 70, 32, 0)])
 def test_prompt_attention_tiles_of_32(gpu, hd, S, Tn, tk, late):
     # the `prefill32` entry: 32 queries a workgroup, f16 keys and values in shared memory; the
-    # tiles in either order of workgroup ids (LATE_FIRST)
-    _check_prompt_attention(gpu, "prefill32", 32, hd, S, Tn, True, TK=tk, LATE_FIRST=late)
+    # tiles in either order of workgroup ids (LATE_FIRST); from an f16 and a q8_0 cache
+    for fmt in (True, "q8"):
+        _check_prompt_attention(gpu, "prefill32", 32, hd, S, Tn, fmt, TK=tk, LATE_FIRST=late)
 
 
 def test_silu_mul_and_argmax(gpu):

@@ -157,8 +157,14 @@ class GPUModel:
         self.logit_rows = max(1, min(B, gpu.max_binding // (V * 4)))
         # KV cache: f16 halves what decode reads back per token; f32 keeps small models exact
         # (stories-size models match run.c to 1e-5 in f32, 2e-2 in f16). auto: f16 from dim 2048.
-        if kv_dtype not in ("auto", "f16", "f32"):
-            raise ValueError("kv_dtype: auto, f16 or f32")
+        # q8_0 (blocks of 32 int8 codes and an f32 scale: 1.125 bytes a value, 56% of f16) is the
+        # option for long contexts in less memory
+        if kv_dtype not in ("auto", "f16", "f32", "q8_0"):
+            raise ValueError("kv_dtype: auto, f16, f32 or q8_0")
+        if kv_dtype == "q8_0" and cfg.head_dim % 32:
+            raise ModelError(f"a q8_0 KV cache needs a head size that is a multiple of 32 (this model: "
+                             f"{cfg.head_dim}); use the f16 cache")
+        self.kv_q8 = kv_dtype == "q8_0"
         self.kv_f16 = kv_dtype == "f16" or (kv_dtype == "auto" and D >= 2048)
         # groups of 64 invocations a decode-attention workgroup (attn_decode.wgsl SUB): each split
         # then holds SPLIT_KEYS * SUB keys (DOCASSIST_ATTN_SUB: benchmarks)
@@ -177,10 +183,12 @@ class GPUModel:
         # int8 decode with the norms and quantizations inside the products' epilogues (5-6
         # dispatches a layer instead of 9-10); False: the same arithmetic, one dispatch each
         self.fuse = fuse
-        self.kv_bytes_per_elem = 2 if self.kv_f16 else 4
-        kv_bytes = self.context_length * KV * self.kv_bytes_per_elem   # K (or V) cache of one layer
+        self.kv_bytes_per_elem = 1.125 if self.kv_q8 else 2 if self.kv_f16 else 4
+        kv_bytes = int(self.context_length * KV * self.kv_bytes_per_elem)   # K (or V) cache of one layer
+        # q8_0: the codes (n_ctx, KV/4) words, then the blocks' scales from this word on
+        self.kvq_off = self.context_length * KV // 4
         if kv_bytes > gpu.max_binding:
-            fit = gpu.max_binding // (KV * self.kv_bytes_per_elem)
+            fit = int(gpu.max_binding // (KV * self.kv_bytes_per_elem))
             raise ModelError(f"context length {self.context_length} needs a {kv_bytes / 2**20:.0f} MiB KV "
                              f"cache per layer; this adapter binds at most {gpu.max_binding / 2**20:.0f} MiB "
                              f"(use --context {fit} or less)")
@@ -410,11 +418,11 @@ class GPUModel:
             binds.update({3 + i: b for i, b in enumerate(bufs)})
             self.ops_embed += op(pipe, binds, lambda T, L, S: (ceil(ceil(D, 32) * T, 64), 1, 1))
 
-        rope = gpu.pipeline("rope_kv", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
-                            ROPE_DIM=cfg.rope_dim, BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale),
-                            KV_F16=int(self.kv_f16))
+        rope = gpu.pipeline("rope_kv", None, "main_q8" if self.kv_q8 else "main", NH=cfg.n_heads,
+                            NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim, BASE=float(cfg.rope_base),
+                            FREQ_SCALE=float(cfg.rope_freq_scale), **self._kv_consts())
         attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
-                            KV_F16=int(self.kv_f16))
+                            **self._kv_consts())
         merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=cfg.head_dim)
         # query-tiled prompt attention (attention.wgsl `prefill`: 16 queries a workgroup share each
         # key chunk in shared memory): a 512-token 7B prompt's attention 42.6 -> 13.3 ms on an
@@ -427,7 +435,7 @@ class GPUModel:
                and str(pk) in os.environ.get("DOCASSIST_ATTN_PK", "32,16")]
         attn_tiles = hd % 32 == 0 and hd <= 128 and os.environ.get("DOCASSIST_ATTN_TILES", "1") != "0" and pks
         attn_pf = gpu.pipeline("attention", None, "prefill", NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim,
-                               KV_F16=int(self.kv_f16), PK=pks[0]) if attn_tiles else None
+                               PK=pks[0], **self._kv_consts()) if attn_tiles else None
         # with an f16 cache: tiles of 32 queries with larger register tiles and f16 keys and values
         # in shared memory (attention.wgsl `prefill32`). H200, 7B, a 512-token chunk's attention
         # (benchmarks/attn_bench.py) 350 -> 261 us at position 0, 5,909 -> 3,628 us at 3,584;
@@ -436,13 +444,16 @@ class GPUModel:
         h4 = hd // 4     # shared memory of `prefill32` (bytes): queries, keys, values, probabilities, stats
         tks = [tk for tk in (32, 16) if 512 * (h4 + 1) + tk * (8 * (h4 + 1) + 8 * h4 + 128) + 2560 <= smem]
         self.attn_pq = 16
-        if (attn_tiles and self.kv_f16 and tks and os.environ.get("DOCASSIST_ATTN_PREFILL", "32") == "32"):
+        # (a q8_0 cache's blocks are converted to f16 as the tiles are loaded)
+        if (attn_tiles and (self.kv_f16 or self.kv_q8) and tks
+                and os.environ.get("DOCASSIST_ATTN_PREFILL", "32") == "32"):
             attn_pf = gpu.pipeline("attention", None, "prefill32", NH=cfg.n_heads, NKV=cfg.n_kv_heads,
-                                   HD=cfg.head_dim, KV_F16=1, TK=tks[0],
+                                   HD=cfg.head_dim, TK=tks[0], **self._kv_consts(),
                                    LATE_FIRST=int(os.environ.get("DOCASSIST_ATTN_LATE_FIRST", "1")))
             self.attn_pq = 32
         silu = gpu.pipeline("silu_mul", None, F=F)
-        n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // 2)
+        # rope_kv: an invocation a pair (q8_0: a block of 32) of the wider of Q and K
+        n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // (32 if self.kv_q8 else 2))
         LDQ = D + 2 * KV
         self.ops_layer = []
         for i, L in enumerate(self.layers):
@@ -588,6 +599,20 @@ class GPUModel:
             layers.append(ops)
         return layers if any_q8 else None
 
+    def _kv_consts(self) -> dict:
+        """The KV cache's format as the kernels that read or write it take it"""
+        return dict(KV_F16=int(self.kv_f16), KV_Q8=int(self.kv_q8), KVQ_OFF=self.kvq_off)
+
+    def _kv_q8_rows_ok(self, shape: dict) -> bool:
+        """Whether the QKV decode product can store a q8_0 cache in its epilogue (matvec.wgsl
+        KV_Q8): each workgroup's rows whole blocks of 32 at block offsets, at most 256 (qo)"""
+        if not self.kv_q8:
+            return True
+        rows = shape["R"] * shape["WG"] // shape["LANES"]
+        return rows % 32 == 0 and rows <= 256 and all(
+            (row0 + r0) % 32 == 0 and nr % 32 == 0 for L in self.layers
+            for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"]) for r0, nr, _ in w.parts)
+
     def _matvec_ops(self, w: Weight, dst, shape: dict, red: tuple, *, src, xin=None, ldy=None, row0=0,
                     acc=False, glu=False, kv=None, norm_in=False, qout=None, wn=None, w2=None) -> list:
         """One decode product (matvec.wgsl) per weight part: (pipeline, bind group, grid) each.
@@ -623,7 +648,7 @@ class GPUModel:
                 binds[17], binds[18] = self.ss, wn
             if kv is not None:
                 c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
-                         BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), KV_F16=int(self.kv_f16))
+                         BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), **self._kv_consts())
                 binds[10], binds[11] = kv
             if xin is not None:
                 for wt, name in ((w.wtype, "SUBS"), (w2.wtype if w2 is not None else None, "SUBS_b")):
@@ -685,7 +710,8 @@ class GPUModel:
 
         LDQ = cfg.dim + 2 * cfg.kv_dim
         # RoPE pairs must not straddle two row groups or weight parts: even row offsets throughout
-        rope_ok = mv_shape["R"] % 2 == 0 and all(
+        # (a q8_0 cache: whole blocks of 32 a workgroup)
+        rope_ok = mv_shape["R"] % 2 == 0 and self._kv_q8_rows_ok(mv_shape) and all(
             (row0 + r0) % 2 == 0 and nr % 2 == 0
             for L in self.layers for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"])
             for r0, nr, _ in w.parts)
@@ -749,6 +775,7 @@ class GPUModel:
         weights = [self.output] + [w for L in self.layers for v in L.values()
                                    for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
         if (D % 32 or F % 32 or mv_shape["R"] % 2 or any(w.wtype not in QX_TYPES for w in weights)
+                or not self._kv_q8_rows_ok(mv_shape)
                 or not all((row0 + r0) % 2 == 0 and nr % 2 == 0 for L in self.layers
                            for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"])
                            for r0, nr, _ in w.parts)):
@@ -810,17 +837,17 @@ class GPUModel:
         # attn_decode.wgsl: cache rows read as vec4<u32> words by adjacent invocations, where a
         # head's row is whole words (f16: HD % 8 == 0); attention.wgsl `main` elsewhere (or with
         # DOCASSIST_ATTN_DECODE=0)
-        rw4 = HD // 8 if self.kv_f16 else HD // 4
+        rw4 = HD // 16 if self.kv_q8 else HD // 8 if self.kv_f16 else HD // 4
         attn_grid = lambda T, L_, S: (cfg.n_heads, T, S)  # noqa: E731
         fused_merge, extra_binds = False, {}
         sub = self.attn_sub
-        if (HD % (8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
+        if (HD % (32 if self.kv_q8 else 8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
                 and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
             ch = 16 * (64 // rw4)
             if (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
                     # shared memory: dpart + dsc, dacc, dred + dred8, then dml, qo, the int8 blocks'
                     # partials, wlast, mw + ml
-                    or 4 * sub * ch * (rw4 + 2) + 2048 * sub + 288 * sub + 1680 + 512
+                    or 4 * sub * ch * (rw4 + 2) + (4096 if self.kv_q8 else 2048) * sub + 288 * sub + 1680 + 512
                     > int(gpu.limits["max-compute-workgroup-storage-size"])):
                 sub = self.attn_sub = 1
             # the head's last split to finish merges the splits (no attn_merge dispatch);
@@ -833,13 +860,13 @@ class GPUModel:
             # DOCASSIST_ATTN_PSM=0: every lane scanning the chunk (benchmarks)
             psm = os.environ.get("DOCASSIST_ATTN_PSM", "1") != "0"
             attn = gpu.pipeline("attn_decode", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD, RW4=rw4, SUB=sub,
-                                KV_F16=int(self.kv_f16), QOUT=int(att_q), MERGE=int(fused_merge), PSM=int(psm),
+                                **self._kv_consts(), QOUT=int(att_q), MERGE=int(fused_merge), PSM=int(psm),
                                 MERGE2=int(os.environ.get("DOCASSIST_ATTN_MERGE2", "1") != "0"))
             attn_grid = lambda T, L_, S: (cfg.n_heads, 1, S)  # noqa: E731
             extra_binds = {6: self.split_count}
         elif att_q:
             attn = gpu.pipeline("attention", None, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=HD,
-                                KV_F16=int(self.kv_f16), QOUT=1)
+                                **self._kv_consts(), QOUT=1)
         if att_q:
             merge = gpu.pipeline("attn_merge", None, NH=cfg.n_heads, HD=HD, QOUT=1)
         qo = {15: A[0], 16: A[1]} if att_q else {15: un[15], 16: un[16]}

@@ -172,7 +172,7 @@ def model_bytes(path) -> dict:
             "weights_read_per_token": per_tok, "bytes_by_type": types, "file_bytes": os.path.getsize(path)}
 
 
-def bench_load(path, context_length=None, batch: int = 512) -> tuple[object, dict]:
+def bench_load(path, context_length=None, batch: int = 512, kv_dtype: str = "auto") -> tuple[object, dict]:
     """Load from a warm page cache; (model, figures)."""
     from docassist.engine.gpu import get_gpu
     from docassist.engine.model import load_model
@@ -183,7 +183,7 @@ def bench_load(path, context_length=None, batch: int = 512) -> tuple[object, dic
     pipes0 = len(getattr(gpu, "_pipelines", ()))
     with RSSWatch() as w:
         t0 = time.perf_counter()
-        m = load_model(path, context_length=context_length, batch=batch, quiet=True)
+        m = load_model(path, context_length=context_length, batch=batch, quiet=True, kv_dtype=kv_dtype)
         wall = time.perf_counter() - t0
     out = {"load_s": wall, "engine_load_s": float(getattr(m, "load_seconds", wall)),
            "page_cache_read_s": warm_s, "gpu_allocated": int(gpu.allocated - alloc0),
@@ -223,8 +223,9 @@ def bench_prefill(m, n_tokens: int, repeats: int = 2, seed: int = 1, start: int 
     return {"tokens": n_tokens, "start": start, "seconds": best, "tok_s": n_tokens / best, "all_seconds": times}
 
 
-def kv_bytes_per_elem(m) -> int:
-    return int(getattr(m, "kv_bytes_per_elem", 4))
+def kv_bytes_per_elem(m) -> float:
+    """bytes a cached value takes (q8_0: 1.125, its block scale included)"""
+    return float(getattr(m, "kv_bytes_per_elem", 4))
 
 
 def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs: float | None,
@@ -277,7 +278,8 @@ def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs
 
 
 def bench_model(path, *, prompt: int, decode: int, contexts, copy_gbs=None, context_length=None,
-                batch: int = 512, prefill_repeats: int = 2, strict: bool = False, prompt_at: int = 0) -> dict:
+                batch: int = 512, prefill_repeats: int = 2, strict: bool = False, prompt_at: int = 0,
+                kv_dtype: str = "auto") -> dict:
     """Every figure for one model file. Each part's failure is recorded and the rest still run
     (strict: the first failure is raised instead)."""
     res = {"path": str(path)}
@@ -288,7 +290,7 @@ def bench_model(path, *, prompt: int, decode: int, contexts, copy_gbs=None, cont
         with read_gguf(path) as g:
             trained = int(g.metadata.get("llama.context_length", 2048))
         context_length = max(need, min(trained, 8192))
-    m, res["load"] = bench_load(path, context_length=max(need, context_length), batch=batch)
+    m, res["load"] = bench_load(path, context_length=max(need, context_length), batch=batch, kv_dtype=kv_dtype)
     res["load"]["host_growth_over_largest_tensor"] = (
         res["load"]["rss_anon_growth"] - res["largest_tensor_bytes"])
     res["errors"] = []
