@@ -94,7 +94,7 @@ def generate(cli=None) -> str:
               ".SH FILES",
               ".TP", "\\fIconfig.toml\\fR",
               "In the user config directory: defaults (model, length, style, password_prompt, "
-              "prompts_dir, chat_format).",
+              "prompts_dir, chat_format, kv_cache).",
               ".TP", "\\fImodels.json\\fR",
               "In the user data directory: the model registry.",
               ".SH SHELL COMPLETION",

@@ -119,6 +119,9 @@ def test_config_file_defaults_and_errors(home):
     (home / "config.toml").write_text('length = "huge"\n')
     with pytest.raises(InputError, match="length must be one of"):
         config.load_config()
+    (home / "config.toml").write_text('kv_cache = "q4"\n')
+    with pytest.raises(InputError, match="kv_cache must be one of auto, f16, q8_0"):
+        config.load_config()
     (home / "config.toml").write_text('length = \n')
     r = run("summarize", "x.txt")
     assert r.exit_code == EXIT_INPUT and "config file" in r.stderr
@@ -130,3 +133,26 @@ def test_write_atomic_leaves_no_temp(tmp_path):
     config.write_atomic(p, "two")
     assert p.read_text() == "two"
     assert [x.name for x in p.parent.iterdir()] == ["f.json"]
+
+
+def test_config_kv_cache_reaches_the_engine(home, monkeypatch):
+    # kv_cache = "q8_0" in the config file: the task commands load the model with that cache
+    from docassist import engine
+    from docassist.tasks import common
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text('kv_cache = "q8_0"\n')
+    seen = {}
+
+    class Loaded:
+        name, context_length = "m", 64
+
+    def fake_load(path, **kw):
+        seen.update(kw)
+        return Loaded()
+
+    monkeypatch.setattr(engine, "load_model", fake_load)
+    model = home / "m.gguf"
+    model.write_bytes(b"GGUF")
+    common.load_model(str(model), config.load_config())
+    assert seen["kv_dtype"] == "q8_0"
