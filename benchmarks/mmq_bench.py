@@ -118,7 +118,7 @@ def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
                 pipe = gpu.pipeline(kernel, wtype, "main", snippets=() if kernel == "matmul_q8" else ("store_rows",), **c)
                 bg = gpu.bind(pipe, {0: P, 2: y, 12: xq, 13: xsb, **bufs})
                 gpu.write(y, np.full(Tn * ldy, np.nan, np.float32))   # a variant that writes nothing shows up
-                grid = (-(-n // 64), -(-Tn // c["TN"]), 1)
+                grid = (-(-n // c.get("TM", 64)), -(-Tn // c["TN"]), 1)
                 s = time_product(gpu, pipe, bg, grid, reps, P)
                 out = gpu.read(y, Tn * ldy * 4)
                 err = rel_diff(out, first)

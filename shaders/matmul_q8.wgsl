@@ -6,7 +6,7 @@
 //   sum_i w_i x_i = a_h * d * (q_w . q_x) + b_h * d * sum(q_x)
 // with q_w . q_x as 4 dot4I8Packed: 4 multiply-adds an instruction, and a quarter of the shared
 // memory traffic of f32 tiles.
-// Workgroup: 64 rows x TN tokens (16, 32, 64 or 128: short prompts waste no work on empty token
+// Workgroup: TM rows (64; 96 or 128 with 384 or 512 invocations) x TN tokens (16, 32, 64 or 128: short prompts waste no work on empty token
 // columns), KB blocks of 32 per step through shared memory (the block scales as vec2: only the
 // two a product uses); invocation: rows tr*4..tr*4+3 (a GLU pair stays in one invocation), held in registers
 // for the step, x tokens tc, tc+16, ... (TN / 16 of them, read one at a time, so 16 lanes read 16
@@ -15,7 +15,7 @@
 // int8, Q8_0) the b_h terms are left out. With PF the next step's global loads are in flight
 // during this step's products; the 7B products then run at 56-60% of an H200's dot4I8Packed rate
 // (14.7 T/s measured with benchmarks/peak_rates.py).
-// Dispatch: (ceil(NR / 64), ceil(T / TN), 1).
+// Dispatch: (ceil(NR / TM), ceil(T / TN), 1).
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
@@ -35,9 +35,10 @@ override BIAS: bool = false;   // a block's sum starts at i22_f32's bias: no int
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
-const TM: u32 = 64u;
+override TM: u32 = 64u;       // rows a tile: 64, 96 or 128 (4 an invocation: 4 TM invocations)
+override NT: u32 = 4u * TM;   // invocations a workgroup
 override KB: u32 = 2u;        // blocks of 32 a step (the model: min(4, 256 / TN)); KB * TM and
-                              // KB * TN at most 512 (two tile loads an invocation)
+                              // KB * TN at most 2 NT (two tile loads an invocation)
 // (KB, 2 halves, TM), (KB, TM), (KB, 2 halves, TN), (KB, TN): 40 * KB * (TM + TN) bytes (TM = 64,
 // TN = 128, KB = 2: 15 KiB; the scales as vec2, 24 KiB with vec4: up to 7% slower on an H200)
 var<workgroup> wq: array<vec4<u32>, KB * 2u * TM>;
@@ -97,7 +98,7 @@ struct XBlock {
 }
 
 // Tile loads: a step's KB * TM weight blocks and KB * TN token blocks, load i of an invocation
-// (i = 0, 1) taking weight block n = lid + 256 i (row n % TM, block n / TM of the step) and token
+// (i = 0, 1) taking weight block n = lid + NT i (row n % TM, block n / TM of the step) and token
 // block n (token n % TN, block n / TN). Out of range: zeros.
 fn fetch_w(j0: u32, r0: u32, n: u32) -> QBlock {
     let lb = n / TM;
@@ -152,16 +153,16 @@ fn fetch(j0: u32, r0: u32, t0: u32, lid: u32) -> Fill {
     var f: Fill;
     f.w0 = fetch_w(j0, r0, lid);
     f.x0 = fetch_x(j0, t0, lid);
-    if (KB * TM > 256u) { f.w1 = fetch_w(j0, r0, lid + 256u); }
-    if (KB * TN > 256u) { f.x1 = fetch_x(j0, t0, lid + 256u); }
+    if (KB * TM > NT) { f.w1 = fetch_w(j0, r0, lid + NT); }
+    if (KB * TN > NT) { f.x1 = fetch_x(j0, t0, lid + NT); }
     return f;
 }
 
 fn put(lid: u32, f: Fill) {
     put_w(lid, f.w0);
     put_x(lid, f.x0);
-    if (KB * TM > 256u) { put_w(lid + 256u, f.w1); }
-    if (KB * TN > 256u) { put_x(lid + 256u, f.x1); }
+    if (KB * TM > NT) { put_w(lid + NT, f.w1); }
+    if (KB * TN > NT) { put_x(lid + NT, f.x1); }
 }
 
 // 4 rows of one block in registers (int8 halves a, b; scales ab; offsets c where halves apart)
@@ -225,7 +226,7 @@ fn step(tr: u32, tc: u32, acc: ptr<function, Acc>) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(NT)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let r0 = wg.x * TM;
     let t0 = wg.y * TN;

@@ -584,16 +584,17 @@ MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)
 
 
 @pytest.mark.parametrize("gtype,K,N", MMQ, ids=[f"{t.name}-{k}x{n}" for t, k, n in MMQ])
-@pytest.mark.parametrize("tn,pf,cvt,kb,bias", [(16, 0, 0, 4, 0), (32, 0, 0, 4, 0), (64, 0, 0, 4, 0), (128, 0, 0, 2, 0),
-                                               (16, 1, 1, 4, 0), (64, 1, 0, 4, 0), (128, 1, 1, 2, 0), (128, 0, 1, 4, 0),
-                                               (32, 0, 0, 8, 0), (128, 1, 1, 1, 0), (16, 0, 0, 4, 1), (128, 1, 0, 2, 1),
-                                               (64, 1, 1, 1, 1)])
-def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn, pf, cvt, kb, bias):
+@pytest.mark.parametrize("tn,pf,cvt,kb,bias,tm", [
+    (16, 0, 0, 4, 0, 64), (32, 0, 0, 4, 0, 64), (64, 0, 0, 4, 0, 64), (128, 0, 0, 2, 0, 64),
+    (16, 1, 1, 4, 0, 64), (64, 1, 0, 4, 0, 64), (128, 1, 1, 2, 0, 64), (128, 0, 1, 4, 0, 64),
+    (32, 0, 0, 8, 0, 64), (128, 1, 1, 1, 0, 64), (16, 0, 0, 4, 1, 64), (128, 1, 0, 2, 1, 64),
+    (64, 1, 1, 1, 1, 64), (128, 1, 1, 1, 0, 96), (32, 1, 0, 2, 0, 128), (128, 0, 1, 4, 0, 128)])
+def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn, pf, cvt, kb, bias, tm):
     # prompt product on int8 activation blocks: equals the float product of the same weights
     # with the dequantized activations, for every token of two token tiles; ACC and GLU epilogues;
     # the tile loads issued a step ahead (PF), the hardware conversion (CVT), KB blocks a step
     # (two tile loads an invocation where KB * TN > 256), sums started at the conversion's bias
-    # (BIAS) alike
+    # (BIAS), tiles of 64, 96 or 128 rows (TM) alike
     rng = np.random.default_rng(K + 3 * N)
     Tn = {16: 20, 32: 40, 64: 70, 128: 150}[tn]   # two token tiles, the second partly empty
     W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
@@ -610,8 +611,8 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn, pf, cvt, kb, bias):
         y = gpu.buffer(init.nbytes, data=init)
         pipe = gpu.pipeline("matmul_q8", wtype, "main", K=K, NR=2 * N, ROW0=0,
                             LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu), SAME_HALVES=same, TN=tn,
-                            PF=pf, CVT=cvt, KB=kb, BIAS=bias)
-        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // 64), -(-Tn // tn), 1))
+                            PF=pf, CVT=cvt, KB=kb, BIAS=bias, TM=tm)
+        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // tm), -(-Tn // tn), 1))
         got = gpu.read(y, init.nbytes)
         if glu:   # rows of N (LDY)
             g, u = full[:, 0::2], full[:, 1::2]
