@@ -549,9 +549,9 @@ class GPUModel:
         D, F = cfg.dim, cfg.hidden_dim
         LDQ = D + 2 * cfg.kv_dim
 
-        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value overrides
-        # (benchmarks)
-        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS")
+        # kernel options (matmul_q8.wgsl PF, CVT, KB, BIAS, TM): MMQ_OPTS, DOCASSIST_MMQ_<NAME>=value
+        # overrides (benchmarks)
+        env_opts = {k: int(os.environ[f"DOCASSIST_MMQ_{k}"]) for k in ("PF", "CVT", "KB", "BIAS", "TM")
                     if os.environ.get(f"DOCASSIST_MMQ_{k}")}
 
         smem = int(gpu.limits["max-compute-workgroup-storage-size"])
@@ -559,8 +559,11 @@ class GPUModel:
         def mmq_opts(wtype: str, tn: int) -> dict:
             o = {"KB": min(4, 256 // tn), **MMQ_OPTS.get(wtype, {}), **env_opts}
             # blocks a step: at most 512 // TN (two tile loads an invocation) and what fits in
-            # shared memory (40 * KB * (64 + TN) bytes, matmul_q8.wgsl)
-            o["KB"] = max(1, min(o["KB"], 512 // tn, smem // (40 * (64 + tn))))
+            # shared memory (40 * KB * (TM + TN) bytes, matmul_q8.wgsl); TM needs 4 TM invocations
+            tm = o.get("TM", 64)
+            if 4 * tm > int(gpu.limits["max-compute-invocations-per-workgroup"]):
+                tm = o["TM"] = 64
+            o["KB"] = max(1, min(o["KB"], 8 * tm // tn, smem // (40 * (tm + tn))))
             return o
 
         def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
@@ -1005,7 +1008,7 @@ class GPUModel:
                 tiles, _, nr, _ = o
                 tn = self._mmq_tn(T, nr)
                 pipe, bg = tiles[tn].get()
-                g = (-(-nr // 64), -(-T // tn), 1)
+                g = (-(-nr // tiles[tn].args[6].get("TM", 64)), -(-T // tn), 1)
             elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
