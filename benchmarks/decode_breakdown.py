@@ -84,10 +84,11 @@ def main(argv=None) -> int:
     ap.add_argument("--contexts", default="0,2048")
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--prompt", type=int, default=1, help="tokens a forward (1: a decode step)")
+    ap.add_argument("--kv", default="auto", choices=["auto", "f16", "f32", "q8_0"], help="KV cache format")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     contexts = [int(c) for c in a.contexts.split(",")]
-    m = load_model(a.model, context_length=max(contexts) + a.prompt + 64, quiet=True)
+    m = load_model(a.model, context_length=max(contexts) + a.prompt + 64, quiet=True, kv_dtype=a.kv)
     try:
         res = {"model": a.model, "adapter": m.gpu.report()["adapter"], "results": []}
         for c in contexts:
