@@ -46,9 +46,10 @@ override PSM: bool = false;              // a chunk's softmax in parallel: each 
                                          // every lane scanning all CH scores, with CH exponentials)
 
 const WG: u32 = 64u;                     // invocations a group
-const NP: u32 = 16u;                     // passes a chunk (registers: 2 * NP vec4<u32>)
+const NP: u32 = 16u;                     // passes a chunk at most (registers: 2 * NP vec4<u32>)
+override NPU: u32 = select(16u, 8u, KV_Q8);  // passes a chunk (q8_0: 8, its scales take registers too)
 override KPP: u32 = WG / RW4;            // keys a pass
-override CH: u32 = NP * KPP;             // keys a chunk (64 for a 128-dim f16 head)
+override CH: u32 = NPU * KPP;             // keys a chunk (64 for a 128-dim f16 head)
 override WGS: u32 = WG * SUB;
 override NV: u32 = select(2u, 4u, KV_Q8);   // vec4 of values a word (q8_0: 16 values)
 var<workgroup> dpart: array<f32, SUB * CH * (RW4 + 1u)>;  // (SUB, CH, RW4 + 1): per-word partial dot products
@@ -136,7 +137,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         var vr: array<vec4<u32>, NP>;
         var ksc: array<f32, NP>;             // q8_0: the words' block scales
         var vsc: array<f32, NP>;
-        for (var p = 0u; p < NP; p++) {
+        for (var p = 0u; p < NPU; p++) {
             let key = c0 + p * KPP + kg;
             if (busy && key < k_end) {
                 kr[p] = KC[key * ld4 + base];
@@ -151,7 +152,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             }
         }
         if (busy) {
-            for (var p = 0u; p < NP; p++) {
+            for (var p = 0u; p < NPU; p++) {
                 let k = vals(kr[p]);
                 var d = dot(q0, k[0]) + dot(q1, k[1]);
                 if (KV_Q8) { d = ksc[p] * (d + dot(q2, k[2]) + dot(q3, k[3])); }
@@ -192,7 +193,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
             a1 *= corr;
             if (KV_Q8) { a2 *= corr; a3 *= corr; }
             workgroupBarrier();
-            for (var p = 0u; p < NP; p++) {
+            for (var p = 0u; p < NPU; p++) {
                 var pj = dsc[ds0 + (p * KPP + kg) % CH];
                 if (KV_Q8) { pj *= vsc[p]; }
                 let v = vals(vr[p]);
@@ -219,7 +220,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         a0 *= corr;
         a1 *= corr;
         if (KV_Q8) { a2 *= corr; a3 *= corr; }
-        for (var p = 0u; p < NP; p++) {
+        for (var p = 0u; p < NPU; p++) {
             let s = dsc[ds0 + (p * KPP + kg) % CH];
             var pj = select(0.0, exp(s - mx), s > -1e29);
             if (KV_Q8) { pj *= vsc[p]; }
@@ -269,13 +270,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (P.n_split == 1u) {
         if (lid.x < RW4) {
             let ob = h * HD + d;
-            let o = array<vec4<f32>, 4>(a0 / l, a1 / l, a2 / l, a3 / l);
-            for (var j = 0u; j < vpw / 4u; j++) {
-                O[ob + 4u * j] = o[j].x; O[ob + 4u * j + 1u] = o[j].y; O[ob + 4u * j + 2u] = o[j].z; O[ob + 4u * j + 3u] = o[j].w;
-                if (QOUT) {
-                    qo[d + 4u * j] = o[j].x; qo[d + 4u * j + 1u] = o[j].y; qo[d + 4u * j + 2u] = o[j].z; qo[d + 4u * j + 3u] = o[j].w;
-                }
-            }
+            put4(ob, d, a0 / l);
+            if (KV_F16 || KV_Q8) { put4(ob + 4u, d + 4u, a1 / l); }
+            if (KV_Q8) { put4(ob + 8u, d + 8u, a2 / l); put4(ob + 12u, d + 12u, a3 / l); }
         }
         if (QOUT) {
             workgroupBarrier();
@@ -285,17 +282,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         let pb = (split * NH + h) * (HD + 2u);
         if (lid.x == 0u) { part_put(pb + HD, m); part_put(pb + HD + 1u, l); }
         if (lid.x < RW4) {
-            let a = array<vec4<f32>, 4>(a0, a1, a2, a3);
-            for (var j = 0u; j < vpw / 4u; j++) {
-                part_put(pb + d + 4u * j, a[j].x); part_put(pb + d + 4u * j + 1u, a[j].y);
-                part_put(pb + d + 4u * j + 2u, a[j].z); part_put(pb + d + 4u * j + 3u, a[j].w);
-            }
+            part4(pb + d, a0);
+            if (KV_F16 || KV_Q8) { part4(pb + d + 4u, a1); }
+            if (KV_Q8) { part4(pb + d + 8u, a2); part4(pb + d + 12u, a3); }
         }
         if (MERGE) { merge_if_last(h, lid.x); }
     }
 }
 
 fn part_put(i: u32, v: f32) { atomicStore(&PART[i], bitcast<u32>(v)); }
+fn part4(i: u32, v: vec4<f32>) { part_put(i, v.x); part_put(i + 1u, v.y); part_put(i + 2u, v.z); part_put(i + 3u, v.w); }
+fn put4(o: u32, q: u32, v: vec4<f32>) {    // 4 output values at O[o..], and staged at qo[q..] (QOUT)
+    O[o] = v.x; O[o + 1u] = v.y; O[o + 2u] = v.z; O[o + 3u] = v.w;
+    if (QOUT) { qo[q] = v.x; qo[q + 1u] = v.y; qo[q + 2u] = v.z; qo[q + 3u] = v.w; }
+}
 fn part_get(i: u32) -> f32 { return bitcast<f32>(atomicLoad(&PART[i])); }
 
 // O[h] = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) l_s, M = max_s m_s, by the workgroup that

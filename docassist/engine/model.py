@@ -846,13 +846,14 @@ class GPUModel:
         sub = self.attn_sub
         if (HD % (32 if self.kv_q8 else 8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
                 and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
-            ch = 16 * (64 // rw4)
-            if (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
-                    # shared memory: dpart + dsc, dacc, dred + dred8, then dml, qo, the int8 blocks'
-                    # partials, wlast, mw + ml
-                    or 4 * sub * ch * (rw4 + 2) + (4096 if self.kv_q8 else 2048) * sub + 288 * sub + 1680 + 512
-                    > int(gpu.limits["max-compute-workgroup-storage-size"])):
-                sub = self.attn_sub = 1
+            ch = (8 if self.kv_q8 else 16) * (64 // rw4)
+            # shared memory: dpart + dsc, dacc, dred + dred8, then dml, qo, the int8 blocks'
+            # partials, wlast, mw + ml; fewer groups where it does not fit
+            while sub > 1 and (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
+                               or 4 * sub * ch * (rw4 + 2) + (4096 if self.kv_q8 else 2048) * sub + 288 * sub
+                               + 1680 + 512 > int(gpu.limits["max-compute-workgroup-storage-size"])):
+                sub //= 2
+            self.attn_sub = sub
             # the head's last split to finish merges the splits (no attn_merge dispatch);
             # DOCASSIST_ATTN_MERGE=0: the dispatch (benchmarks, tests)
             fused_merge = os.environ.get("DOCASSIST_ATTN_MERGE", "1") != "0"
