@@ -37,7 +37,7 @@ fn kv4(pos: u32, e: u32, key: bool) -> vec4<f32> {
     let kv = NKV * HD;
     if (KV_Q8) {
         let d = bitcast<f32>(kvw(KVQ_OFF + pos * (kv / 32u) + e / 32u, key));
-        return d * vec4<f32>(unpack4xI8(kvw(pos * (kv / 4u) + e / 4u, key)));
+        return d * i8x4(kvw(pos * (kv / 4u) + e / 4u, key));
     }
     if (KV_F16) {
         let i = pos * (kv / 2u) + e / 2u;
@@ -52,8 +52,8 @@ fn kv2(pos: u32, e: u32, key: bool) -> vec2<f32> {
     let kv = NKV * HD;
     if (KV_Q8) {
         let d = bitcast<f32>(kvw(KVQ_OFF + pos * (kv / 32u) + e / 32u, key));
-        let v = unpack4xI8(kvw(pos * (kv / 4u) + e / 4u, key));
-        return d * vec2<f32>(select(v.zw, v.xy, e % 4u == 0u));
+        let v = i8x4(kvw(pos * (kv / 4u) + e / 4u, key));
+        return d * select(v.zw, v.xy, e % 4u == 0u);
     }
     if (KV_F16) { return unpack2x16float(kvw(pos * (kv / 2u) + e / 2u, key)); }
     let i = pos * kv + e;

@@ -62,11 +62,12 @@ var<workgroup> dred8: array<f32, 8u * SUB>;                // PSM: maxima of 8 l
 var<workgroup> mw: array<f32, 64>;                         // MERGE2: the splits' maxima, then weights
 var<workgroup> ml: array<f32, 64>;                         // MERGE2: the splits' sums
 
-// the 16 (q8_0 codes, unscaled), 8 (f16) or 4 (f32) values of a word, the rest 0
+// the 16 (q8_0 codes, unscaled: by exponent tricks, no conversion instructions), 8 (f16) or 4
+// (f32) values of a word, the rest 0
 fn vals(w: vec4<u32>) -> array<vec4<f32>, 4> {
     if (KV_Q8) {
-        return array<vec4<f32>, 4>(vec4<f32>(unpack4xI8(w.x)), vec4<f32>(unpack4xI8(w.y)),
-                                   vec4<f32>(unpack4xI8(w.z)), vec4<f32>(unpack4xI8(w.w)));
+        return array<vec4<f32>, 4>(i8x4(w.x), i8x4(w.y),
+                                   i8x4(w.z), i8x4(w.w));
     }
     if (KV_F16) {
         return array<vec4<f32>, 4>(vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)),
