@@ -35,7 +35,8 @@ override BIAS: bool = false;   // a block's sum starts at i22_f32's bias: no int
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
-override TM: u32 = 64u;       // rows a tile: 64, 96 or 128 (4 an invocation: 4 TM invocations)
+override TM: u32 = 64u;       // rows a tile: 64, 96 or 128 (4 an invocation: 4 TM invocations;
+                              // 96 and 128 were slower on an H200: 7B Q4_0 prompt 4,801 -> 4,095 / 4,626)
 override NT: u32 = 4u * TM;   // invocations a workgroup
 override KB: u32 = 2u;        // blocks of 32 a step (the model: min(4, 256 / TN)); KB * TM and
                               // KB * TN at most 2 NT (two tile loads an invocation)
