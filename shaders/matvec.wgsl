@@ -85,18 +85,19 @@ fn store_kv_q8(r: u32, b: u32) {
     let q = NH * HD;
     let kv = NKV * HD;
     let p = (r - q) % kv;                // first element of the block within the k (or v) row
-    var amax = 0.0;
-    for (var e = 0u; e < 32u; e++) { amax = max(amax, abs(qo[32u * b + e])); }
-    let inv = select(0.0, 127.0 / amax, amax > 0.0);
+    var x: array<vec4<f32>, 8>;
+    for (var w = 0u; w < 8u; w++) {
+        let i = 32u * b + 4u * w;
+        x[w] = vec4<f32>(qo[i], qo[i + 1u], qo[i + 2u], qo[i + 3u]);
+    }
+    let blk = kv_q8_block(x);
     let w0 = P.pos0 * (kv / 4u) + p / 4u;
     let si = KVQ_OFF + P.pos0 * (kv / 32u) + p / 32u;
     let key = r < q + kv;
     for (var w = 0u; w < 8u; w++) {
-        let i = 32u * b + 4u * w;
-        let c = kv_q8_word(vec4<f32>(qo[i], qo[i + 1u], qo[i + 2u], qo[i + 3u]), inv);
-        if (key) { KC[w0 + w] = c; } else { VC[w0 + w] = c; }
+        if (key) { KC[w0 + w] = blk.c[w]; } else { VC[w0 + w] = blk.c[w]; }
     }
-    if (key) { KC[si] = bitcast<u32>(amax / 127.0); } else { VC[si] = bitcast<u32>(amax / 127.0); }
+    if (key) { KC[si] = blk.d; } else { VC[si] = blk.d; }
 }
 
 var<workgroup> qx2: array<f32, 256>;      // QOUT with ACC: the staged rows' x^2

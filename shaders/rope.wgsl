@@ -19,3 +19,20 @@ fn rot(a: f32, b: f32, pos: u32, i: u32) -> vec2<f32> {
 fn kv_q8_word(v: vec4<f32>, inv: f32) -> u32 {
     return pack4xI8(vec4<i32>(round(v * inv)));
 }
+
+// A block of 32 values (8 vec4) as the cache stores it: 8 words of codes and the scale's bits
+struct KvQ8 {
+    c: array<u32, 8>,
+    d: u32,
+}
+
+fn kv_q8_block(x: array<vec4<f32>, 8>) -> KvQ8 {
+    var m = vec4<f32>(0.0);
+    for (var w = 0u; w < 8u; w++) { m = max(m, abs(x[w])); }
+    let amax = max(max(m.x, m.y), max(m.z, m.w));
+    let inv = select(0.0, 127.0 / amax, amax > 0.0);
+    var b: KvQ8;
+    for (var w = 0u; w < 8u; w++) { b.c[w] = kv_q8_word(x[w], inv); }
+    b.d = bitcast<u32>(amax / 127.0);
+    return b;
+}

@@ -50,16 +50,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Block b (32 values) of token t's k (rotated) or v row into the q8_0 cache at position pos;
 // the values are read from QKV at o (k: rotated there first)
 fn store_q8(o: u32, pos: u32, b: u32, key: bool) {
-    var amax = 0.0;
-    for (var e = 0u; e < 32u; e++) { amax = max(amax, abs(QKV[o + e])); }
-    let inv = select(0.0, 127.0 / amax, amax > 0.0);
+    var x: array<vec4<f32>, 8>;
+    for (var w = 0u; w < 8u; w++) {
+        x[w] = vec4<f32>(QKV[o + 4u * w], QKV[o + 4u * w + 1u], QKV[o + 4u * w + 2u], QKV[o + 4u * w + 3u]);
+    }
+    let blk = kv_q8_block(x);
     let w0 = pos * (NKV * HD / 4u) + 8u * b;
     let si = KVQ_OFF + pos * (NKV * HD / 32u) + b;
     for (var w = 0u; w < 8u; w++) {
-        let c = kv_q8_word(vec4<f32>(QKV[o + 4u * w], QKV[o + 4u * w + 1u], QKV[o + 4u * w + 2u], QKV[o + 4u * w + 3u]), inv);
-        if (key) { KC[w0 + w] = c; } else { VC[w0 + w] = c; }
+        if (key) { KC[w0 + w] = blk.c[w]; } else { VC[w0 + w] = blk.c[w]; }
     }
-    if (key) { KC[si] = bitcast<u32>(amax / 127.0); } else { VC[si] = bitcast<u32>(amax / 127.0); }
+    if (key) { KC[si] = blk.d; } else { VC[si] = blk.d; }
 }
 
 @compute @workgroup_size(64)
