@@ -21,6 +21,7 @@ override LATE_FIRST: bool = false;   // prefill32: the chunk's last query tiles 
                                      // 255-267 -> 228-241 us)
 @group(0) @binding(1) var<storage, read> QKV: array<f32>;       // (T, (NH + 2*NKV) * HD)
 @group(0) @binding(2) var<storage, read> KC: array<u32>;        // (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
+                                                                 // (or q8_0 codes, then scales: KV_Q8)
 @group(0) @binding(3) var<storage, read> VC: array<u32>;        // same layout as KC
 @group(0) @binding(4) var<storage, read_write> O: array<f32>;   // (T, NH*HD)
 @group(0) @binding(5) var<storage, read_write> PART: array<f32>; // (n_split, NH, HD + 2) for T = 1

@@ -401,7 +401,7 @@ def test_int8_prefill_within_webgpus_guaranteed_shared_memory(tmp_path, monkeypa
         m = load_model(path, quiet=True, act_q8="on", batch=200)
         try:
             assert m.ops_prefill is not None
-            kbs = {o[0][64].args[-1]["KB"] for layer in m.ops_prefill for o in layer if len(o) == 4 and o[3] == "mmq"}
+            kbs = {o[0][64].constants["KB"] for layer in m.ops_prefill for o in layer if len(o) == 4 and o[3] == "mmq"}
             assert kbs == ({3} if smem else {4}), kbs
             out[smem] = m.logits(toks)
         finally:

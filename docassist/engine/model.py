@@ -60,6 +60,7 @@ class _Lazy:
 
     def __init__(self, gpu, kernel, wtype, entry, binds, snippets=(), **constants):
         self.args = (gpu, kernel, wtype, entry, binds, snippets, constants)
+        self.constants = constants
         self.value = None
 
     def get(self):
@@ -558,7 +559,7 @@ class GPUModel:
 
         def mmq_opts(wtype: str, tn: int) -> dict:
             o = {"KB": min(4, 256 // tn), **MMQ_OPTS.get(wtype, {}), **env_opts}
-            # blocks a step: at most 512 // TN (two tile loads an invocation) and what fits in
+            # blocks a step: at most 8 TM / TN (two tile loads an invocation) and what fits in
             # shared memory (40 * KB * (TM + TN) bytes, matmul_q8.wgsl); TM needs 4 TM invocations
             tm = o.get("TM", 64)
             if 4 * tm > int(gpu.limits["max-compute-invocations-per-workgroup"]):
@@ -606,15 +607,20 @@ class GPUModel:
         """The KV cache's format as the kernels that read or write it take it"""
         return dict(KV_F16=int(self.kv_f16), KV_Q8=int(self.kv_q8), KVQ_OFF=self.kvq_off)
 
+    def _qkv_row_ranges(self):
+        """(first row within q|k|v, rows) of every part of every layer's Q/K/V products"""
+        for L in self.layers:
+            for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"]):
+                for r0, nr, _ in w.parts:
+                    yield int(row0 + r0), nr
+
     def _kv_q8_rows_ok(self, shape: dict) -> bool:
         """Whether the QKV decode product can store a q8_0 cache in its epilogue (matvec.wgsl
         KV_Q8): each workgroup's rows whole blocks of 32 at block offsets, at most 256 (qo)"""
         if not self.kv_q8:
             return True
         rows = shape["R"] * shape["WG"] // shape["LANES"]
-        return rows % 32 == 0 and rows <= 256 and all(
-            (row0 + r0) % 32 == 0 and nr % 32 == 0 for L in self.layers
-            for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"]) for r0, nr, _ in w.parts)
+        return rows % 32 == 0 and rows <= 256 and all(r % 32 == 0 and nr % 32 == 0 for r, nr in self._qkv_row_ranges())
 
     def _matvec_ops(self, w: Weight, dst, shape: dict, red: tuple, *, src, xin=None, ldy=None, row0=0,
                     acc=False, glu=False, kv=None, norm_in=False, qout=None, wn=None, w2=None) -> list:
@@ -715,9 +721,7 @@ class GPUModel:
         # RoPE pairs must not straddle two row groups or weight parts: even row offsets throughout
         # (a q8_0 cache: whole blocks of 32 a workgroup)
         rope_ok = mv_shape["R"] % 2 == 0 and self._kv_q8_rows_ok(mv_shape) and all(
-            (row0 + r0) % 2 == 0 and nr % 2 == 0
-            for L in self.layers for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"])
-            for r0, nr, _ in w.parts)
+            r % 2 == 0 and nr % 2 == 0 for r, nr in self._qkv_row_ranges())
         layers = []
         for i, L in enumerate(self.layers):
             gen = self.ops_layer[i]
@@ -779,9 +783,7 @@ class GPUModel:
                                    for w in (v if isinstance(v, list) else [v]) if isinstance(w, Weight)]
         if (D % 32 or F % 32 or mv_shape["R"] % 2 or any(w.wtype not in QX_TYPES for w in weights)
                 or not self._kv_q8_rows_ok(mv_shape)
-                or not all((row0 + r0) % 2 == 0 and nr % 2 == 0 for L in self.layers
-                           for row0, w in zip(np.cumsum([0] + [w.n for w in L["wqkv"]]), L["wqkv"])
-                           for r0, nr, _ in w.parts)):
+                or not all(r % 2 == 0 and nr % 2 == 0 for r, nr in self._qkv_row_ranges())):
             return None
         # epilogues: a workgroup's outputs must be whole blocks of 32 (at whole-block offsets)
         # (and fit quant_out.wgsl's 256 staged values)
@@ -846,7 +848,7 @@ class GPUModel:
         sub = self.attn_sub
         if (HD % (32 if self.kv_q8 else 8 if self.kv_f16 else 4) == 0 and rw4 <= 64 and HD <= 256
                 and os.environ.get("DOCASSIST_ATTN_DECODE", "1") != "0"):
-            ch = (8 if self.kv_q8 else 16) * (64 // rw4)
+            ch = (8 if self.kv_q8 else 16) * (64 // rw4)     # keys a chunk (attn_decode.wgsl NPU * KPP)
             # shared memory: dpart + dsc, dacc, dred + dred8, then dml, qo, the int8 blocks'
             # partials, wlast, mw + ml; fewer groups where it does not fit
             while sub > 1 and (64 * sub > int(gpu.limits["max-compute-invocations-per-workgroup"])
@@ -1009,7 +1011,7 @@ class GPUModel:
                 tiles, _, nr, _ = o
                 tn = self._mmq_tn(T, nr)
                 pipe, bg = tiles[tn].get()
-                g = (-(-nr // tiles[tn].args[6].get("TM", 64)), -(-T // tn), 1)
+                g = (-(-nr // tiles[tn].constants.get("TM", 64)), -(-T // tn), 1)
             elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
