@@ -9,7 +9,8 @@ the first variant's, so a variant that computes something else shows up.
         [--json out.json]
 
 (kernel=NAME: a sibling shader file shaders/NAME.wgsl, e.g. an older copy of the kernel, with the
-same bindings.)
+same bindings. S=N: the product's last N tiles split in two halves of K, matmul_q8.wgsl SPLIT,
+timed with the dispatch that combines them.)
 
 Timing: `--reps` dispatches in one compute pass (wgpu orders them: each writes the output),
 submitted at once, best of 3 after a warm-up; no host in the way.
@@ -58,15 +59,18 @@ def rel_diff(out: np.ndarray, first: np.ndarray | None) -> float:
     return float("inf") if np.isnan(err) else err
 
 
-def time_product(gpu, pipe, bg, grid, reps: int, probe) -> float:
+def time_product(gpu, pipe, bg, grid, reps: int, probe, more=()) -> float:
+    """seconds a dispatch of `pipe` (and the (pipeline, bind group, grid) dispatches `more` after
+    it) takes"""
     best = float("inf")
     for i in range(4):
         enc = gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
         for _ in range(reps):
-            cp.set_pipeline(pipe)
-            cp.set_bind_group(0, bg)
-            cp.dispatch_workgroups(*grid)
+            for p_, b_, g_ in ((pipe, bg, grid), *more):
+                cp.set_pipeline(p_)
+                cp.set_bind_group(0, b_)
+                cp.dispatch_workgroups(*g_)
         cp.end()
         cb = enc.finish()
         gpu.read(probe, 4, np.uint32)              # the queue is idle
@@ -95,6 +99,7 @@ def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
     u = gpu.wgpu.BufferUsage
     P = gpu.buffer(16, u.UNIFORM | u.COPY_DST | u.COPY_SRC, data=np.array([Tn, 0, 0, 1], np.uint32))
     res = {"adapter": gpu.report()["adapter"], "tokens": Tn, "tn": tn, "results": []}
+    part = gpu.buffer(2 * 132 * 128 * 128 * 4)   # split tiles' halves (SPLIT; S <= 132)
     for wtype in types:
         for name, n, k, glu in shapes or SHAPES:
             raw = random_blocks(TYPES[wtype], n, k, rng)
@@ -115,11 +120,19 @@ def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
                          SAME_HALVES=int(wtype in SAME_HALVES))
                 c.update(consts)
                 kernel = c.pop("kernel", "matmul_q8")     # a sibling file of the kernel (an older version)
+                split = c.pop("S", 0)                     # S: the last S tiles split in K (SPLIT)
+                c["SPLIT"] = int(split > 0)
                 pipe = gpu.pipeline(kernel, wtype, "main", snippets=() if kernel == "matmul_q8" else ("store_rows",), **c)
-                bg = gpu.bind(pipe, {0: P, 2: y, 12: xq, 13: xsb, **bufs})
+                bg = gpu.bind(pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, **bufs})
                 gpu.write(y, np.full(Tn * ldy, np.nan, np.float32))   # a variant that writes nothing shows up
                 grid = (-(-n // c.get("TM", 64)), -(-Tn // c["TN"]), 1)
-                s = time_product(gpu, pipe, bg, grid, reps, P)
+                more = []
+                if split:
+                    grid = (grid[0] * grid[1] + split, 1, 1)
+                    comb = gpu.pipeline(kernel, wtype, "combine", **c)
+                    more = [(comb, gpu.bind(comb, {0: P, 2: y, 14: part}),
+                             (-(-c["TN"] * c.get("TM", 64) // 1024), split, 1))]
+                s = time_product(gpu, pipe, bg, grid, reps, P, more)
                 out = gpu.read(y, Tn * ldy * 4)
                 err = rel_diff(out, first)
                 first = out if first is None else first
@@ -131,6 +144,7 @@ def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
                       f"{r['tops']:6.1f} TOPS  diff {err:.1e}", flush=True)
             for b in (*bufs.values(), xq, xsb, y):
                 b.destroy()
+    part.destroy()
     return res
 
 

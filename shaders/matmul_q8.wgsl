@@ -15,7 +15,7 @@
 // int8, Q8_0) the b_h terms are left out. With PF the next step's global loads are in flight
 // during this step's products; the 7B products then run at 56-60% of an H200's dot4I8Packed rate
 // (14.7 T/s measured with benchmarks/peak_rates.py).
-// Dispatch: (ceil(NR / TM), ceil(T / TN), 1).
+// Dispatch: (ceil(NR / TM), ceil(T / TN), 1); with SPLIT (NX * NY + S, 1, 1), then `combine`.
 override K: u32;
 override NR: u32;
 override ROW0: u32 = 0u;
@@ -31,7 +31,9 @@ override CVT: bool = false;   // block sums converted by the conversion instruct
                               // its own pipe) instead of an integer and a float add (i22_f32)
 override BIAS: bool = false;   // a block's sum starts at i22_f32's bias: no integer add or
                                // conversion instruction a block, one float subtraction (over CVT)
+override SPLIT: bool = false;   // a K-split tail (see main): the dispatch's last tiles in two halves
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
+@group(0) @binding(14) var<storage, read_write> PART: array<vec4<f32>>;   // SPLIT: (2, S, TN, TM/4)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
@@ -227,23 +229,65 @@ fn step(tr: u32, tc: u32, acc: ptr<function, Acc>) {
     }
 }
 
+// SPLIT: the grid is (NX * NY + S, 1, 1) with NX = ceil(NR / TM), NY = ceil(T / TN) tiles (x
+// fastest) and S = the workgroups past NX * NY. The last S tiles (ids NX NY - S ..) run the first
+// half of K, the S workgroups past NX NY their second halves; both store their sums in PART and
+// `combine` adds them into Y. A GPU that runs one tile an SM at a time finishes a product in
+// rounds of SM-count tiles: a last round of S < SMs / 2 tiles then takes half a round, not a
+// whole one (7B gate/up on an H200: 1,376 tiles, 10 rounds + 56).
+fn split_tiles(nwg: u32) -> vec2<u32> {   // (NX NY, S)
+    let n = ((NR + TM - 1u) / TM) * ((P.n_tokens + TN - 1u) / TN);
+    return vec2<u32>(n, nwg - n);
+}
+
 @compute @workgroup_size(NT)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let r0 = wg.x * TM;
-    let t0 = wg.y * TN;
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let nb = K / 32u;
+    var tx = wg.x;
+    var ty = wg.y;
+    var jb = 0u;          // blocks jb..je of K
+    var je = nb;
+    var half = 2u;        // SPLIT: 0, 1 (which half of K) or 2 (a whole tile)
+    var id = 0u;          // SPLIT: the tile's id
+    if (SPLIT) {
+        let ns = split_tiles(nwg.x);
+        id = wg.x;
+        if (id >= ns.x) { id -= ns.y; half = 1u; } else if (id + ns.y >= ns.x) { half = 0u; }
+        let nx = (NR + TM - 1u) / TM;
+        tx = id % nx;
+        ty = id / nx;
+        let mid = (nb / 2u + KB - 1u) / KB * KB;
+        if (half == 0u) { je = mid; }
+        if (half == 1u) { jb = mid; }
+    }
+    let r0 = tx * TM;
+    let t0 = ty * TN;
     let tr = lid.x / 16u;
     let tc = lid.x % 16u;
-    let nb = K / 32u;
     var acc: Acc;     // acc.a<c>[i]: token tc + 16c, row tr*4 + i (zero-initialized)
     var f: Fill;
-    if (PF) { f = fetch(0u, r0, t0, lid.x); }
-    for (var j0 = 0u; j0 < nb; j0 += KB) {
+    if (PF) { f = fetch(jb, r0, t0, lid.x); }
+    for (var j0 = jb; j0 < je; j0 += KB) {
         if (!PF) { f = fetch(j0, r0, t0, lid.x); }
         put(lid.x, f);
         workgroupBarrier();
         if (PF) { f = fetch(j0 + KB, r0, t0, lid.x); }
         step(tr, tc, &acc);
         workgroupBarrier();
+    }
+    if (SPLIT && half < 2u) {   // the half's sums: PART[half, tile - (NX NY - S), token, rows]
+        let ns = split_tiles(nwg.x);
+        let b = ((half * ns.y + id + ns.y - ns.x) * TN + tc) * (TM / 4u) + tr;
+        let st = 16u * (TM / 4u);   // 16 tokens on
+        PART[b] = acc.a0;
+        if (TN >= 32u) { PART[b + st] = acc.a1; }
+        if (TN >= 64u) { PART[b + 2u * st] = acc.a2; PART[b + 3u * st] = acc.a3; }
+        if (TN == 128u) {
+            PART[b + 4u * st] = acc.a4; PART[b + 5u * st] = acc.a5;
+            PART[b + 6u * st] = acc.a6; PART[b + 7u * st] = acc.a7;
+        }
+        return;
     }
     let r = r0 + tr * 4u;
     store_rows(t0 + tc, r, acc.a0);
@@ -258,4 +302,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         store_rows(t0 + tc + 96u, r, acc.a6);
         store_rows(t0 + tc + 112u, r, acc.a7);
     }
+}
+
+// SPLIT's second dispatch: Y (=, += or GLU, as `main` stores) the sum of the two halves of the S
+// split tiles. Invocation: (token, 4 rows) of tile NX NY - S + wg.y.
+// Dispatch: (ceil(TN * TM / 4 / 256), S, 1).
+@compute @workgroup_size(256)
+fn combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = wg.x * 256u + lid.x;
+    if (e >= TN * (TM / 4u)) { return; }
+    let nx = (NR + TM - 1u) / TM;
+    let s = nwg.y;
+    let id = nx * ((P.n_tokens + TN - 1u) / TN) - s + wg.y;
+    let b = wg.y * TN * (TM / 4u) + e;
+    let v = PART[b] + PART[b + s * TN * (TM / 4u)];
+    store_rows((id / nx) * TN + e / (TM / 4u), (id % nx) * TM + 4u * (e % (TM / 4u)), v);
 }

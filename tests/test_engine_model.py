@@ -382,6 +382,34 @@ def test_int8_activation_prefill(tmp_path, shared_models, monkeypatch, ftype, di
     assert (got.argmax(-1) == expect.argmax(-1)).mean() >= 0.9
 
 
+def test_int8_prefill_k_split_tails_and_early_submission(tmp_path, shared_models, monkeypatch):
+    # a GPU said to run 7 prompt-product tiles at a time (DOCASSIST_MMQ_SLOTS): products whose
+    # last round of tiles is under half full run those tiles as two halves of K and a combining
+    # dispatch; the logits stay those of the whole products (sums in another order: 1e-7 here)
+    # and of the float reference. A chunk's first dispatches in a submission of
+    # their own (DOCASSIST_PREFILL_FIRST) change nothing.
+    path = write_tiny_model(tmp_path / "split.gguf", ftype="Q4_0", seed=9, dim=256, hidden=768, n_heads=4,
+                            n_kv_heads=2, context_length=400)
+    toks = list(np.random.default_rng(3).integers(3, 500, 300))
+    expect = _reference(path).forward(toks)
+    out, n_calls = {}, {}
+    for slots, first in (("0", "0"), ("7", "0"), ("0", "5")):
+        monkeypatch.setenv("DOCASSIST_MMQ_SLOTS", slots)
+        monkeypatch.setenv("DOCASSIST_PREFILL_FIRST", first)
+        m = load_model(path, quiet=True, act_q8="on", batch=256)
+        try:
+            assert m.ops_prefill is not None and m.mmq_slots == int(slots)
+            n_calls[slots, first] = len(m._calls(256, 1, 1))
+            out[slots, first] = m.logits(toks)
+        finally:
+            m.close()
+    assert n_calls["7", "0"] > n_calls["0", "0"]          # some products split (a combine each)
+    np.testing.assert_array_equal(out["0", "5"], out["0", "0"])
+    rel = np.linalg.norm(out["7", "0"] - out["0", "0"]) / np.linalg.norm(out["0", "0"])
+    assert rel < 1e-5, rel
+    assert np.linalg.norm(out["7", "0"] - expect) / np.linalg.norm(expect) < 2e-2
+
+
 def test_int8_prefill_within_webgpus_guaranteed_shared_memory(tmp_path, monkeypatch):
     # an adapter with only the 16 KiB of workgroup memory WebGPU guarantees: the int8 prompt
     # products still run, with fewer blocks a step (the same sums in the same order: the same

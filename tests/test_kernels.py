@@ -612,13 +612,56 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn, pf, cvt, kb, bias, t
         pipe = gpu.pipeline("matmul_q8", wtype, "main", K=K, NR=2 * N, ROW0=0,
                             LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu), SAME_HALVES=same, TN=tn,
                             PF=pf, CVT=cvt, KB=kb, BIAS=bias, TM=tm)
-        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **bufs}, (-(-2 * N // tm), -(-Tn // tn), 1))
+        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, 14: gpu.buffer(16), **bufs},
+             (-(-2 * N // tm), -(-Tn // tn), 1))
         got = gpu.read(y, init.nbytes)
         if glu:   # rows of N (LDY)
             g, u = full[:, 0::2], full[:, 1::2]
             np.testing.assert_allclose(got[:Tn * N].reshape(Tn, N), g / (1 + np.exp(-g)) * u, rtol=1e-4, atol=1e-4)
         else:
             np.testing.assert_allclose(got.reshape(Tn, -1), init + full, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("gtype,K,N,tn,kb,splits", [
+    (T.Q4_0, 160, 70, 128, 1, (1, 3, 4)), (T.Q4_0, 96, 70, 32, 4, (2, 5)), (T.Q4_K, 512, 37, 64, 2, (1, 2)),
+    (T.Q6_K, 256, 70, 16, 4, (3,))], ids=["Q4_0-128", "Q4_0-32-kb4", "Q4_K-64", "Q6_K-16"])
+def test_int8_tiled_matmul_k_split_tail(gpu, gtype, K, N, tn, kb, splits):
+    # SPLIT: the grid's last S tiles run as two halves of K (the S workgroups past the tiles
+    # take the second halves) into PART, and `combine` stores their sum as the whole product
+    # would: the same results as the plain float product for every S (a tail within one token
+    # tile or across two; K's blocks an odd count; GLU and ACC epilogues)
+    rng = np.random.default_rng(K + N + tn)
+    Tn = 2 * tn + tn // 2                      # three token tiles, the last half empty
+    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
+    words, xs = quantize_act(rng.standard_normal((Tn, K)).astype(np.float32).reshape(-1))
+    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(Tn, K)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * N, K))}
+    xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
+    full = xdq @ Wd.T
+    init = rng.standard_normal((Tn, 2 * N)).astype(np.float32)
+    wtype = SHADER_NAME[gtype]
+    n_tiles = -(-2 * N // 64) * -(-Tn // tn)
+    part = gpu.buffer(2 * max(splits) * 64 * tn * 4)
+    for glu in (False, True):
+        c = dict(K=K, NR=2 * N, ROW0=0, LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu),
+                 SAME_HALVES=int(wtype in SAME_HALVES), TN=tn, PF=1, KB=kb, SPLIT=1)
+        pipe = gpu.pipeline("matmul_q8", wtype, "main", **c)
+        comb = gpu.pipeline("matmul_q8", wtype, "combine", **c)
+        for s in splits:
+            y = gpu.buffer(init.nbytes, data=init)
+            P = _params(gpu, Tn)
+            _run(gpu, pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, **bufs}, (n_tiles + s, 1, 1))
+            _run(gpu, comb, {0: P, 2: y, 14: part}, (-(-64 * tn // 1024), s, 1))
+            got = gpu.read(y, init.nbytes)
+            if glu:
+                g, u = full[:, 0::2], full[:, 1::2]
+                np.testing.assert_allclose(got[:Tn * N].reshape(Tn, N), g / (1 + np.exp(-g)) * u,
+                                           rtol=1e-4, atol=1e-4, err_msg=f"S={s}")
+            else:
+                np.testing.assert_allclose(got.reshape(Tn, -1), init + full, rtol=1e-4, atol=1e-4,
+                                           err_msg=f"S={s}")
 
 
 def test_background_uploads_write_in_order_and_report_errors(gpu):

@@ -23,6 +23,9 @@ _LIMITS = ("max-storage-buffer-binding-size", "max-buffer-size", "max-storage-bu
            "max-bind-groups", "max-bindings-per-bind-group")
 _FEATURES = ("shader-f16", "subgroup", "timestamp-query")
 
+# (adapter name part, SMs): GPUs that run one 256-invocation prompt-product tile an SM at a time
+# (GPU.mmq_slots); the first match counts
+MMQ_SLOTS = (("H100 PCIe", 114), ("H100", 132), ("H200", 132))
 STORAGE = None  # filled lazily: wgpu.BufferUsage flags
 
 # snippets a kernel always needs, composed before it (runtime choices, such as the reduction of
@@ -409,6 +412,20 @@ class GPU:
         if reduce == "reduce_subgroup" and self.subgroup_min < lanes:
             reduce = "reduce_workgroup"
         return {"LANES": lanes, "R": rows, "WG": wg, "reduce": reduce}
+
+    def mmq_slots(self) -> int:
+        """Prompt-product tiles (matmul_q8.wgsl, 64 x 128, 256 invocations) the adapter runs at
+        once: its SM count on the NVIDIA parts where one such tile an SM was measured (an H200:
+        a product's time steps in rounds of 132 tiles); 0 (unknown) elsewhere, which leaves every
+        product whole. DOCASSIST_MMQ_SLOTS overrides (benchmarks, tests)."""
+        env = os.environ.get("DOCASSIST_MMQ_SLOTS")
+        if env:
+            return int(env)
+        name = str(dict(self.info).get("device", ""))
+        for part, sms in MMQ_SLOTS:
+            if part in name:
+                return sms
+        return 0
 
     def bind(self, pipeline, buffers: dict):
         """A bind group for binding index -> buffer (created once, at load time)."""

@@ -51,6 +51,9 @@ SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6
 # Q4_0 512-token 7B prefill 4,322 -> 4,500 tok/s, Q4_K_M 4,019 -> 3,968 (not for Q4_K); a block's
 # sum started at the float conversion's bias (BIAS, over CVT): Q4_K gate/up 1,715 -> 1,544 us, Q6_K
 # 1,879 -> 1,563 us, Q4_0 +0-1.4% slower (left off); Q8_0 as Q4_0 (not measured)
+CALL_CACHE = 8       # prompt chunk sizes whose dispatch lists are kept
+PREFILL_FIRST = 12   # dispatches of a prompt chunk submitted before the rest is encoded
+MMQ_SPLIT_MAX = 64   # prompt product tiles split in K at most (matmul_q8.wgsl SPLIT)
 MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1, "KB": 1}, "q4_k": {"PF": 1, "BIAS": 1}, "q6_k": {"PF": 1, "BIAS": 1},
             "q8_0": {"PF": 1, "CVT": 1}}
 
@@ -154,6 +157,10 @@ class GPUModel:
         # -- run state ----------------------------------------------------------------------
         D, KV, F, V = cfg.dim, cfg.kv_dim, cfg.hidden_dim, cfg.vocab_size
         self.batch = B = max(1, min(batch, self.context_length))
+        # a prompt chunk's first dispatches (about a layer: ~3 ms of a 7B chunk on an H200) go to
+        # the GPU while the host encodes the rest (1.7-4 ms for a 7B chunk's 323 dispatches):
+        # 7B Q4_0 512-token prompt 4,838 -> 4,878 tok/s. DOCASSIST_PREFILL_FIRST (0: one submission)
+        self.prefill_first = int(os.environ.get("DOCASSIST_PREFILL_FIRST", PREFILL_FIRST))
         # logits rows per forward: bounded by one binding (vocab * 4 bytes per row)
         self.logit_rows = max(1, min(B, gpu.max_binding // (V * 4)))
         # KV cache: f16 halves what decode reads back per token; f32 keeps small models exact
@@ -214,6 +221,10 @@ class GPUModel:
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
         self.xq = buf(B * max(D, F), label="x-int8")       # (T, K/32 blocks, 32 int8): act_q8
         self.xs = buf(B * -(-max(D, F) // 32) * 16, label="x-int8-scales")
+        # the halves of a prompt product's K-split tiles (matmul_q8.wgsl SPLIT): at most
+        # MMQ_SPLIT_MAX tiles of 64 x 128 (TM x TN)
+        self.mmq_part = buf(2 * MMQ_SPLIT_MAX * 64 * 128 * 4 if B > 1 else 16, label="mmq-split-halves")
+        self.mmq_slots = gpu.mmq_slots()
         # fused int8 decode: the residual's normed int8 blocks and their sums of squares (the
         # other set, xq/xs, carries the attention output and SiLU*up: a product never reads and
         # writes one buffer)
@@ -575,9 +586,16 @@ class GPUModel:
                 binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
+                binds[14] = self.mmq_part
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
                                    TN=tn, **c, **mmq_opts(w.wtype, tn)) for tn in MMQ_TN}
-                ops.append((tiles, None, nr, "mmq"))
+                # the same with a K-split tail, and the dispatch that adds the halves (_mmq_split)
+                split = ({tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
+                                    TN=tn, **c, **mmq_opts(w.wtype, tn), SPLIT=1) for tn in MMQ_TN},
+                         {tn: _Lazy(gpu, "matmul_q8", w.wtype, "combine", {0: P, 2: dst, 14: self.mmq_part},
+                                    SAME_HALVES=int(w.wtype in SAME_HALVES), TN=tn, **c, **mmq_opts(w.wtype, tn),
+                                    SPLIT=1) for tn in MMQ_TN})
+                ops.append((tiles, split, nr, "mmq"))
             return ops
 
         layers, any_q8 = [], False
@@ -952,6 +970,16 @@ class GPUModel:
             return 16 if T <= 16 else 32
         return 128 if T > 64 and -(-nr // 64) * -(-T // 128) >= MATMUL_MIN_WG else 64
 
+    def _mmq_split(self, n: int) -> int:
+        """How many of a prompt product's n tiles run as two halves of K (matmul_q8.wgsl SPLIT):
+        on a GPU that runs `mmq_slots` tiles at a time, a last round under half full (its tiles
+        then take half a round)."""
+        slots = self.mmq_slots
+        rem = n % slots if slots else 0
+        if n <= slots or rem == 0 or 2 * rem > slots or rem > MMQ_SPLIT_MAX:
+            return 0
+        return rem
+
     def _tile_grid(self, rows: int, nr: int) -> tuple:
         tm, tn = self._tile(rows, nr)
         return (-(-nr // tm), -(-rows // tn), 1)
@@ -962,25 +990,30 @@ class GPUModel:
             return 1
         return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // self.split_keys)))
 
-    def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None):
+    def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None, skip: int = 0):
         """One compute pass (in a new command encoder, or `enc`): every dispatch of a forward over
-        T tokens, then the `extra` (pipeline, bind group, grid) calls (the argmax)."""
+        T tokens (but the first `skip`), then the `extra` (pipeline, bind group, grid) calls (the
+        argmax)."""
         enc = enc or self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
-        self.gpu.dispatch_all(cp, self._step_calls(T, n_logits, n_split))
+        calls = self._step_calls(T, n_logits, n_split)
+        self.gpu.dispatch_all(cp, calls[skip:] if skip else calls)
         if extra:
             self.gpu.dispatch_all(cp, extra)
         cp.end()
         return enc
 
     def _step_calls(self, T: int, n_logits: int, n_split: int, embed: bool = True) -> list:
-        """_calls, cached for one token: a decode step's list is the same every step (one list
-        per split count)."""
-        if T != 1:
-            return self._calls(T, n_logits, n_split)
+        """_calls, cached: a decode step's list is the same every step (one list per split count),
+        and a document's prompt chunks are mostly of one size (0.5-0.8 ms of host time for a 7B
+        chunk's list; at most CALL_CACHE lists of prompt chunks are kept)."""
         key = (T, n_logits, n_split, embed)
         calls = self._call_cache.get(key)
         if calls is None:
+            if T > 1:
+                prompt_keys = [k for k in self._call_cache if k[0] > 1]
+                if len(prompt_keys) >= CALL_CACHE:
+                    del self._call_cache[prompt_keys[0]]   # the oldest (dicts keep insertion order)
             calls = self._call_cache[key] = self._calls(T, n_logits, n_split, embed)
         return calls
 
@@ -1008,10 +1041,17 @@ class GPUModel:
                 pipe, bg, gridf = o[:3]
                 g = gridf(T, n_logits, n_split)
             elif len(o) == 4 and o[3] == "mmq":     # int8 prompt product: 64 or 128 tokens a tile
-                tiles, _, nr, _ = o
+                tiles, split, nr, _ = o
                 tn = self._mmq_tn(T, nr)
-                pipe, bg = tiles[tn].get()
-                g = (-(-nr // tiles[tn].constants.get("TM", 64)), -(-T // tn), 1)
+                n = -(-nr // tiles[tn].constants.get("TM", 64)) * -(-T // tn)
+                s = self._mmq_split(n) if tn * tiles[tn].constants.get("TM", 64) <= 64 * 128 else 0
+                if s:   # the last s tiles in two halves of K, then their sums combined
+                    calls.append((*split[0][tn].get(), (n + s, 1, 1)))
+                    pipe, bg = split[1][tn].get()
+                    g = (-(-tn * tiles[tn].constants.get("TM", 64) // 1024), s, 1)
+                else:
+                    pipe, bg = tiles[tn].get()
+                    g = (-(-nr // tiles[tn].constants.get("TM", 64)), -(-T // tn), 1)
             elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
@@ -1071,7 +1111,18 @@ class GPUModel:
             self._p_logits_n = n_logits
         if chunk is not None:
             gpu.write(self.tok, np.asarray(chunk, np.uint32))
-        enc = self._encode(T, n_logits, n_split, extra=[(*argmax, (1, 1, 1))] if argmax is not None else ())
+        first = self.prefill_first if T > 1 else 0
+        calls = self._step_calls(T, n_logits, n_split)
+        if first >= len(calls):
+            first = 0
+        if first:   # the chunk's first dispatches go to the GPU while the rest are encoded
+            enc = self.gpu.device.create_command_encoder()
+            cp = enc.begin_compute_pass()
+            self.gpu.dispatch_all(cp, calls[:first])
+            cp.end()
+            gpu.submit(enc.finish())
+        enc = self._encode(T, n_logits, n_split, extra=[(*argmax, (1, 1, 1))] if argmax is not None else (),
+                           skip=first)
         if copy is not None:
             enc.copy_buffer_to_buffer(copy[0], 0, copy[1], 0, copy[2])
         index = gpu.submit(enc.finish())
