@@ -32,8 +32,14 @@ override CVT: bool = false;   // block sums converted by the conversion instruct
 override BIAS: bool = false;   // a block's sum starts at i22_f32's bias: no integer add or
                                // conversion instruction a block, one float subtraction (over CVT)
 override SPLIT: bool = false;   // a K-split tail (see main): the dispatch's last tiles in two halves
+override QOUT: bool = false;    // with GLU and TM = 64: a tile's 32 outputs a token, one int8 block of
+                                // the next product's input, written as that block (rmsnorm.wgsl
+                                // `quant`'s layout and rounding) instead of f32: the quantizing
+                                // dispatch and the f32 round trip are gone
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
 @group(0) @binding(14) var<storage, read_write> PART: array<vec4<f32>>;   // SPLIT: (2, S, TN, TM/4)
+@group(0) @binding(15) var<storage, read_write> XQO: array<vec4<u32>>;  // QOUT: (T, LDY/32, 2) 16 int8 each
+@group(0) @binding(16) var<storage, read_write> XSO: array<vec4<f32>>;  // QOUT: (T, LDY/32) as XS
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // (T, K/32, 2)
 @group(0) @binding(13) var<storage, read> XS: array<vec4<f32>>; // (T, K/32)
 
@@ -52,6 +58,55 @@ var<workgroup> xsc: array<vec2<f32>, KB * TN>;   // (d, d * sum(q))
 // (d * sum(q[0:16]), d * sum(q[16:32]))
 var<workgroup> wb2: array<vec2<f32>, select(1u, KB * TM, QB8_OFFSET && !SAME_HALVES)>;
 var<workgroup> xs2: array<vec2<f32>, select(1u, KB * TN, QB8_OFFSET && !SAME_HALVES)>;
+
+// QOUT: the tile's GLU outputs (TN tokens, 16 vec2 + 2 pad) and each half block's max |v|, sum of q
+var<workgroup> qst: array<vec2<f32>, select(1u, TN * 18u, QOUT)>;
+var<workgroup> qmx: array<f32, select(1u, 2u * TN, QOUT)>;
+var<workgroup> qsm: array<i32, select(1u, 2u * TN, QOUT)>;
+
+// QOUT: rows r, r + 1 and r + 2, r + 3 of the tile (gate/up pairs) for staged token tl, as
+// store_rows computes them
+fn stage_glu(tl: u32, r: u32, av: vec4<f32>) {
+    qst[tl * 18u + r / 4u] = vec2<f32>(av.x / (1.0 + exp(-av.x)) * av.y, av.z / (1.0 + exp(-av.z)) * av.w);
+}
+
+// QOUT: staged tokens 0..nt-1 (token t0 + tl of the chunk) quantized into output block blk:
+// invocation li of NQ takes (token, half) pairs. Every invocation calls it (barriers).
+fn quant_staged(nt: u32, t0: u32, blk: u32, li: u32, nq: u32) {
+    workgroupBarrier();
+    let nb = LDY / 32u;
+    for (var e = li; e < 2u * nt; e += nq) {
+        var m = 0.0;
+        for (var k = 0u; k < 8u; k++) {
+            let v = abs(qst[(e / 2u) * 18u + (e % 2u) * 8u + k]);
+            m = max(m, max(v.x, v.y));
+        }
+        qmx[e] = m;
+    }
+    workgroupBarrier();
+    for (var e = li; e < 2u * nt; e += nq) {
+        let tl = e / 2u;
+        let d = max(qmx[2u * tl], qmx[2u * tl + 1u]) / 127.0;
+        let inv = select(0.0, 1.0 / d, d > 0.0);
+        var w: vec4<u32>;
+        var sq = 0;
+        for (var k = 0u; k < 4u; k++) {
+            let i = tl * 18u + (e % 2u) * 8u + 2u * k;
+            let q = vec4<i32>(round(vec4<f32>(qst[i], qst[i + 1u]) * inv));
+            w[k] = pack4xI8(q);
+            sq += q.x + q.y + q.z + q.w;
+        }
+        qsm[e] = sq;
+        if (t0 + tl < P.n_tokens) { XQO[((t0 + tl) * nb + blk) * 2u + e % 2u] = w; }
+    }
+    workgroupBarrier();
+    for (var tl = li; tl < nt; tl += nq) {
+        let d = max(qmx[2u * tl], qmx[2u * tl + 1u]) / 127.0;
+        let s0 = qsm[2u * tl];
+        let s1 = qsm[2u * tl + 1u];
+        if (t0 + tl < P.n_tokens) { XSO[(t0 + tl) * nb + blk] = vec4<f32>(d, d * f32(s0 + s1), d * f32(s0), d * f32(s1)); }
+    }
+}
 
 // a . b (16 int8 products) added to s0, one dot4I8Packed at a time, each added straight to the sum
 // before it: the form of a dot-with-accumulate instruction. Written as sums of dot4I8Packed
@@ -289,6 +344,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         }
         return;
     }
+    if (QOUT) {   // one block a token: staged, then quantized by the whole workgroup
+        let rl = tr * 4u;
+        stage_glu(tc, rl, acc.a0);
+        if (TN >= 32u) { stage_glu(tc + 16u, rl, acc.a1); }
+        if (TN >= 64u) { stage_glu(tc + 32u, rl, acc.a2); stage_glu(tc + 48u, rl, acc.a3); }
+        if (TN == 128u) {
+            stage_glu(tc + 64u, rl, acc.a4); stage_glu(tc + 80u, rl, acc.a5);
+            stage_glu(tc + 96u, rl, acc.a6); stage_glu(tc + 112u, rl, acc.a7);
+        }
+        quant_staged(TN, t0, (ROW0 + r0) / 64u, lid.x, NT);
+        return;
+    }
     let r = r0 + tr * 4u;
     store_rows(t0 + tc, r, acc.a0);
     if (TN >= 32u) { store_rows(t0 + tc + 16u, r, acc.a1); }
@@ -311,11 +378,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 fn combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
            @builtin(num_workgroups) nwg: vec3<u32>) {
     let e = wg.x * 256u + lid.x;
-    if (e >= TN * (TM / 4u)) { return; }
     let nx = (NR + TM - 1u) / TM;
     let s = nwg.y;
     let id = nx * ((P.n_tokens + TN - 1u) / TN) - s + wg.y;
     let b = wg.y * TN * (TM / 4u) + e;
-    let v = PART[b] + PART[b + s * TN * (TM / 4u)];
-    store_rows((id / nx) * TN + e / (TM / 4u), (id % nx) * TM + 4u * (e % (TM / 4u)), v);
+    if (QOUT) {   // TM = 64: this workgroup's 16 tokens of the tile, whole blocks
+        stage_glu(lid.x / 16u, 4u * (lid.x % 16u), PART[b] + PART[b + s * TN * 16u]);
+        quant_staged(16u, (id / nx) * TN + wg.x * 16u, (ROW0 + (id % nx) * TM) / 64u, lid.x, 256u);
+        return;
+    }
+    if (e < TN * (TM / 4u)) {
+        let v = PART[b] + PART[b + s * TN * (TM / 4u)];
+        store_rows((id / nx) * TN + e / (TM / 4u), (id % nx) * TM + 4u * (e % (TM / 4u)), v);
+    }
 }

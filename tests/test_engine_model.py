@@ -387,27 +387,34 @@ def test_int8_prefill_k_split_tails_and_early_submission(tmp_path, shared_models
     # last round of tiles is under half full run those tiles as two halves of K and a combining
     # dispatch; the logits stay those of the whole products (sums in another order: 1e-7 here)
     # and of the float reference. A chunk's first dispatches in a submission of
-    # their own (DOCASSIST_PREFILL_FIRST) change nothing.
+    # their own (DOCASSIST_PREFILL_FIRST) change nothing; nor does the gate/up product writing
+    # the down product's int8 blocks itself (QOUT, the default) instead of f32 outputs and a
+    # quantizing dispatch, also from split tiles: the same bits.
     path = write_tiny_model(tmp_path / "split.gguf", ftype="Q4_0", seed=9, dim=256, hidden=768, n_heads=4,
                             n_kv_heads=2, context_length=400)
     toks = list(np.random.default_rng(3).integers(3, 500, 300))
     expect = _reference(path).forward(toks)
     out, n_calls = {}, {}
-    for slots, first in (("0", "0"), ("7", "0"), ("0", "5")):
+    for slots, first, qout in (("0", "0", "1"), ("7", "0", "1"), ("0", "5", "1"), ("0", "0", "0"), ("7", "0", "0")):
         monkeypatch.setenv("DOCASSIST_MMQ_SLOTS", slots)
         monkeypatch.setenv("DOCASSIST_PREFILL_FIRST", first)
+        monkeypatch.setenv("DOCASSIST_MMQ_QOUT", qout)
         m = load_model(path, quiet=True, act_q8="on", batch=256)
         try:
             assert m.ops_prefill is not None and m.mmq_slots == int(slots)
-            n_calls[slots, first] = len(m._calls(256, 1, 1))
-            out[slots, first] = m.logits(toks)
+            n_calls[slots, first, qout] = len(m._calls(256, 1, 1))
+            out[slots, first, qout] = m.logits(toks)
         finally:
             m.close()
-    assert n_calls["7", "0"] > n_calls["0", "0"]          # some products split (a combine each)
-    np.testing.assert_array_equal(out["0", "5"], out["0", "0"])
-    rel = np.linalg.norm(out["7", "0"] - out["0", "0"]) / np.linalg.norm(out["0", "0"])
+    base = out["0", "0", "1"]
+    assert n_calls["7", "0", "1"] > n_calls["0", "0", "1"]           # some products split (a combine each)
+    assert n_calls["0", "0", "0"] == n_calls["0", "0", "1"] + 2      # a quantizing dispatch a layer
+    np.testing.assert_array_equal(out["0", "5", "1"], base)
+    np.testing.assert_array_equal(out["0", "0", "0"], base)
+    np.testing.assert_array_equal(out["7", "0", "0"], out["7", "0", "1"])
+    rel = np.linalg.norm(out["7", "0", "1"] - base) / np.linalg.norm(base)
     assert rel < 1e-5, rel
-    assert np.linalg.norm(out["7", "0"] - expect) / np.linalg.norm(expect) < 2e-2
+    assert np.linalg.norm(out["7", "0", "1"] - expect) / np.linalg.norm(expect) < 2e-2
 
 
 def test_int8_prefill_within_webgpus_guaranteed_shared_memory(tmp_path, monkeypatch):

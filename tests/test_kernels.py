@@ -664,6 +664,54 @@ def test_int8_tiled_matmul_k_split_tail(gpu, gtype, K, N, tn, kb, splits):
                                            err_msg=f"S={s}")
 
 
+@pytest.mark.parametrize("gtype,K,tn,splits", [(T.Q4_0, 160, 128, (0, 1, 3)), (T.Q4_K, 256, 16, (0, 2)),
+                                                 (T.Q6_K, 256, 64, (0,))], ids=["Q4_0-128", "Q4_K-16", "Q6_K-64"])
+def test_int8_tiled_glu_writes_int8_blocks(gpu, gtype, K, tn, splits):
+    # QOUT: the GLU product's outputs written as the int8 blocks the next product reads, the
+    # same bits as the f32 outputs quantized by rmsnorm.wgsl `quant` (the dispatch it saves),
+    # from whole tiles and from K-split tails (`combine`); tokens past the chunk untouched
+    rng = np.random.default_rng(K + tn)
+    F = 96                                      # outputs: 3 blocks, a tile of 64 rows each
+    Tn = 2 * tn + tn // 2 + 1
+    W = (rng.standard_normal((2 * F, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    words, xs = quantize_act(rng.standard_normal((Tn, K)).astype(np.float32).reshape(-1))
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * F, K))}
+    xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
+    wtype = SHADER_NAME[gtype]
+    c = dict(K=K, NR=2 * F, ROW0=0, LDY=F, GLU=1, SAME_HALVES=int(wtype in SAME_HALVES), TN=tn, PF=1, KB=1)
+    P = _params(gpu, Tn)
+    part = gpu.buffer(2 * 4 * 64 * tn * 4)
+    n_tiles = (2 * F // 64) * -(-Tn // tn)
+    qp = gpu.pipeline("rmsnorm", None, "quant", D=F, EPS=1e-5, TAIL=0, NORM=0)
+
+    def product(s, qout, y, xqo, xso):   # whole tiles, or the last s split in K and combined
+        cq = dict(c, QOUT=int(qout), SPLIT=int(s > 0))
+        pipe = gpu.pipeline("matmul_q8", wtype, "main", **cq)
+        _run(gpu, pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, 15: xqo, 16: xso, **bufs},
+             (n_tiles + s, 1, 1) if s else (2 * F // 64, -(-Tn // tn), 1))
+        if s:
+            comb = gpu.pipeline("matmul_q8", wtype, "combine", **cq)
+            _run(gpu, comb, {0: P, 2: y, 14: part, 15: xqo, 16: xso}, (-(-64 * tn // 1024), s, 1))
+
+    for s in splits:
+        # reference: f32 outputs (the same sums), then the quantizing dispatch
+        y = gpu.buffer(Tn * F * 4)
+        product(s, False, y, gpu.buffer(16), gpu.buffer(16))
+        qref, sref = gpu.buffer(Tn * F + 64), gpu.buffer(Tn * F // 32 * 16 + 16)
+        _run(gpu, qp, {0: P, 1: y, 2: gpu.buffer(16), 3: gpu.buffer(16), 4: qref, 5: sref, 6: gpu.buffer(16)},
+             (-(-F // 1024), Tn, 1))
+        want_q, want_s = gpu.read(qref, Tn * F, np.int8), gpu.read(sref, Tn * F // 32 * 16)
+        assert np.abs(want_s).max() > 0
+        sentinel = np.full(Tn * F // 4 + 16, 0x5A5A5A5A, np.uint32)
+        xqo, xso = gpu.buffer(sentinel.nbytes, data=sentinel), gpu.buffer(Tn * F // 32 * 16 + 16)
+        product(s, True, gpu.buffer(16), xqo, xso)
+        got_q = gpu.read(xqo, sentinel.nbytes, np.int8)
+        np.testing.assert_array_equal(got_q[:Tn * F], want_q, err_msg=f"S={s}")
+        assert np.all(got_q[Tn * F:] == 0x5A), "wrote past the chunk's tokens"
+        np.testing.assert_array_equal(gpu.read(xso, Tn * F // 32 * 16), want_s, err_msg=f"S={s}")
+
+
 def test_background_uploads_write_in_order_and_report_errors(gpu):
     # model load: buffer(data=) hands the write to a worker thread; end_uploads waits for every
     # write, and a write that failed comes back as one GPU memory error, not a lost upload

@@ -221,6 +221,10 @@ class GPUModel:
         self.xl = buf(self.logit_rows * D * 4, label="x-last")
         self.xq = buf(B * max(D, F), label="x-int8")       # (T, K/32 blocks, 32 int8): act_q8
         self.xs = buf(B * -(-max(D, F) // 32) * 16, label="x-int8-scales")
+        # the gate/up product's outputs as int8 blocks for the down product (matmul_q8.wgsl QOUT;
+        # its input blocks are xq/xs, which a dispatch cannot also write)
+        self.xq_g = buf(B * F if B > 1 else 16, label="gate-int8")
+        self.xs_g = buf(B * -(-F // 32) * 16 if B > 1 else 16, label="gate-int8-scales")
         # the halves of a prompt product's K-split tiles (matmul_q8.wgsl SPLIT): at most
         # MMQ_SPLIT_MAX tiles of 64 x 128 (TM x TN)
         self.mmq_part = buf(2 * MMQ_SPLIT_MAX * 64 * 128 * 4 if B > 1 else 16, label="mmq-split-halves")
@@ -578,25 +582,36 @@ class GPUModel:
             o["KB"] = max(1, min(o["KB"], 8 * tm // tn, smem // (40 * (tm + tn))))
             return o
 
-        def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False):
+        def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False, src=None, qout=None):
+            """the product's dispatches: int8 input blocks `src` (xq, xs by default); with `qout`
+            (GLU) its outputs written as int8 blocks into those two buffers instead of dst"""
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
+            src = src or (self.xq, self.xs)
+            out = qout or (self._unused[15], self._unused[16])
             for r0, nr, bufs in w.parts:
-                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu))
-                binds = {0: P, 2: dst, 12: self.xq, 13: self.xs}
+                c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QOUT=int(qout is not None))
+                binds = {0: P, 2: dst, 12: src[0], 13: src[1], 14: self.mmq_part, 15: out[0], 16: out[1]}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
-                binds[14] = self.mmq_part
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
                                    TN=tn, **c, **mmq_opts(w.wtype, tn)) for tn in MMQ_TN}
                 # the same with a K-split tail, and the dispatch that adds the halves (_mmq_split)
                 split = ({tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
                                     TN=tn, **c, **mmq_opts(w.wtype, tn), SPLIT=1) for tn in MMQ_TN},
-                         {tn: _Lazy(gpu, "matmul_q8", w.wtype, "combine", {0: P, 2: dst, 14: self.mmq_part},
+                         {tn: _Lazy(gpu, "matmul_q8", w.wtype, "combine",
+                                    {0: P, 2: dst, 14: self.mmq_part, 15: out[0], 16: out[1]},
                                     SAME_HALVES=int(w.wtype in SAME_HALVES), TN=tn, **c, **mmq_opts(w.wtype, tn),
                                     SPLIT=1) for tn in MMQ_TN})
                 ops.append((tiles, split, nr, "mmq"))
             return ops
+
+        def glu_qout(w: Weight) -> bool:
+            """whether the gate/up product can write the down product's int8 blocks itself
+            (matmul_q8.wgsl QOUT: tiles of 64 rows, each a whole block of outputs)"""
+            return (os.environ.get("DOCASSIST_MMQ_QOUT", "1") != "0" and F % 32 == 0
+                    and all(mmq_opts(w.wtype, tn).get("TM", 64) == 64 for tn in MMQ_TN)
+                    and all(r0 % 64 == 0 for r0, _, _ in w.parts))
 
         layers, any_q8 = [], False
         for i, L in enumerate(self.layers):
@@ -613,11 +628,17 @@ class GPUModel:
             ops += [o for o in gen if o[0] is rope or o[0] is attn or o[0] is merge]
             ops += norm(self.att, None, None, quant=True) + mmq(L["wo"], self.x, acc=True)
             ops += norm(self.x, self.xb, L["ffn_norm"], quant=True)
-            if "wgu" in L:
-                ops += mmq(L["wgu"], self.g, glu=True)
+            if "wgu" in L and glu_qout(L["wgu"]):
+                # SiLU(gate) * up straight into the down product's int8 blocks: no f32 round trip
+                # and no quantizing dispatch
+                ops += mmq(L["wgu"], self.g, glu=True, qout=(self.xq_g, self.xs_g))
+                ops += mmq(L["wd"], self.x, acc=True, src=(self.xq_g, self.xs_g))
             else:
-                ops += mmq(L["wg"], self.g) + mmq(L["wu"], self.u) + [o for o in gen if o[0] is silu]
-            ops += norm(self.g, None, None, quant=True, n=F) + mmq(L["wd"], self.x, acc=True)
+                if "wgu" in L:
+                    ops += mmq(L["wgu"], self.g, glu=True)
+                else:
+                    ops += mmq(L["wg"], self.g) + mmq(L["wu"], self.u) + [o for o in gen if o[0] is silu]
+                ops += norm(self.g, None, None, quant=True, n=F) + mmq(L["wd"], self.x, acc=True)
             layers.append(ops)
         return layers if any_q8 else None
 
