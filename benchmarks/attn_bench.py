@@ -55,13 +55,17 @@ def run(tokens: int, positions, variants, reps: int, nh: int = 32, nkv: int = 32
     qkv = gpu.buffer(tokens * (nh + 2 * nkv) * hd * 4,
                      data=rng.standard_normal(tokens * (nh + 2 * nkv) * hd).astype(np.float32))
     o = gpu.buffer(tokens * nh * hd * 4)
+    q_out = (gpu.buffer(tokens * nh * hd), gpu.buffer(tokens * nh * hd // 32 * 16 + 16))
     for p0 in positions:
         P = gpu.buffer(16, u.UNIFORM | u.COPY_DST | u.COPY_SRC, data=np.array([tokens, p0, 0, 1], np.uint32))
         keys = tokens * p0 + tokens * (tokens + 1) // 2          # keys read over the chunk's queries
         first = None
         for vname, entry, consts in variants:
             pipe = gpu.pipeline("attention", None, entry, NH=nh, NKV=nkv, HD=hd, KV_F16=1, **consts)
-            bg = gpu.bind(pipe, {0: P, 1: qkv, 2: kc, 3: vc, 4: o})
+            binds = {0: P, 1: qkv, 2: kc, 3: vc, 4: o}
+            if entry == "prefill32":   # QOUT's int8 outputs (bound, not timed unless QOUT=1)
+                binds.update({15: q_out[0], 16: q_out[1]})
+            bg = gpu.bind(pipe, binds)
             pq = 32 if entry == "prefill32" else 16
             gpu.write(o, np.full(tokens * nh * hd, np.nan, np.float32))   # a variant that writes nothing shows up
             grid = (nh * -(-tokens // pq), 1, 1) if entry == "prefill32" else (nh, -(-tokens // pq), 1)
@@ -75,7 +79,7 @@ def run(tokens: int, positions, variants, reps: int, nh: int = 32, nkv: int = 32
             res["results"].append(r)
             print(f"@{p0:<6d} {vname:10s} {s * 1e6:9.1f} us  {r['tflops']:6.2f} TFLOPS  diff {err:.1e}", flush=True)
         P.destroy()
-    for b in (kc, vc, qkv, o):
+    for b in (kc, vc, qkv, o, *q_out):
         b.destroy()
     return res
 

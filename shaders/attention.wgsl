@@ -331,6 +331,52 @@ fn unpack4(w: vec2<u32>) -> vec4<f32> {
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 
+// prefill32 with QOUT: rows r of the output (1 / l applied) staged in tq (free after the last
+// chunk), then one invocation a block of 32 (32 rows x HD/32 blocks <= 128) quantizes it as
+// rmsnorm.wgsl `quant` does into XQO / XSO (quant_out.wgsl), blocks of token t at
+// t * NH * HD / 32 + h * HD / 32. Called by every invocation (barriers).
+fn prefill32_qout(o0: vec4<f32>, o1: vec4<f32>, o2: vec4<f32>, o3: vec4<f32>, u0: vec4<f32>, u1: vec4<f32>,
+                  u2: vec4<f32>, u3: vec4<f32>, rg: u32, dg: u32, t0: u32, h: u32, li: u32) {
+    let h4 = HD / 4u;
+    let lq = h4 + 1u;
+    let r0 = 4u * rg;
+    let inv = vec4<f32>(1.0 / tl[r0], 1.0 / tl[r0 + 1u], 1.0 / tl[r0 + 2u], 1.0 / tl[r0 + 3u]);
+    if (dg < h4) {   // (as the f32 outputs: times 1 / l)
+        tq[r0 * lq + dg] = o0 * inv.x; tq[(r0 + 1u) * lq + dg] = o1 * inv.y;
+        tq[(r0 + 2u) * lq + dg] = o2 * inv.z; tq[(r0 + 3u) * lq + dg] = o3 * inv.w;
+    }
+    if (dg + 16u < h4) {
+        let d1 = dg + 16u;
+        tq[r0 * lq + d1] = u0 * inv.x; tq[(r0 + 1u) * lq + d1] = u1 * inv.y;
+        tq[(r0 + 2u) * lq + d1] = u2 * inv.z; tq[(r0 + 3u) * lq + d1] = u3 * inv.w;
+    }
+    workgroupBarrier();
+    let nbh = HD / 32u;                      // blocks a row
+    let r = li / nbh;
+    let bj = li % nbh;
+    let t = t0 + r;
+    if (r < TQ && t < P.n_tokens) {
+        let i0 = r * lq + 8u * bj;
+        var m = 0.0;
+        for (var k = 0u; k < 8u; k++) {
+            let a = abs(tq[i0 + k]);
+            m = max(m, max(max(a.x, a.y), max(a.z, a.w)));
+        }
+        let d = m / 127.0;
+        let qi = select(0.0, 1.0 / d, d > 0.0);
+        let ob = t * (NH * HD / 32u) + h * nbh + bj;
+        var s0 = 0;
+        var s1 = 0;
+        for (var k = 0u; k < 8u; k++) {
+            let q = vec4<i32>(round(tq[i0 + k] * qi));
+            XQO[ob * 8u + k] = pack4xI8(q);
+            let sq = q.x + q.y + q.z + q.w;
+            if (k < 4u) { s0 += sq; } else { s1 += sq; }
+        }
+        XSO[ob] = vec4<f32>(d, d * f32(s0 + s1), d * f32(s0), d * f32(s1));
+    }
+}
+
 @compute @workgroup_size(128)
 fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -458,6 +504,10 @@ fn prefill32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         }
     }
     workgroupBarrier();
+    if (QOUT) {   // the tile's outputs as the output product's int8 blocks (no f32, no quantizing pass)
+        prefill32_qout(o0, o1, o2, o3, u0, u1, u2, u3, rg, dg, t0, h, lid.x);
+        return;
+    }
     for (var i = 0u; i < 4u; i++) {
         let r = 4u * rg + i;
         let t = t0 + r;

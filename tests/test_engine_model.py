@@ -417,6 +417,29 @@ def test_int8_prefill_k_split_tails_and_early_submission(tmp_path, shared_models
     assert np.linalg.norm(out["7", "0", "1"] - expect) / np.linalg.norm(expect) < 2e-2
 
 
+@pytest.mark.parametrize("kv", ["f16", "q8_0"])
+def test_prompt_attention_writes_the_output_products_int8_blocks(tmp_path, monkeypatch, kv):
+    # the 32-query prompt attention writing its outputs as the int8 blocks the output product
+    # reads (prefill32 QOUT, the default in the int8 prompt stream): one dispatch a layer fewer,
+    # the same logits bit for bit as f32 outputs and the quantizing dispatch
+    # (DOCASSIST_ATTN_QOUT=0), over two chunks (the second attends to the first's keys)
+    path = write_tiny_model(tmp_path / "aq.gguf", ftype="Q4_0", seed=4, dim=256, hidden=512, n_heads=4,
+                            n_kv_heads=2, context_length=400)
+    toks = list(np.random.default_rng(8).integers(3, 500, 250))
+    out, n_calls = {}, {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("DOCASSIST_ATTN_QOUT", flag)
+        m = load_model(path, quiet=True, act_q8="on", batch=128, kv_dtype=kv)
+        try:
+            assert m.attn_pq == 32 and m.ops_prefill is not None
+            n_calls[flag] = len(m._calls(128, 1, 1))
+            out[flag] = m.logits(toks)
+        finally:
+            m.close()
+    assert n_calls["0"] == n_calls["1"] + 2        # two layers
+    np.testing.assert_array_equal(out["1"], out["0"])
+
+
 def test_int8_prefill_within_webgpus_guaranteed_shared_memory(tmp_path, monkeypatch):
     # an adapter with only the 16 KiB of workgroup memory WebGPU guarantees: the int8 prompt
     # products still run, with fewer blocks a step (the same sums in the same order: the same

@@ -486,7 +486,10 @@ def _check_prompt_attention(gpu, entry, pq, hd, S, Tn, f16, **consts):
     params = gpu.buffer(16, gpu.wgpu.BufferUsage.UNIFORM | gpu.wgpu.BufferUsage.COPY_DST,
                         data=np.array([Tn, p0, 0, 1], np.uint32))
     grid = (NH * -(-Tn // pq), 1, 1) if entry == "prefill32" else (NH, -(-Tn // pq), 1)
-    _run(gpu, pipe, {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}, grid)
+    binds = {0: params, 1: gpu.buffer(QKV.nbytes, data=QKV), 2: kc, 3: vc, 4: o}
+    if entry == "prefill32":   # (quant_out.wgsl's outputs: QOUT)
+        binds.update({15: gpu.buffer(16), 16: gpu.buffer(16)})
+    _run(gpu, pipe, binds, grid)
     got = gpu.read(o, Tn * NH * hd * 4).reshape(Tn, NH, hd)
     for t in range(Tn):
         for h in range(NH):
@@ -495,6 +498,24 @@ def _check_prompt_attention(gpu, entry, pq, hd, S, Tn, f16, **consts):
             p = np.exp(s - s.max())
             p /= p.sum()
             np.testing.assert_allclose(got[t, h], p @ VC[:p0 + t + 1, kv * hd:(kv + 1) * hd], atol=2e-5)
+    if entry == "prefill32":
+        # QOUT: the outputs as int8 blocks of 32 (d = max|v| / 127, q = round(v / d)) and their
+        # scales and sums, as rmsnorm.wgsl `quant` writes them; no f32 outputs
+        pipe = gpu.pipeline("attention", None, entry, NH=NH, NKV=NKV, HD=hd, **_kv_consts(f16, S + 5, NKV * hd),
+                            **consts, QOUT=1)
+        nblk = Tn * NH * hd // 32
+        xq, xs = gpu.buffer(nblk * 32), gpu.buffer(nblk * 16)
+        o2 = gpu.buffer(Tn * NH * hd * 4, data=np.full(Tn * NH * hd, 7.0, np.float32))
+        _run(gpu, pipe, {**binds, 4: o2, 15: xq, 16: xs}, grid)
+        q = gpu.read(xq, nblk * 32, np.int8).reshape(nblk, 32).astype(np.int64)
+        sc = gpu.read(xs, nblk * 16).reshape(nblk, 4)
+        v = got.reshape(nblk, 32)
+        d = np.abs(v).max(1) / 127
+        np.testing.assert_allclose(sc[:, 0], d, rtol=1e-6)
+        assert np.all(np.abs(q * sc[:, :1] - v) <= sc[:, :1] * 0.5 + 1e-6)
+        np.testing.assert_allclose(sc[:, 1:], sc[:, :1] * np.stack([q.sum(1), q[:, :16].sum(1), q[:, 16:].sum(1)], 1),
+                                   rtol=1e-6)
+        assert np.all(gpu.read(o2, Tn * NH * hd * 4) == 7.0)
 
 
 @pytest.mark.parametrize("f16", [False, True, "q8"], ids=["kv-f32", "kv-f16", "kv-q8"])
@@ -580,6 +601,11 @@ def test_rmsnorm_int8_blocks_deferred(gpu):
                                rtol=1e-5)
 
 
+def _MMQ_UNUSED(gpu):
+    """matmul_q8.wgsl's optional bindings (SPLIT's halves, QOUT's blocks) where a test uses none"""
+    return {14: gpu.buffer(16), 15: gpu.buffer(16), 16: gpu.buffer(16)}
+
+
 MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
 
 
@@ -612,7 +638,7 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn, pf, cvt, kb, bias, t
         pipe = gpu.pipeline("matmul_q8", wtype, "main", K=K, NR=2 * N, ROW0=0,
                             LDY=N if glu else 2 * N, ACC=int(not glu), GLU=int(glu), SAME_HALVES=same, TN=tn,
                             PF=pf, CVT=cvt, KB=kb, BIAS=bias, TM=tm)
-        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, 14: gpu.buffer(16), **bufs},
+        _run(gpu, pipe, {0: _params(gpu, Tn), 2: y, 12: xq, 13: xsb, **_MMQ_UNUSED(gpu), **bufs},
              (-(-2 * N // tm), -(-Tn // tn), 1))
         got = gpu.read(y, init.nbytes)
         if glu:   # rows of N (LDY)
@@ -652,8 +678,8 @@ def test_int8_tiled_matmul_k_split_tail(gpu, gtype, K, N, tn, kb, splits):
         for s in splits:
             y = gpu.buffer(init.nbytes, data=init)
             P = _params(gpu, Tn)
-            _run(gpu, pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, **bufs}, (n_tiles + s, 1, 1))
-            _run(gpu, comb, {0: P, 2: y, 14: part}, (-(-64 * tn // 1024), s, 1))
+            _run(gpu, pipe, {0: P, 2: y, 12: xq, 13: xsb, **_MMQ_UNUSED(gpu), 14: part, **bufs}, (n_tiles + s, 1, 1))
+            _run(gpu, comb, {0: P, 2: y, **_MMQ_UNUSED(gpu), 14: part}, (-(-64 * tn // 1024), s, 1))
             got = gpu.read(y, init.nbytes)
             if glu:
                 g, u = full[:, 0::2], full[:, 1::2]

@@ -467,6 +467,14 @@ class GPUModel:
                                    HD=cfg.head_dim, TK=tks[0], **self._kv_consts(),
                                    LATE_FIRST=int(os.environ.get("DOCASSIST_ATTN_LATE_FIRST", "1")))
             self.attn_pq = 32
+        # the same writing its outputs as the output product's int8 blocks (prefill32 QOUT: no
+        # quantizing dispatch) for the int8 prompt stream; DOCASSIST_ATTN_QOUT=0: f32 + quantizing
+        attn_pf_q = None
+        if self.attn_pq == 32 and os.environ.get("DOCASSIST_ATTN_QOUT", "1") != "0":
+            attn_pf_q = gpu.pipeline("attention", None, "prefill32", NH=cfg.n_heads, NKV=cfg.n_kv_heads,
+                                     HD=cfg.head_dim, TK=tks[0], **self._kv_consts(),
+                                     LATE_FIRST=int(os.environ.get("DOCASSIST_ATTN_LATE_FIRST", "1")), QOUT=1)
+        self._attn_q = []   # per layer: (attn_pf_q, its bind group) or None
         silu = gpu.pipeline("silu_mul", None, F=F)
         # rope_kv: an invocation a pair (q8_0: a block of 32) of the wider of Q and K
         n_pairs = max(cfg.n_heads, cfg.n_kv_heads) * (cfg.head_dim // (32 if self.kv_q8 else 2))
@@ -484,7 +492,11 @@ class GPUModel:
                       lambda T, L_, S: (cfg.n_heads, T, S))
             if attn_tiles:   # prompt chunks: 16 queries a workgroup share each key chunk
                 binds = {0: P, 1: self.qkv, 2: self.kc[i], 3: self.vc[i], 4: self.att}
+                if self.attn_pq == 32:   # (prefill32 binds quant_out's outputs)
+                    binds.update(q_unused)
                 ops[-1] = ops[-1] + ("attn", (attn_pf, gpu.bind(attn_pf, binds)))
+            self._attn_q.append(None if attn_pf_q is None else
+                                (attn_pf_q, gpu.bind(attn_pf_q, {**binds, 15: self.xq, 16: self.xs})))
             ops += [(merge, gpu.bind(merge, {0: P, 1: self.part, 2: self.att, **q_unused}),
                      lambda T, L_, S: (cfg.n_heads, 1, 1), "split")]
             ops += matmul(L["wo"], self.att, self.x, acc=True)
@@ -625,8 +637,19 @@ class GPUModel:
             for w in L["wqkv"]:
                 ops += mmq(w, self.qkv, ldy=LDQ, row0=row0)
                 row0 += w.n
-            ops += [o for o in gen if o[0] is rope or o[0] is attn or o[0] is merge]
-            ops += norm(self.att, None, None, quant=True) + mmq(L["wo"], self.x, acc=True)
+            att_q = self._attn_q[i] if D % 32 == 0 else None
+            fused_att = False
+            for o in gen:
+                if o[0] is rope or o[0] is merge:
+                    ops.append(o)
+                elif o[0] is attn and att_q is not None and len(o) == 5:
+                    ops.append(o[:4] + (att_q,))   # prefill32 writing the output product's int8 blocks
+                    fused_att = True
+                elif o[0] is attn:
+                    ops.append(o)
+            if not fused_att:
+                ops += norm(self.att, None, None, quant=True)
+            ops += mmq(L["wo"], self.x, acc=True)
             ops += norm(self.x, self.xb, L["ffn_norm"], quant=True)
             if "wgu" in L and glu_qout(L["wgu"]):
                 # SiLU(gate) * up straight into the down product's int8 blocks: no f32 round trip
