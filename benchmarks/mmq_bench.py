@@ -100,7 +100,7 @@ def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
     P = gpu.buffer(16, u.UNIFORM | u.COPY_DST | u.COPY_SRC, data=np.array([Tn, 0, 0, 1], np.uint32))
     res = {"adapter": gpu.report()["adapter"], "tokens": Tn, "tn": tn, "results": []}
     part = gpu.buffer(2 * 132 * 128 * 128 * 4)   # split tiles' halves (SPLIT; S <= 132)
-    unused = (gpu.buffer(16), gpu.buffer(16))      # QOUT's outputs (not timed here)
+    unused = tuple(gpu.buffer(16) for _ in range(4))   # QOUT's outputs, ROPE's caches (not timed here)
     for wtype in types:
         for name, n, k, glu in shapes or SHAPES:
             raw = random_blocks(TYPES[wtype], n, k, rng)
@@ -124,14 +124,16 @@ def run(types, tokens: int, variants, reps: int, tn: int, shapes=None) -> dict:
                 split = c.pop("S", 0)                     # S: the last S tiles split in K (SPLIT)
                 c["SPLIT"] = int(split > 0)
                 pipe = gpu.pipeline(kernel, wtype, "main", snippets=() if kernel == "matmul_q8" else ("store_rows",), **c)
-                bg = gpu.bind(pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, 15: unused[0], 16: unused[1], **bufs})
+                bg = gpu.bind(pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, 15: unused[0], 16: unused[1],
+                                     10: unused[2], 11: unused[3], **bufs})
                 gpu.write(y, np.full(Tn * ldy, np.nan, np.float32))   # a variant that writes nothing shows up
                 grid = (-(-n // c.get("TM", 64)), -(-Tn // c["TN"]), 1)
                 more = []
                 if split:
                     grid = (grid[0] * grid[1] + split, 1, 1)
                     comb = gpu.pipeline(kernel, wtype, "combine", **c)
-                    more = [(comb, gpu.bind(comb, {0: P, 2: y, 14: part, 15: unused[0], 16: unused[1]}),
+                    more = [(comb, gpu.bind(comb, {0: P, 2: y, 14: part, 15: unused[0], 16: unused[1],
+                                                   10: unused[2], 11: unused[3]}),
                              (-(-c["TN"] * c.get("TM", 64) // 1024), split, 1))]
                 s = time_product(gpu, pipe, bg, grid, reps, P, more)
                 out = gpu.read(y, Tn * ldy * 4)

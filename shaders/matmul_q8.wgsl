@@ -36,7 +36,16 @@ override QOUT: bool = false;    // with GLU and TM = 64: a tile's 32 outputs a t
                                 // the next product's input, written as that block (rmsnorm.wgsl
                                 // `quant`'s layout and rounding) instead of f32: the quantizing
                                 // dispatch and the f32 round trip are gone
+override ROPE: bool = false;     // q|k|v rows (global row ROW0 + r of NH*HD + 2*NKV*HD): q rotated into Y,
+                                 // k rotated and v into the KV cache at P.pos0 + t (f16 pairs, or f32
+                                 // when not KV_F16), as rope_kv.wgsl `main` does: no dispatch of its own
+override NH: u32 = 1u;
+override NKV: u32 = 1u;
+override HD: u32 = 2u;
+override KV_F16: bool = true;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, LDY)
+@group(0) @binding(10) var<storage, read_write> KC: array<u32>; // ROPE: (n_ctx, NKV*HD/2) f16 pairs or (n_ctx, NKV*HD) f32
+@group(0) @binding(11) var<storage, read_write> VC: array<u32>; // ROPE: same layout as KC
 @group(0) @binding(14) var<storage, read_write> PART: array<vec4<f32>>;   // SPLIT: (2, S, TN, TM/4)
 @group(0) @binding(15) var<storage, read_write> XQO: array<vec4<u32>>;  // QOUT: (T, LDY/32, 2) 16 int8 each
 @group(0) @binding(16) var<storage, read_write> XSO: array<vec4<f32>>;  // QOUT: (T, LDY/32) as XS
@@ -106,6 +115,44 @@ fn quant_staged(nt: u32, t0: u32, blk: u32, li: u32, nq: u32) {
         let s1 = qsm[2u * tl + 1u];
         if (t0 + tl < P.n_tokens) { XSO[(t0 + tl) * nb + blk] = vec4<f32>(d, d * f32(s0 + s1), d * f32(s0), d * f32(s1)); }
     }
+}
+
+// ROPE: rows r..r+3 (of this part: global rows ROW0 + r.., two pairs) of token t
+fn store_rope(t: u32, r: u32, av: vec4<f32>) {
+    if (t >= P.n_tokens) { return; }
+    let pos = P.pos0 + t;
+    let half = HD / 2u;
+    for (var j = 0u; j < 4u; j += 2u) {
+        if (r + j + 1u >= NR) { return; }
+        let g = ROW0 + r + j;             // even: a pair never straddles q, k and v
+        let a = av[j];
+        let b = av[j + 1u];
+        if (g < NH * HD) {                // q: rotated in place
+            let q = rot(a, b, pos, (g / 2u) % half);
+            Y[t * LDY + g] = q.x;
+            Y[t * LDY + g + 1u] = q.y;
+        } else {
+            let kv = g >= (NH + NKV) * HD;  // v (else k)
+            let p = (g - select(NH * HD, (NH + NKV) * HD, kv)) / 2u;   // pair within the cache row
+            var x = vec2<f32>(a, b);
+            if (!kv) { x = rot(a, b, pos, p % half); }
+            if (KV_F16) {
+                let c = pos * NKV * half + p;
+                if (kv) { VC[c] = pack2x16float(x); } else { KC[c] = pack2x16float(x); }
+            } else {
+                let c = pos * NKV * HD + 2u * p;
+                if (kv) {
+                    VC[c] = bitcast<u32>(x.x); VC[c + 1u] = bitcast<u32>(x.y);
+                } else {
+                    KC[c] = bitcast<u32>(x.x); KC[c + 1u] = bitcast<u32>(x.y);
+                }
+            }
+        }
+    }
+}
+
+fn store4(t: u32, r: u32, av: vec4<f32>) {
+    if (ROPE) { store_rope(t, r, av); } else { store_rows(t, r, av); }
 }
 
 // a . b (16 int8 products) added to s0, one dot4I8Packed at a time, each added straight to the sum
@@ -357,17 +404,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         return;
     }
     let r = r0 + tr * 4u;
-    store_rows(t0 + tc, r, acc.a0);
-    if (TN >= 32u) { store_rows(t0 + tc + 16u, r, acc.a1); }
+    store4(t0 + tc, r, acc.a0);
+    if (TN >= 32u) { store4(t0 + tc + 16u, r, acc.a1); }
     if (TN >= 64u) {
-        store_rows(t0 + tc + 32u, r, acc.a2);
-        store_rows(t0 + tc + 48u, r, acc.a3);
+        store4(t0 + tc + 32u, r, acc.a2);
+        store4(t0 + tc + 48u, r, acc.a3);
     }
     if (TN == 128u) {
-        store_rows(t0 + tc + 64u, r, acc.a4);
-        store_rows(t0 + tc + 80u, r, acc.a5);
-        store_rows(t0 + tc + 96u, r, acc.a6);
-        store_rows(t0 + tc + 112u, r, acc.a7);
+        store4(t0 + tc + 64u, r, acc.a4);
+        store4(t0 + tc + 80u, r, acc.a5);
+        store4(t0 + tc + 96u, r, acc.a6);
+        store4(t0 + tc + 112u, r, acc.a7);
     }
 }
 
@@ -389,6 +436,6 @@ fn combine(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     }
     if (e < TN * (TM / 4u)) {
         let v = PART[b] + PART[b + s * TN * (TM / 4u)];
-        store_rows((id / nx) * TN + e / (TM / 4u), (id % nx) * TM + 4u * (e % (TM / 4u)), v);
+        store4((id / nx) * TN + e / (TM / 4u), (id % nx) * TM + 4u * (e % (TM / 4u)), v);
     }
 }

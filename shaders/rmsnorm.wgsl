@@ -6,6 +6,10 @@ override TAIL: bool = false;
 override NORM: bool = true;   // quant without NORM: int8 blocks of X itself (no Y, no Wn)
 override DEFER: bool = false; // quant: blocks of X * w without 1 / rms (no Y), and each block's
                               // sum of X^2 in SS: a NORM_IN product (matvec.wgsl) applies 1 / rms
+override WRITE_Y: bool = true; // quant with NORM: also the normed f32 values to Y (a stream whose
+                               // products all read the int8 blocks has no use for them)
+override NP: u32 = 1u;         // quant: passes of 1024 values a workgroup (NP = ceil(D / 1024): one
+                               // workgroup a token, the row's norm summed once instead of per 1024)
 @group(0) @binding(1) var<storage, read> X: array<f32>;         // (T, D)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (T, D)
 @group(0) @binding(3) var<storage, read> Wn: array<f32>;        // (D,)
@@ -14,18 +18,25 @@ override DEFER: bool = false; // quant: blocks of X * w without 1 / rms (no Y), 
 @group(0) @binding(6) var<storage, read_write> SS: array<f32>;  // quant with DEFER: (T, D/32)
 
 var<workgroup> red: array<f32, 256>;
+var<workgroup> red16: array<f32, 16>;
 
-// 1 / sqrt(mean(X[t]^2) + EPS), over the 256 invocations of the workgroup (all must call it)
+// 1 / sqrt(mean(X[t]^2) + EPS), over the 256 invocations of the workgroup (all must call it):
+// the partial sums added 16 at a time, then the 16 sums by every invocation (3 barriers; a
+// halving tree took 9)
 fn inv_rms(t: u32, i: u32) -> f32 {
     var s = 0.0;
     for (var k = i; k < D; k += 256u) { let v = X[t * D + k]; s += v * v; }
     red[i] = s;
     workgroupBarrier();
-    for (var w = 128u; w > 0u; w >>= 1u) {
-        if (i < w) { red[i] += red[i + w]; }
-        workgroupBarrier();
+    if (i < 16u) {
+        var a = 0.0;
+        for (var k = 0u; k < 16u; k++) { a += red[16u * i + k]; }
+        red16[i] = a;
     }
-    let r = inverseSqrt(red[0] / f32(D) + EPS);
+    workgroupBarrier();
+    var tot = 0.0;
+    for (var k = 0u; k < 16u; k++) { tot += red16[k]; }
+    let r = inverseSqrt(tot / f32(D) + EPS);
     workgroupBarrier();                   // red may be reused after
     return r;
 }
@@ -48,7 +59,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 // whole row's squares (4 * D bytes from cache). Values a workgroup: 1024 (was 256, with 5
 // barriers of a 32-lane tree a block: a 512-token 7B prompt's norms took 30-50 us a dispatch).
 // D % 32 == 0. Without NORM, X is only quantized (the attention output and the SiLU*up product
-// before their products). Dispatch: (ceil(D / 1024), T, 1).
+// before their products). Dispatch: (ceil(D / (1024 NP)), T, 1).
 var<workgroup> qv: array<i32, 256>;     // each invocation's sum of its 4 q
 var<workgroup> qm: array<f32, 256>;     // each invocation's max |x| of its 4 values
 
@@ -57,10 +68,19 @@ fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
     let t_out = wg.y;
     var t_in = t_out;
     if (TAIL) { t_in = t_out + P.row0; }
-    if (t_in >= P.n_tokens || wg.x * 1024u >= D) { return; }
+    if (t_in >= P.n_tokens || wg.x * 1024u * NP >= D) { return; }
     var inv = 1.0;
     if (NORM && !DEFER) { inv = inv_rms(t_in, lid.x); }
-    let i = wg.x * 1024u + 4u * lid.x;   // this invocation's first value
+    for (var p = 0u; p < NP; p++) {
+        quant1024(t_in, t_out, wg.x * 1024u * NP + 1024u * p, lid.x, inv);
+    }
+}
+
+// values v0..v0+1023 of token t_in (times inv and the norm weight with NORM), 4 an invocation
+// (every invocation calls it: barriers)
+fn quant1024(t_in: u32, t_out: u32, v0: u32, li: u32, inv: f32) {
+    let lid = vec3<u32>(li, 0u, 0u);
+    let i = v0 + 4u * lid.x;             // this invocation's first value
     let live = i < D;                    // (D % 32 == 0: a block is live or not as a whole)
     var v = vec4<f32>(0.0);
     if (live) {
@@ -68,7 +88,7 @@ fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
         v = vec4<f32>(X[b], X[b + 1u], X[b + 2u], X[b + 3u]);
         if (NORM) {
             v *= inv * vec4<f32>(Wn[i], Wn[i + 1u], Wn[i + 2u], Wn[i + 3u]);
-            if (!DEFER) {
+            if (!DEFER && WRITE_Y) {
                 let o = t_out * D + i;
                 Y[o] = v.x; Y[o + 1u] = v.y; Y[o + 2u] = v.z; Y[o + 3u] = v.w;
             }
@@ -96,4 +116,5 @@ fn quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid
             SS[o / 32u] = ss;
         }
     }
+    workgroupBarrier();                  // qm, qv reused by the next pass
 }

@@ -395,7 +395,7 @@ def test_int8_prefill_k_split_tails_and_early_submission(tmp_path, shared_models
     toks = list(np.random.default_rng(3).integers(3, 500, 300))
     expect = _reference(path).forward(toks)
     out, n_calls = {}, {}
-    for slots, first, qout in (("0", "0", "1"), ("7", "0", "1"), ("0", "5", "1"), ("0", "0", "0"), ("7", "0", "0")):
+    for slots, first, qout in (("0", "0", "1"), ("7", "0", "1"), ("0", "2,7", "1"), ("0", "0", "0"), ("7", "0", "0")):
         monkeypatch.setenv("DOCASSIST_MMQ_SLOTS", slots)
         monkeypatch.setenv("DOCASSIST_PREFILL_FIRST", first)
         monkeypatch.setenv("DOCASSIST_MMQ_QOUT", qout)
@@ -409,7 +409,7 @@ def test_int8_prefill_k_split_tails_and_early_submission(tmp_path, shared_models
     base = out["0", "0", "1"]
     assert n_calls["7", "0", "1"] > n_calls["0", "0", "1"]           # some products split (a combine each)
     assert n_calls["0", "0", "0"] == n_calls["0", "0", "1"] + 2      # a quantizing dispatch a layer
-    np.testing.assert_array_equal(out["0", "5", "1"], base)
+    np.testing.assert_array_equal(out["0", "2,7", "1"], base)
     np.testing.assert_array_equal(out["0", "0", "0"], base)
     np.testing.assert_array_equal(out["7", "0", "0"], out["7", "0", "1"])
     rel = np.linalg.norm(out["7", "0", "1"] - base) / np.linalg.norm(base)
@@ -434,6 +434,30 @@ def test_prompt_attention_writes_the_output_products_int8_blocks(tmp_path, monke
             assert m.attn_pq == 32 and m.ops_prefill is not None
             n_calls[flag] = len(m._calls(128, 1, 1))
             out[flag] = m.logits(toks)
+        finally:
+            m.close()
+    assert n_calls["0"] == n_calls["1"] + 2        # two layers
+    np.testing.assert_array_equal(out["1"], out["0"])
+
+
+@pytest.mark.parametrize("kv,ftype", [("f16", "Q4_0"), ("f32", "Q4_K_M")])
+def test_qkv_prompt_product_applies_rope_and_fills_the_cache(tmp_path, monkeypatch, kv, ftype):
+    # the int8 Q/K/V prompt products rotating q and k and storing k and v in the cache in their
+    # epilogue (matmul_q8.wgsl ROPE, the default for f16 and f32 caches): one dispatch a layer
+    # fewer than with rope_kv.wgsl (DOCASSIST_MMQ_ROPE=0), the same logits bit for bit, for
+    # prompt chunks and the decode steps that read the cache they filled (Q4_K_M: q|k and v as
+    # separate products)
+    path = write_tiny_model(tmp_path / f"rope-{ftype}.gguf", ftype=ftype, seed=6, dim=256, hidden=512, n_heads=4,
+                            n_kv_heads=2, context_length=400)
+    toks = list(np.random.default_rng(9).integers(3, 500, 200))
+    out, n_calls = {}, {}
+    for flag in ("1", "0"):
+        monkeypatch.setenv("DOCASSIST_MMQ_ROPE", flag)
+        m = load_model(path, quiet=True, act_q8="on", batch=128, kv_dtype=kv)
+        try:
+            n_calls[flag] = len(m._calls(128, 1, 1))
+            prompt = m.logits(toks)
+            out[flag] = np.concatenate([prompt, np.stack([m.forward([t]) for t in toks[:3]])])
         finally:
             m.close()
     assert n_calls["0"] == n_calls["1"] + 2        # two layers

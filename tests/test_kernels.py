@@ -568,21 +568,30 @@ def test_embed(gpu, gtype, K):
     np.testing.assert_array_equal(gpu.read(x, len(toks) * K * 4).reshape(len(toks), K), Wd[toks])
 
 
-def test_rmsnorm_int8_blocks_many_tokens(gpu):
-    # (ceil(D/1024), T) workgroups: token t's blocks at t * D/32; without NORM, X as it is
+@pytest.mark.parametrize("D,np_,write_y", [(320, 1, 1), (2336, 1, 1), (2336, 3, 0), (2336, 2, 1)])
+def test_rmsnorm_int8_blocks_many_tokens(gpu, D, np_, write_y):
+    # (ceil(D/(1024 NP)), T) workgroups: token t's blocks at t * D/32; without NORM, X as it is;
+    # NP passes of 1024 values a workgroup (one workgroup a row: the norm summed once) give the
+    # same blocks; without WRITE_Y no f32 output (Y untouched)
     rng = np.random.default_rng(2)
-    D, Tn = 320, 5
+    Tn = 5
     X = (2 * rng.standard_normal((Tn, D))).astype(np.float32)
     w = rng.standard_normal(D).astype(np.float32)
     for norm in (True, False):
-        pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0, NORM=int(norm))
+        pipe = gpu.pipeline("rmsnorm", None, "quant", D=D, EPS=1e-5, TAIL=0, NORM=int(norm), NP=np_, WRITE_Y=write_y)
         xq, xs = gpu.buffer(Tn * D), gpu.buffer(Tn * D // 32 * 16)
-        _run(gpu, pipe, {0: _params(gpu, Tn), 1: gpu.buffer(X.nbytes, data=X), 2: gpu.buffer(X.nbytes),
-                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // 1024), Tn, 1))
+        y = gpu.buffer(X.nbytes, data=np.full(X.shape, 3.0, np.float32))
+        _run(gpu, pipe, {0: _params(gpu, Tn), 1: gpu.buffer(X.nbytes, data=X), 2: y,
+                         3: gpu.buffer(w.nbytes, data=w), 4: xq, 5: xs, 6: gpu.buffer(16)}, (-(-D // (1024 * np_)), Tn, 1))
         src = ref.rmsnorm(X, w, 1e-5) if norm else X
         got = gpu.read(xq, Tn * D, np.int8).reshape(-1, 32) * gpu.read(xs, Tn * D // 32 * 16).reshape(-1, 4)[:, :1]
         d = np.abs(src).reshape(-1, 32).max(1, keepdims=True) / 127
         assert np.all(np.abs(got - src.reshape(-1, 32)) <= d * 0.5 + 1e-5)
+        yv = gpu.read(y, X.nbytes).reshape(Tn, D)
+        if norm and write_y:
+            np.testing.assert_allclose(yv, src, rtol=1e-5, atol=1e-6)
+        else:
+            assert np.all(yv == 3.0)
 
 
 def test_rmsnorm_int8_blocks_deferred(gpu):
@@ -603,7 +612,7 @@ def test_rmsnorm_int8_blocks_deferred(gpu):
 
 def _MMQ_UNUSED(gpu):
     """matmul_q8.wgsl's optional bindings (SPLIT's halves, QOUT's blocks) where a test uses none"""
-    return {14: gpu.buffer(16), 15: gpu.buffer(16), 16: gpu.buffer(16)}
+    return {10: gpu.buffer(16), 11: gpu.buffer(16), 14: gpu.buffer(16), 15: gpu.buffer(16), 16: gpu.buffer(16)}
 
 
 MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
@@ -714,11 +723,11 @@ def test_int8_tiled_glu_writes_int8_blocks(gpu, gtype, K, tn, splits):
     def product(s, qout, y, xqo, xso):   # whole tiles, or the last s split in K and combined
         cq = dict(c, QOUT=int(qout), SPLIT=int(s > 0))
         pipe = gpu.pipeline("matmul_q8", wtype, "main", **cq)
-        _run(gpu, pipe, {0: P, 2: y, 12: xq, 13: xsb, 14: part, 15: xqo, 16: xso, **bufs},
+        _run(gpu, pipe, {0: P, 2: y, 12: xq, 13: xsb, **_MMQ_UNUSED(gpu), 14: part, 15: xqo, 16: xso, **bufs},
              (n_tiles + s, 1, 1) if s else (2 * F // 64, -(-Tn // tn), 1))
         if s:
             comb = gpu.pipeline("matmul_q8", wtype, "combine", **cq)
-            _run(gpu, comb, {0: P, 2: y, 14: part, 15: xqo, 16: xso}, (-(-64 * tn // 1024), s, 1))
+            _run(gpu, comb, {0: P, 2: y, **_MMQ_UNUSED(gpu), 14: part, 15: xqo, 16: xso}, (-(-64 * tn // 1024), s, 1))
 
     for s in splits:
         # reference: f32 outputs (the same sums), then the quantizing dispatch

@@ -52,7 +52,8 @@ SAME_HALVES = ("q4_0", "q8_0", "q4_k")        # one affine map a block of 32 (Q6
 # sum started at the float conversion's bias (BIAS, over CVT): Q4_K gate/up 1,715 -> 1,544 us, Q6_K
 # 1,879 -> 1,563 us, Q4_0 +0-1.4% slower (left off); Q8_0 as Q4_0 (not measured)
 CALL_CACHE = 8       # prompt chunk sizes whose dispatch lists are kept
-PREFILL_FIRST = 12   # dispatches of a prompt chunk submitted before the rest is encoded
+PREFILL_FIRST = "3,15"  # a prompt chunk's dispatches submitted before the rest is encoded (a, b, ...:
+                     # dispatches 0..a-1, then a..b-1, ... as submissions of their own)
 MMQ_SPLIT_MAX = 64   # prompt product tiles split in K at most (matmul_q8.wgsl SPLIT)
 MMQ_OPTS = {"q4_0": {"PF": 1, "CVT": 1, "KB": 1}, "q4_k": {"PF": 1, "BIAS": 1}, "q6_k": {"PF": 1, "BIAS": 1},
             "q8_0": {"PF": 1, "CVT": 1}}
@@ -160,7 +161,8 @@ class GPUModel:
         # a prompt chunk's first dispatches (about a layer: ~3 ms of a 7B chunk on an H200) go to
         # the GPU while the host encodes the rest (1.7-4 ms for a 7B chunk's 323 dispatches):
         # 7B Q4_0 512-token prompt 4,838 -> 4,878 tok/s. DOCASSIST_PREFILL_FIRST (0: one submission)
-        self.prefill_first = int(os.environ.get("DOCASSIST_PREFILL_FIRST", PREFILL_FIRST))
+        self.prefill_first = sorted(int(c) for c in os.environ.get("DOCASSIST_PREFILL_FIRST", PREFILL_FIRST).split(",")
+                                    if c.strip())
         # logits rows per forward: bounded by one binding (vocab * 4 bytes per row)
         self.logit_rows = max(1, min(B, gpu.max_binding // (V * 4)))
         # KV cache: f16 halves what decode reads back per token; f32 keeps small models exact
@@ -373,15 +375,23 @@ class GPUModel:
         self._unused = {i: gpu.buffer(16, label=f"unused-{i}") for i in (6, *range(10, 19))}
         q_unused = {i: self._unused[i] for i in (15, 16)}     # quant_out.wgsl's outputs
 
-        def norm(src, dst, wbuf, tail=False, quant=False, n=D):
+        def norm(src, dst, wbuf, tail=False, quant=False, n=D, blocks_only=False):
             binds = {0: P, 1: src, 2: dst, 3: wbuf}
             if quant:    # also as int8 blocks (self.xq, self.xs), over (ceil(n/1024), T) workgroups
-                # (wbuf None: src quantized as it is, n values)
+                # (wbuf None: src quantized as it is, n values). blocks_only: no f32 output, and a
+                # normed row in one workgroup (its norm summed once; DOCASSIST_NORM_NP=0: a
+                # workgroup a 1024 values, each summing the row's squares)
+                npass = 1
+                if blocks_only and wbuf is not None and os.environ.get("DOCASSIST_NORM_NP", "1") != "0":
+                    npass = ceil(n, 1024)
                 pipe = gpu.pipeline("rmsnorm", None, "quant", D=n, EPS=float(cfg.rms_eps), TAIL=int(tail),
-                                    NORM=int(wbuf is not None))
+                                    NORM=int(wbuf is not None), WRITE_Y=int(not blocks_only), NP=npass)
+                if wbuf is None or blocks_only:
+                    binds[2] = self._unused[10]
                 if wbuf is None:
-                    binds[2], binds[3] = self._unused[10], self._unused[11]
-                return op(pipe, {**binds, 4: self.xq, 5: self.xs, 6: self._unused[6]}, lambda T, L, S: (ceil(n, 1024), T, 1))
+                    binds[3] = self._unused[11]
+                return op(pipe, {**binds, 4: self.xq, 5: self.xs, 6: self._unused[6]},
+                          lambda T, L, S: (ceil(n, 1024 * npass), T, 1))
             pipe = gpu.pipeline("rmsnorm", None, D=D, EPS=float(cfg.rms_eps), TAIL=int(tail))
             return op(pipe, binds, (lambda T, L, S: (L, 1, 1)) if tail else (lambda T, L, S: (T, 1, 1)))
 
@@ -594,16 +604,22 @@ class GPUModel:
             o["KB"] = max(1, min(o["KB"], 8 * tm // tn, smem // (40 * (tm + tn))))
             return o
 
-        def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False, src=None, qout=None):
+        def mmq(w: Weight, dst, ldy=None, row0=0, acc=False, glu=False, src=None, qout=None, kv=None):
             """the product's dispatches: int8 input blocks `src` (xq, xs by default); with `qout`
-            (GLU) its outputs written as int8 blocks into those two buffers instead of dst"""
+            (GLU) its outputs written as int8 blocks into those two buffers instead of dst; with
+            `kv` (the layer's caches; q|k|v rows) RoPE and the cache writes in its epilogue"""
             ops = []
             ldy = ldy or (w.n // 2 if glu else w.n)
             src = src or (self.xq, self.xs)
             out = qout or (self._unused[15], self._unused[16])
+            caches = kv or (self._unused[10], self._unused[11])
             for r0, nr, bufs in w.parts:
                 c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QOUT=int(qout is not None))
-                binds = {0: P, 2: dst, 12: src[0], 13: src[1], 14: self.mmq_part, 15: out[0], 16: out[1]}
+                if kv is not None:
+                    c.update(ROPE=1, NH=cfg.n_heads, NKV=cfg.n_kv_heads, HD=cfg.head_dim, ROPE_DIM=cfg.rope_dim,
+                             BASE=float(cfg.rope_base), FREQ_SCALE=float(cfg.rope_freq_scale), KV_F16=int(self.kv_f16))
+                binds = {0: P, 2: dst, 12: src[0], 13: src[1], 14: self.mmq_part, 15: out[0], 16: out[1],
+                         10: caches[0], 11: caches[1]}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
                 # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
                 tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
@@ -612,7 +628,7 @@ class GPUModel:
                 split = ({tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
                                     TN=tn, **c, **mmq_opts(w.wtype, tn), SPLIT=1) for tn in MMQ_TN},
                          {tn: _Lazy(gpu, "matmul_q8", w.wtype, "combine",
-                                    {0: P, 2: dst, 14: self.mmq_part, 15: out[0], 16: out[1]},
+                                    {0: P, 2: dst, 14: self.mmq_part, 15: out[0], 16: out[1], 10: caches[0], 11: caches[1]},
                                     SAME_HALVES=int(w.wtype in SAME_HALVES), TN=tn, **c, **mmq_opts(w.wtype, tn),
                                     SPLIT=1) for tn in MMQ_TN})
                 ops.append((tiles, split, nr, "mmq"))
@@ -621,7 +637,7 @@ class GPUModel:
         def glu_qout(w: Weight) -> bool:
             """whether the gate/up product can write the down product's int8 blocks itself
             (matmul_q8.wgsl QOUT: tiles of 64 rows, each a whole block of outputs)"""
-            return (os.environ.get("DOCASSIST_MMQ_QOUT", "1") != "0" and F % 32 == 0
+            return (os.environ.get("DOCASSIST_MMQ_QOUT", "0") == "1" and F % 32 == 0
                     and all(mmq_opts(w.wtype, tn).get("TM", 64) == 64 for tn in MMQ_TN)
                     and all(r0 % 64 == 0 for r0, _, _ in w.parts))
 
@@ -633,14 +649,17 @@ class GPUModel:
                 layers.append(gen)
                 continue
             any_q8 = True
-            ops, row0 = norm(self.x, self.xb, L["attn_norm"], quant=True), 0
+            ops, row0 = norm(self.x, self.xb, L["attn_norm"], quant=True, blocks_only=True), 0
+            # RoPE and the cache writes in the Q/K/V products' epilogue (f16 or f32 cache; a q8_0
+            # cache's blocks span 32 rows: rope_kv.wgsl); DOCASSIST_MMQ_ROPE=0: rope_kv dispatches
+            rope_fused = not self.kv_q8 and os.environ.get("DOCASSIST_MMQ_ROPE", "1") != "0"
             for w in L["wqkv"]:
-                ops += mmq(w, self.qkv, ldy=LDQ, row0=row0)
+                ops += mmq(w, self.qkv, ldy=LDQ, row0=row0, kv=(self.kc[i], self.vc[i]) if rope_fused else None)
                 row0 += w.n
             att_q = self._attn_q[i] if D % 32 == 0 else None
             fused_att = False
             for o in gen:
-                if o[0] is rope or o[0] is merge:
+                if (o[0] is rope and not rope_fused) or o[0] is merge:
                     ops.append(o)
                 elif o[0] is attn and att_q is not None and len(o) == 5:
                     ops.append(o[:4] + (att_q,))   # prefill32 writing the output product's int8 blocks
@@ -650,7 +669,7 @@ class GPUModel:
             if not fused_att:
                 ops += norm(self.att, None, None, quant=True)
             ops += mmq(L["wo"], self.x, acc=True)
-            ops += norm(self.x, self.xb, L["ffn_norm"], quant=True)
+            ops += norm(self.x, self.xb, L["ffn_norm"], quant=True, blocks_only=True)
             if "wgu" in L and glu_qout(L["wgu"]):
                 # SiLU(gate) * up straight into the down product's int8 blocks: no f32 round trip
                 # and no quantizing dispatch
@@ -1155,18 +1174,16 @@ class GPUModel:
             self._p_logits_n = n_logits
         if chunk is not None:
             gpu.write(self.tok, np.asarray(chunk, np.uint32))
-        first = self.prefill_first if T > 1 else 0
         calls = self._step_calls(T, n_logits, n_split)
-        if first >= len(calls):
-            first = 0
-        if first:   # the chunk's first dispatches go to the GPU while the rest are encoded
+        cuts = [c for c in self.prefill_first if 0 < c < len(calls)] if T > 1 else []
+        for a, b in zip([0] + cuts, cuts):   # a chunk's first dispatches go to the GPU while the rest are encoded
             enc = self.gpu.device.create_command_encoder()
             cp = enc.begin_compute_pass()
-            self.gpu.dispatch_all(cp, calls[:first])
+            self.gpu.dispatch_all(cp, calls[a:b])
             cp.end()
             gpu.submit(enc.finish())
         enc = self._encode(T, n_logits, n_split, extra=[(*argmax, (1, 1, 1))] if argmax is not None else (),
-                           skip=first)
+                           skip=cuts[-1] if cuts else 0)
         if copy is not None:
             enc.copy_buffer_to_buffer(copy[0], 0, copy[1], 0, copy[2])
         index = gpu.submit(enc.finish())
