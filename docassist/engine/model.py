@@ -225,8 +225,9 @@ class GPUModel:
         self.xs = buf(B * -(-max(D, F) // 32) * 16, label="x-int8-scales")
         # the gate/up product's outputs as int8 blocks for the down product (matmul_q8.wgsl QOUT;
         # its input blocks are xq/xs, which a dispatch cannot also write)
-        self.xq_g = buf(B * F if B > 1 else 16, label="gate-int8")
-        self.xs_g = buf(B * -(-F // 32) * 16 if B > 1 else 16, label="gate-int8-scales")
+        qg = B > 1 and os.environ.get("DOCASSIST_MMQ_QOUT", "0") == "1"   # (off by default: see glu_qout)
+        self.xq_g = buf(B * F if qg else 16, label="gate-int8")
+        self.xs_g = buf(B * -(-F // 32) * 16 if qg else 16, label="gate-int8-scales")
         # the halves of a prompt product's K-split tiles (matmul_q8.wgsl SPLIT): at most
         # MMQ_SPLIT_MAX tiles of 64 x 128 (TM x TN)
         self.mmq_part = buf(2 * MMQ_SPLIT_MAX * 64 * 128 * 4 if B > 1 else 16, label="mmq-split-halves")
@@ -635,8 +636,10 @@ class GPUModel:
             return ops
 
         def glu_qout(w: Weight) -> bool:
-            """whether the gate/up product can write the down product's int8 blocks itself
-            (matmul_q8.wgsl QOUT: tiles of 64 rows, each a whole block of outputs)"""
+            """whether the gate/up product writes the down product's int8 blocks itself
+            (matmul_q8.wgsl QOUT: tiles of 64 rows, each a whole block of outputs). Off unless
+            DOCASSIST_MMQ_QOUT=1: on an H200 a 7B Q4_0 512-token prompt went 4,974 -> 4,720 tok/s
+            with it (the staging memory it adds to every tile, the likely cause)"""
             return (os.environ.get("DOCASSIST_MMQ_QOUT", "0") == "1" and F % 32 == 0
                     and all(mmq_opts(w.wtype, tn).get("TM", 64) == 64 for tn in MMQ_TN)
                     and all(r0 % 64 == 0 for r0, _, _ in w.parts))
