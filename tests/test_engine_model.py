@@ -388,13 +388,14 @@ def test_int8_prefill_k_split_tails_and_early_submission(tmp_path, shared_models
     # dispatch; the logits stay those of the whole products (sums in another order: 1e-7 here)
     # and of the float reference. A chunk's first dispatches in a submission of
     # their own (DOCASSIST_PREFILL_FIRST) change nothing; nor does the gate/up product writing
-    # the down product's int8 blocks itself (QOUT, the default) instead of f32 outputs and a
+    # the down product's int8 blocks itself (QOUT, DOCASSIST_MMQ_QOUT=1) instead of f32 outputs and a
     # quantizing dispatch, also from split tiles: the same bits.
     path = write_tiny_model(tmp_path / "split.gguf", ftype="Q4_0", seed=9, dim=256, hidden=768, n_heads=4,
                             n_kv_heads=2, context_length=400)
     toks = list(np.random.default_rng(3).integers(3, 500, 300))
     expect = _reference(path).forward(toks)
     out, n_calls = {}, {}
+    monkeypatch.setenv("DOCASSIST_MMQ_TN", "128")   # (only 128-token tiles split)
     for slots, first, qout in (("0", "0", "1"), ("7", "0", "1"), ("0", "2,7", "1"), ("0", "0", "0"), ("7", "0", "0")):
         monkeypatch.setenv("DOCASSIST_MMQ_SLOTS", slots)
         monkeypatch.setenv("DOCASSIST_PREFILL_FIRST", first)

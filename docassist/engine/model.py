@@ -640,8 +640,10 @@ class GPUModel:
             (matmul_q8.wgsl QOUT: tiles of 64 rows, each a whole block of outputs). Off unless
             DOCASSIST_MMQ_QOUT=1: on an H200 a 7B Q4_0 512-token prompt went 4,974 -> 4,720 tok/s
             with it (the staging memory it adds to every tile, the likely cause)"""
+            # (its staging memory, 160 TN bytes, on top of the tile's 40 KB (TM + TN))
             return (os.environ.get("DOCASSIST_MMQ_QOUT", "0") == "1" and F % 32 == 0
                     and all(mmq_opts(w.wtype, tn).get("TM", 64) == 64 for tn in MMQ_TN)
+                    and all(40 * mmq_opts(w.wtype, tn)["KB"] * (64 + tn) + 160 * tn + 64 <= smem for tn in MMQ_TN)
                     and all(r0 % 64 == 0 for r0, _, _ in w.parts))
 
         layers, any_q8 = [], False
@@ -1042,7 +1044,7 @@ class GPUModel:
         then take half a round)."""
         slots = self.mmq_slots
         rem = n % slots if slots else 0
-        if n <= slots or rem == 0 or 2 * rem > slots or rem > MMQ_SPLIT_MAX:
+        if n <= slots or rem == 0 or 2 * rem > slots or rem > MMQ_SPLIT_MAX or n + rem > 65535:
             return 0
         return rem
 
@@ -1110,7 +1112,8 @@ class GPUModel:
                 tiles, split, nr, _ = o
                 tn = self._mmq_tn(T, nr)
                 n = -(-nr // tiles[tn].constants.get("TM", 64)) * -(-T // tn)
-                s = self._mmq_split(n) if tn * tiles[tn].constants.get("TM", 64) <= 64 * 128 else 0
+                # (only 64 x 128 tiles: the shape measured to run one an SM; narrower ones fit several)
+                s = self._mmq_split(n) if (tn, tiles[tn].constants.get("TM", 64)) == (128, 64) else 0
                 if s:   # the last s tiles in two halves of K, then their sums combined
                     calls.append((*split[0][tn].get(), (n + s, 1, 1)))
                     pipe, bg = split[1][tn].get()
