@@ -615,6 +615,20 @@ def _MMQ_UNUSED(gpu):
     return {10: gpu.buffer(16), 11: gpu.buffer(16), 14: gpu.buffer(16), 15: gpu.buffer(16), 16: gpu.buffer(16)}
 
 
+def _mmq_case(gpu, rng, gtype, K, N, Tn):
+    """A prompt product's inputs: 2N x K random weights of gtype in the engine's layout (bindings
+    3..), Tn tokens of int8 activation blocks (xq, xs), their float product (Tn, 2N) and random
+    initial outputs (for ACC)"""
+    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
+    raw = quantize(W, gtype)
+    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
+    words, xs = quantize_act(rng.standard_normal((Tn, K)).astype(np.float32).reshape(-1))
+    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(Tn, K)
+    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * N, K))}
+    xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
+    return bufs, xq, xsb, xdq @ Wd.T, rng.standard_normal((Tn, 2 * N)).astype(np.float32)
+
+
 MMQ = [(T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
 
 
@@ -632,15 +646,7 @@ def test_int8_activation_tiled_matmul(gpu, gtype, K, N, tn, pf, cvt, kb, bias, t
     # (BIAS), tiles of 64, 96 or 128 rows (TM) alike
     rng = np.random.default_rng(K + 3 * N)
     Tn = {16: 20, 32: 40, 64: 70, 128: 150}[tn]   # two token tiles, the second partly empty
-    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
-    raw = quantize(W, gtype)
-    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
-    words, xs = quantize_act(rng.standard_normal((Tn, K)).astype(np.float32).reshape(-1))
-    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(Tn, K)
-    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * N, K))}
-    xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
-    full = xdq @ Wd.T
-    init = rng.standard_normal((Tn, 2 * N)).astype(np.float32)
+    bufs, xq, xsb, full, init = _mmq_case(gpu, rng, gtype, K, N, Tn)
     wtype = SHADER_NAME[gtype]
     for glu, same in [(False, 0), (True, 0)] + ([(False, 1), (True, 1)] if wtype in SAME_HALVES else []):
         y = gpu.buffer(init.nbytes, data=init)
@@ -667,15 +673,7 @@ def test_int8_tiled_matmul_k_split_tail(gpu, gtype, K, N, tn, kb, splits):
     # tile or across two; K's blocks an odd count; GLU and ACC epilogues)
     rng = np.random.default_rng(K + N + tn)
     Tn = 2 * tn + tn // 2                      # three token tiles, the last half empty
-    W = (rng.standard_normal((2 * N, K)) / np.sqrt(K)).astype(np.float32)
-    raw = quantize(W, gtype)
-    Wd = dequantize(raw, gtype, 2 * N * K).reshape(2 * N, K).astype(np.float64)
-    words, xs = quantize_act(rng.standard_normal((Tn, K)).astype(np.float32).reshape(-1))
-    xdq = (words.view(np.int8).reshape(-1, 32) * xs[:, :1].astype(np.float64)).reshape(Tn, K)
-    bufs = {3 + i: gpu.buffer(a.nbytes, data=a) for i, a in enumerate(repack(raw, gtype, 2 * N, K))}
-    xq, xsb = gpu.buffer(words.nbytes, data=words), gpu.buffer(xs.nbytes, data=xs)
-    full = xdq @ Wd.T
-    init = rng.standard_normal((Tn, 2 * N)).astype(np.float32)
+    bufs, xq, xsb, full, init = _mmq_case(gpu, rng, gtype, K, N, Tn)
     wtype = SHADER_NAME[gtype]
     n_tiles = -(-2 * N // 64) * -(-Tn // tn)
     part = gpu.buffer(2 * max(splits) * 64 * tn * 4)
