@@ -158,9 +158,11 @@ class GPUModel:
         # -- run state ----------------------------------------------------------------------
         D, KV, F, V = cfg.dim, cfg.kv_dim, cfg.hidden_dim, cfg.vocab_size
         self.batch = B = max(1, min(batch, self.context_length))
-        # a prompt chunk's first dispatches (about a layer: ~3 ms of a 7B chunk on an H200) go to
-        # the GPU while the host encodes the rest (1.7-4 ms for a 7B chunk's 323 dispatches):
-        # 7B Q4_0 512-token prompt 4,838 -> 4,878 tok/s. DOCASSIST_PREFILL_FIRST (0: one submission)
+        # a prompt chunk's first dispatches go to the GPU while the host encodes the rest (1.7-4 ms
+        # for a 7B chunk's 323 dispatches), in pieces that grow (the first few start the GPU at
+        # once, the next ~layer covers the encoding of the rest): 7B Q4_0 512-token prompt on an
+        # H200 4,854-4,869 -> 4,976-4,978 tok/s (cut at 12), 4,988-4,995 (cuts at 3 and 15).
+        # DOCASSIST_PREFILL_FIRST=a,b,... (0: one submission)
         self.prefill_first = sorted(int(c) for c in os.environ.get("DOCASSIST_PREFILL_FIRST", PREFILL_FIRST).split(",")
                                     if c.strip())
         # logits rows per forward: bounded by one binding (vocab * 4 bytes per row)
