@@ -624,25 +624,23 @@ class GPUModel:
                 binds = {0: P, 2: dst, 12: src[0], 13: src[1], 14: self.mmq_part, 15: out[0], 16: out[1],
                          10: caches[0], 11: caches[1]}
                 binds.update({3 + i: b for i, b in enumerate(bufs)})
-                # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn); pipelines made on first use
-                tiles = {tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                   TN=tn, **c, **mmq_opts(w.wtype, tn)) for tn in MMQ_TN}
+                c["SAME_HALVES"] = int(w.wtype in SAME_HALVES)
+
+                def per_tn(entry, b, **more):   # 16 to 128 tokens a tile, chosen per chunk (_mmq_tn);
+                    return {tn: _Lazy(gpu, "matmul_q8", w.wtype, entry, b, TN=tn, **c, **mmq_opts(w.wtype, tn),
+                                      **more) for tn in MMQ_TN}     # pipelines made on first use
                 # the same with a K-split tail, and the dispatch that adds the halves (_mmq_split)
-                split = ({tn: _Lazy(gpu, "matmul_q8", w.wtype, "main", binds, SAME_HALVES=int(w.wtype in SAME_HALVES),
-                                    TN=tn, **c, **mmq_opts(w.wtype, tn), SPLIT=1) for tn in MMQ_TN},
-                         {tn: _Lazy(gpu, "matmul_q8", w.wtype, "combine",
-                                    {0: P, 2: dst, 14: self.mmq_part, 15: out[0], 16: out[1], 10: caches[0], 11: caches[1]},
-                                    SAME_HALVES=int(w.wtype in SAME_HALVES), TN=tn, **c, **mmq_opts(w.wtype, tn),
-                                    SPLIT=1) for tn in MMQ_TN})
-                ops.append((tiles, split, nr, "mmq"))
+                combine_binds = {i: binds[i] for i in (0, 2, 10, 11, 14, 15, 16)}
+                split = (per_tn("main", binds, SPLIT=1), per_tn("combine", combine_binds, SPLIT=1))
+                ops.append((per_tn("main", binds), split, nr, "mmq"))
             return ops
 
         def glu_qout(w: Weight) -> bool:
             """whether the gate/up product writes the down product's int8 blocks itself
             (matmul_q8.wgsl QOUT: tiles of 64 rows, each a whole block of outputs). Off unless
             DOCASSIST_MMQ_QOUT=1: on an H200 a 7B Q4_0 512-token prompt went 4,974 -> 4,720 tok/s
-            with it (the staging memory it adds to every tile, the likely cause)"""
-            # (its staging memory, 160 TN bytes, on top of the tile's 40 KB (TM + TN))
+            with it (the staging memory it adds to every tile, 160 TN bytes on top of the tile's
+            40 KB (TM + TN), the likely cause)"""
             return (os.environ.get("DOCASSIST_MMQ_QOUT", "0") == "1" and F % 32 == 0
                     and all(mmq_opts(w.wtype, tn).get("TM", 64) == 64 for tn in MMQ_TN)
                     and all(40 * mmq_opts(w.wtype, tn)["KB"] * (64 + tn) + 160 * tn + 64 <= smem for tn in MMQ_TN)
@@ -1060,14 +1058,13 @@ class GPUModel:
             return 1
         return max(1, min(MAX_SPLITS, -(-(self.pos + 1) // self.split_keys)))
 
-    def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None, skip: int = 0):
+    def _encode(self, T: int, n_logits: int, n_split: int, extra=(), enc=None, calls=None):
         """One compute pass (in a new command encoder, or `enc`): every dispatch of a forward over
-        T tokens (but the first `skip`), then the `extra` (pipeline, bind group, grid) calls (the
+        T tokens (or the (pipeline, bind group, grid) `calls` given), then the `extra` calls (the
         argmax)."""
         enc = enc or self.gpu.device.create_command_encoder()
         cp = enc.begin_compute_pass()
-        calls = self._step_calls(T, n_logits, n_split)
-        self.gpu.dispatch_all(cp, calls[skip:] if skip else calls)
+        self.gpu.dispatch_all(cp, self._step_calls(T, n_logits, n_split) if calls is None else calls)
         if extra:
             self.gpu.dispatch_all(cp, extra)
         cp.end()
@@ -1113,16 +1110,17 @@ class GPUModel:
             elif len(o) == 4 and o[3] == "mmq":     # int8 prompt product: 64 or 128 tokens a tile
                 tiles, split, nr, _ = o
                 tn = self._mmq_tn(T, nr)
-                n = -(-nr // tiles[tn].constants.get("TM", 64)) * -(-T // tn)
+                tm = tiles[tn].constants.get("TM", 64)
+                n = -(-nr // tm) * -(-T // tn)
                 # (only 64 x 128 tiles: the shape measured to run one an SM; narrower ones fit several)
-                s = self._mmq_split(n) if (tn, tiles[tn].constants.get("TM", 64)) == (128, 64) else 0
+                s = self._mmq_split(n) if (tn, tm) == (128, 64) else 0
                 if s:   # the last s tiles in two halves of K, then their sums combined
                     calls.append((*split[0][tn].get(), (n + s, 1, 1)))
                     pipe, bg = split[1][tn].get()
-                    g = (-(-tn * tiles[tn].constants.get("TM", 64) // 1024), s, 1)
+                    g = (-(-tn * tm // 1024), s, 1)
                 else:
                     pipe, bg = tiles[tn].get()
-                    g = (-(-nr // tiles[tn].constants.get("TM", 64)), -(-T // tn), 1)
+                    g = (-(-nr // tm), -(-T // tn), 1)
             elif len(o) == 4 and o[3] == "split":   # merge of attention splits
                 if n_split == 1:
                     continue
@@ -1185,13 +1183,9 @@ class GPUModel:
         calls = self._step_calls(T, n_logits, n_split)
         cuts = [c for c in self.prefill_first if 0 < c < len(calls)] if T > 1 else []
         for a, b in zip([0] + cuts, cuts):   # a chunk's first dispatches go to the GPU while the rest are encoded
-            enc = self.gpu.device.create_command_encoder()
-            cp = enc.begin_compute_pass()
-            self.gpu.dispatch_all(cp, calls[a:b])
-            cp.end()
-            gpu.submit(enc.finish())
+            gpu.submit(self._encode(T, n_logits, n_split, calls=calls[a:b]).finish())
         enc = self._encode(T, n_logits, n_split, extra=[(*argmax, (1, 1, 1))] if argmax is not None else (),
-                           skip=cuts[-1] if cuts else 0)
+                           calls=calls[cuts[-1]:] if cuts else calls)
         if copy is not None:
             enc.copy_buffer_to_buffer(copy[0], 0, copy[1], 0, copy[2])
         index = gpu.submit(enc.finish())
