@@ -46,6 +46,8 @@ override EPS: f32 = 1e-5;
 override QOUT: bool = false;
 override NA: u32 = 0xFFFFFFFFu; // QX: rows from NA on belong to a second weight of another type (one
                                 // dispatch for q|k|v where v has another type than q|k)
+override PRE: bool = true;      // the epilogue's loads (x for ACC, WN, SSI) issued before the main
+                                // loop: after it they are one more round trip to memory a product
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;   // (K/4,)
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;   // (LDY,)
 @group(0) @binding(12) var<storage, read> XQ: array<vec4<u32>>; // QX: (K/32, 2) int8 x 16 (else any buffer)
@@ -127,6 +129,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let r6 = min(r0 + 6u, NR - 1u);
     let r7 = min(r0 + 7u, NR - 1u);
     let nj = K / 32u;
+    // PRE: the loads the epilogue needs, issued now so that they wait on memory together with the
+    // weights' (lane i < R stores row r0 + i; the sums of x^2 of blocks lane + t * LANES, t < 4)
+    var pre_y = 0.0;
+    var pre_wn = 0.0;
+    var pre_ss = vec4<f32>(0.0);
+    let prow = r0 + lane;
+    if (PRE && ACC && !GLU && ks == 0u && lane < R && prow < NR) {
+        pre_y = Y[ROW0 + prow];
+        if (QOUT) { pre_wn = WN[ROW0 + prow]; }
+    }
+    if (PRE && NORM_IN) {
+        for (var t = 0u; t < 4u; t++) {
+            let j = lane + t * LANES;
+            if (j < nj) { pre_ss[t] = SSI[j]; }
+        }
+    }
     var acc = vec4<f32>(0.0);    // rows 0..3 of the group
     var acc2 = vec4<f32>(0.0);   // rows 4..7 (R = 8)
     if (r0 < NR && QX && r0 >= NA) {
@@ -213,7 +231,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     if (NORM_IN) {
         // every row group sums the K/32 block partials itself (K/32/LANES loads a lane)
         var s = 0.0;
-        for (var j = lane; j < nj; j += LANES) { s += SSI[j]; }
+        var j0 = lane;
+        if (PRE) {   // the same order of additions as the loop
+            s = ((pre_ss.x + pre_ss.y) + pre_ss.z) + pre_ss.w;
+            j0 = lane + 4u * LANES;
+        }
+        for (var j = j0; j < nj; j += LANES) { s += SSI[j]; }
         let inv = inverseSqrt(lane_sum(vec4<f32>(s, 0.0, 0.0, 0.0), lid.x, lane).x / f32(K) + EPS);
         v *= inv;
         v2 *= inv;
@@ -237,9 +260,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 var o = 0.0;
                 var wn = 0.0;
                 if (row < NR) {
-                    o = Y[ROW0 + row] + pick(v, v2, i);
+                    if (PRE && i == lane) {
+                        o = pre_y + pick(v, v2, i);
+                        wn = pre_wn;
+                    } else {
+                        o = Y[ROW0 + row] + pick(v, v2, i);
+                        wn = WN[ROW0 + row];
+                    }
                     Y[ROW0 + row] = o;
-                    wn = WN[ROW0 + row];
                 }
                 qo[grp * R + i] = o * wn;             // the next norm's input, times its weight
                 qx2[grp * R + i] = o * o;
@@ -304,7 +332,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 Y[(ROW0 + row) / 2u] = g / (1.0 + exp(-g)) * pick(v, v2, i);
             }
         } else if (ACC) {
-            Y[ROW0 + row] += pick(v, v2, i);
+            if (PRE && i == lane) { Y[ROW0 + row] = pre_y + pick(v, v2, i); } else { Y[ROW0 + row] += pick(v, v2, i); }
         } else {
             Y[ROW0 + row] = pick(v, v2, i);
         }

@@ -211,15 +211,18 @@ def _check_blocks(gpu, xq, xs, want, nb):
 @pytest.mark.parametrize("gtype", [T.Q4_0, T.Q4_K, T.Q6_K])
 @pytest.mark.parametrize("lanes,wg,reduce,ksplit", [(8, 64, "workgroup", 1), (4, 128, "subgroup", 1),
                                                      (8, 128, "workgroup", 2), (4, 256, "subgroup", 4)])
-def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce, ksplit):
+@pytest.mark.parametrize("K,pre", [(512, 1), (512, 0), (1536, 1)])
+def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce, ksplit, K, pre):
     # NORM_IN: int8 blocks of x * w_norm (no 1 / rms) and per-block sums of x^2 in; the product
     # scaled by 1 / rms at the end is the product of the normed x. QOUT with ACC: x + W a written
     # back, then (x + W a) * w_next as int8 blocks and its per-block x^2; QOUT with GLU (8 rows a
-    # lane group): silu(gate) * up as int8 blocks. KSPLIT: row groups sharing each row's blocks
+    # lane group): silu(gate) * up as int8 blocks. KSPLIT: row groups sharing each row's blocks.
+    # PRE: the epilogue's loads issued before the main loop (K 1536: more block sums than the 4 a
+    # lane it preloads)
     if reduce == "subgroup" and gpu.subgroup_min < lanes:
         pytest.skip(f"subgroups of {gpu.subgroup_min} lanes")
     rng = np.random.default_rng(int(gtype) + lanes)
-    K, N, eps = 512, 192, 1e-5        # N: 2 partial-free groups of rows, several workgroups
+    N, eps = 192, 1e-5                # N: 2 partial-free groups of rows, several workgroups
     x = (2 * rng.standard_normal(K)).astype(np.float32)
     w_in = rng.standard_normal(K).astype(np.float32)
     words, xs = quantize_act(x * w_in)
@@ -240,7 +243,7 @@ def test_matvec_norm_in_and_int8_epilogues(gpu, gtype, lanes, wg, reduce, ksplit
         xq_o, xs_o, sso = gpu.buffer(n_out), gpu.buffer(n_out // 32 * 16), gpu.buffer(n_out // 32 * 4)
         pipe = gpu.pipeline("matvec", SHADER_NAME[gtype], "main", snippets=(f"reduce_{reduce}",), K=K, NR=2 * N,
                             ROW0=0, LDY=2 * N, ACC=int(not glu), GLU=int(glu), QX=1, NORM_IN=1, EPS=eps, QOUT=1,
-                            LANES=lanes, R=R, WG=wg, KSPLIT=ksplit)
+                            LANES=lanes, R=R, WG=wg, KSPLIT=ksplit, PRE=pre)
         binds = {0: _params(gpu, 1), 1: gpu.buffer(16), 2: y, 10: gpu.buffer(16), 11: gpu.buffer(16),
                  12: gpu.buffer(words.nbytes, data=words), 13: gpu.buffer(xs.nbytes, data=xs),
                  14: gpu.buffer(ssi.nbytes, data=ssi), 15: xq_o, 16: xs_o, 17: sso,

@@ -723,7 +723,7 @@ class GPUModel:
         for r0, nr, bufs in w.parts:
             wtype = w.wtype
             c = dict(K=w.k, NR=nr, ROW0=row0 + r0, LDY=ldy, ACC=int(acc), GLU=int(glu), QX=int(xin is not None),
-                     **shape)
+                     PRE=int(os.environ.get("DOCASSIST_MV_PRE", "1") != "0"), **shape)
             binds = {0: self.p_main, 1: src, 2: dst, **{i: self._unused[i] for i in range(10, 19)}}
             binds.update({3 + i: b for i, b in enumerate(bufs)})
             if w2 is not None:
