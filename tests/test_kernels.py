@@ -168,7 +168,8 @@ def test_rmsnorm_int8_blocks(gpu):
 QX = [(T.F16, 96, 45), (T.Q8_0, 96, 70), (T.Q4_0, 160, 33), (T.Q4_K, 512, 37), (T.Q6_K, 256, 70)]
 
 
-SUBS = [(T.Q4_K, 1024, 21, 1), (T.Q4_K, 1024, 21, 2), (T.Q6_K, 1024, 21, 1), (T.Q6_K, 1536, 21, 4)]
+SUBS = [(T.Q4_K, 1024, 21, 1), (T.Q4_K, 1024, 21, 2), (T.Q6_K, 1024, 21, 1), (T.Q6_K, 1024, 21, 2),
+        (T.Q6_K, 1536, 21, 4)]
 
 
 @pytest.mark.parametrize("gtype,K,N,subs", [(*q, None) for q in QX] + SUBS,
@@ -176,8 +177,8 @@ SUBS = [(T.Q4_K, 1024, 21, 1), (T.Q4_K, 1024, 21, 2), (T.Q6_K, 1024, 21, 1), (T.
 def test_int8_activation_matvec(gpu, gtype, K, N, subs):
     # QX products: integer dot products against int8 activation blocks equal the float product
     # of the same weights with the dequantized activations. Q4_K: a lane takes one sub-block or
-    # a pair (SUBS, sharing their quant bytes and scale word); Q6_K one or a half super-block
-    # (4, sharing low nibbles, high bits and scale words); several steps a lane
+    # a pair (SUBS, sharing their quant bytes and scale word); Q6_K one, two or four consecutive
+    # sub-blocks (a pair shares a scale word); several steps a lane
     rng = np.random.default_rng(K * N)
     W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32)
     raw = quantize(W, gtype)

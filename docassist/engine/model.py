@@ -23,8 +23,9 @@ from docassist.errors import ModelError
 
 DEFAULT_CONTEXT_CAP = 8192
 MATVEC_RPW = 4      # rows per workgroup of the generic matvec (matmul.wgsl, any K)
-# sub-blocks a lane can take at once in the int8 decode product. Q6_K takes 4 only when asked
-# (DOCASSIST_Q6K_SUBS=4): on an H200 it changed nothing (7B Q4_K_M 475.8 vs 475.3 tok/s)
+# sub-blocks a lane can take at once in the int8 decode product. Q6_K takes 2 or 4 only when
+# asked (DOCASSIST_Q6K_SUBS): on an H200, 7B Q4_K_M at context 0 (its sub-block layout) 1: 513.5,
+# 2: 512.8, 4: 444.5 tok/s
 MULTI_SUBS = {"q4_k": 2, "q6_k": 1}
 MAX_SPLITS = 64     # key splits of decode attention (flash-decoding)
 SPLIT_KEYS = 128    # keys per split and group of attn_decode.wgsl: two 64-key chunks (7B Q4_0 at
