@@ -361,3 +361,36 @@ def test_llama_cpp_q4_k_m_mix():
              for f in ("F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M",
                        "Q4_K_M", "Q5_K_M", "Q6_K")}
     assert every <= Q.LOADABLE and len(every) == 12
+
+
+def test_q6_k_repack_gives_each_sub_block_its_own_bytes():
+    # repack.py's Q6_K layout against the weights' 6-bit quants decoded from the GGUF fields one
+    # by one: W0 byte 16s + i holds sub-block s's weights i (low nibble) and 16 + i (high), W1
+    # word 2s + h holds the high bits of weights 16h..16h+15 (bits 2t of byte b: weight 16h+4t+b);
+    # scales and d pass through. Random bytes: every bit position is exercised.
+    from docassist.engine.repack import repack
+    rng = np.random.default_rng(5)
+    nb = 7
+    raw = rng.integers(0, 256, (nb, 210), dtype=np.uint8)
+    ql, qh = raw[:, :128].astype(np.int64), raw[:, 128:192].astype(np.int64)
+    q = np.zeros((nb, 256), np.int64)          # 6-bit quants in weight order (GGUF's formula)
+    for n in range(2):
+        for g in range(4):
+            for l in range(32):
+                lo = (ql[:, 64 * n + 32 * (g & 1) + l] >> (4 * (g >> 1))) & 15
+                hi = (qh[:, 32 * n + l] >> (2 * g)) & 3
+                q[:, 128 * n + 32 * g + l] = lo | (hi << 4)
+    w0, w1, w2, w3 = (a[:nb * n].reshape(nb, n) for a, n in    # (the f16 d array is padded to words)
+                      zip(repack(raw.reshape(-1), T.Q6_K, 1, nb * 256), (128, 64, 16, 2)))
+    words = w1.view("<u4").reshape(nb, 8, 2).astype(np.int64)
+    got = np.zeros((nb, 256), np.int64)
+    for s in range(8):
+        for l in range(32):
+            byte = w0[:, 16 * s + l % 16].astype(np.int64)
+            lo = byte & 15 if l < 16 else byte >> 4
+            h, t, b = l // 16, (l % 16) // 4, l % 4
+            hi = (words[:, s, h] >> (8 * b + 2 * t)) & 3
+            got[:, 32 * s + l] = lo | (hi << 4)
+    np.testing.assert_array_equal(got, q)
+    np.testing.assert_array_equal(w2, raw[:, 192:208])
+    np.testing.assert_array_equal(w3, raw[:, 208:210])
