@@ -14,7 +14,10 @@ Per configuration (shape x quant mix) it measures:
   decode   N greedy steps of one token starting at each given context position, tokens/s: the
            pipelined path generation takes (greedy_stream: the argmax fed back on the GPU, tokens
            read several steps behind; best of 3 runs; the table's dec@C and %bound@C) and the synchronous one
-           (forward_argmax, 4 bytes read back before the next step; sync@C)
+           (forward_argmax, 4 bytes read back before the next step; sync@C); where the engine
+           draws tokens on the GPU, also the pipelined stream sampling with llama.cpp's default
+           settings (sample_stream: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, repetition
+           penalty 1.1 over 64 tokens; smp@C)
 and, once per run, the copy bandwidth of the device (shaders/copy.wgsl, read+write bytes).
 Bytes read per decoded token = weights the step must read (every matrix, the norms, one
 embedding row) + the KV cache up to the current position; the bound = copy bandwidth / that,
@@ -290,8 +293,9 @@ def print_table(record: dict, out=None):
     at = (record.get("settings") or {}).get("prompt_at")
     head = ["model", "quant", "GiB", "load s", "GPU GiB", "RSS+ MiB", "anon+ MiB",
             f"prefill@{at} t/s" if at else "prefill t/s"]
+    sampled = any(d.get("sampled_tok_s") for r in record["results"] for d in r.get("decode", []))
     for c in ctxs:   # decode: the pipelined path that generation takes; the synchronous one beside it
-        head += [f"dec@{c} t/s", f"sync@{c}", f"%bound@{c}"]
+        head += [f"dec@{c} t/s", f"sync@{c}", f"%bound@{c}"] + ([f"smp@{c}"] if sampled else [])
     rows = []
     for r in record["results"]:
         ld, pf = r["load"], r.get("prefill")
@@ -302,11 +306,13 @@ def print_table(record: dict, out=None):
         for c in ctxs:
             d = dec.get(c)
             if d is None:
-                row += ["-", "-", "-"]
+                row += ["-", "-", "-"] + (["-"] if sampled else [])
             else:
                 pipe = d.get("pipelined_tok_s") or d["tok_s"]
                 bound = d.get("bound_tok_s")
                 row += [f"{pipe:.2f}", f"{d['tok_s']:.2f}", f"{100 * pipe / bound:.0f}%" if bound else "-"]
+                if sampled:
+                    row.append(f"{d['sampled_tok_s']:.2f}" if d.get("sampled_tok_s") else "-")
         rows.append(row)
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)), file=out)

@@ -617,8 +617,9 @@ def bench_cmd(model_opt, prompt_tokens, decode_steps, contexts, as_json):
         gbs = d.get("pipelined_effective_gb_s") or d["effective_gb_s"]
         bound = d.get("bound_tok_s")
         tail = f", {100 * tok_s / bound:.0f}% of the bound {bound:,.1f}" if bound else ""
+        smp = f"; sampled {d['sampled_tok_s']:,.1f}" if d.get("sampled_tok_s") else ""
         lines.append(f"generate  {tok_s:,.1f} tokens/s from position {d['context']} ({gbs:,.1f} GB/s{tail}; "
-                     f"one step at a time {d['tok_s']:,.1f})")
+                     f"one step at a time {d['tok_s']:,.1f}{smp})")
     click.echo("\n".join(lines))
 
 # ---------------------------------------------------------------- end bench

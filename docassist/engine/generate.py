@@ -38,9 +38,15 @@ def generate_step(model, ids: Sequence[int], max_tokens: int, sampler, stats: di
     stats["finish_reason"] = "length"
     t0 = t1 = time.perf_counter()
     n = 0
+    spec = getattr(sampler, "gpu", None)
+    stream = None
     if greedy and hasattr(model, "greedy_stream"):
+        stream = model.greedy_stream(todo, max_tokens, eos)
+    elif spec and hasattr(model, "sample_stream") and model.can_sample(spec):
+        stream = model.sample_stream(todo, max_tokens, eos, spec)
+    if stream is not None:
         # the prefill time is the wait for the first token; decode runs pipelined on the GPU
-        for tok in model.greedy_stream(todo, max_tokens, eos):
+        for tok in stream:
             if n == 0:
                 stats["prefill_s"] = time.perf_counter() - t0
                 t1 = time.perf_counter()

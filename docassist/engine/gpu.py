@@ -32,7 +32,8 @@ STORAGE = None  # filled lazily: wgpu.BufferUsage flags
 # matvec.wgsl, are passed to pipeline() as `snippets`)
 KERNEL_SNIPPETS = {"matvec": ("rope", "quant_out"), "rope_kv": ("rope",), "attention": ("quant_out",), "attn_decode": ("quant_out",),
                    "attn_merge": ("quant_out",), "matmul": ("store_rows",),
-                   "matmul_q8": ("rope", "store_rows"), "argmax_embed": ("argmax", "embed")}
+                   "matmul_q8": ("rope", "store_rows"), "argmax_embed": ("argmax", "embed"),
+                   "sample": ("argmax", "embed", "argmax_embed")}
 
 
 def shader_dir() -> Path:

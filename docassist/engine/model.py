@@ -254,6 +254,9 @@ class GPUModel:
         self.ring = [buf(max(16, 4 * self.steps_per_submit), u.MAP_READ | u.COPY_DST, f"token-ring.{i}")
                      for i in range(self.ring_depth)]
         self.tok_hist = buf(128 * 4, label="token-history")   # argmax.wgsl `*_adv`: 64 tokens, mirrored
+        # sampling on the GPU (sample.wgsl): its parameters and the last 64 tokens of the sequence
+        self.samp_params = buf(32, label="sampling-params")
+        self.samp_win = buf(64 * 4, label="sampling-window")
         self.kc = [buf(kv_bytes, label=f"k-cache.{i}") for i in range(cfg.n_layers)]
         self.vc = [buf(kv_bytes, label=f"v-cache.{i}") for i in range(cfg.n_layers)]
         t1 = time.perf_counter()
@@ -562,6 +565,7 @@ class GPUModel:
         # dispatch a step fewer. Where the embedding is one part and the adapter binds enough
         # storage buffers (the weight's, X, the int8 input's four, the argmax's four)
         self._argmax_embed = self._argmax_embed_adv = None
+        self._sample_embed = self._sample_embed_adv = None
         d = self.ops_decode
         if (len(self.embed.parts) == 1 and d is not None and cfg.dim % 32 == 0
                 and len(self.embed.parts[0][2]) + 9 <= int(gpu.limits["max-storage-buffers-per-shader-stage"])
@@ -579,6 +583,15 @@ class GPUModel:
                                     K=cfg.dim, NR=self.embed.parts[0][1], ROW0=0, ADV=int(adv), QUANT=int(quant_in))
                 return pipe, gpu.bind(pipe, binds)
             self._argmax_embed, self._argmax_embed_adv = argmax_embed(False), argmax_embed(True)
+            # the same step drawing a token with a sampler's rules (sample.wgsl, made on first
+            # use): the logits in registers, 4 * 8 an invocation, and a bitmap of penalized ids
+            if (vec and cfg.vocab_size <= min(32768, 32 * am_wg)
+                    and len(self.embed.parts[0][2]) + 11 <= int(gpu.limits["max-storage-buffers-per-shader-stage"])):
+                sbinds = {**binds, 16: self.samp_params, 17: self.samp_win}
+                self._sample_embed, self._sample_embed_adv = (
+                    _Lazy(gpu, "sample", self.embed.wtype, "sample_embed", sbinds, V=cfg.vocab_size, R=0, WG=am_wg,
+                          KEYS=self.split_keys, MAXS=MAX_SPLITS, K=cfg.dim, NR=self.embed.parts[0][1], ROW0=0,
+                          ADV=int(adv), QUANT=int(quant_in)) for adv in (False, True))
 
     def _build_prefill(self, norm, rope, attn, merge, silu):
         """The command stream of a prompt chunk (T > 1) with int8 activations (act_q8): every
@@ -1230,6 +1243,31 @@ class GPUModel:
         argmax also advances the position in the parameters and keeps the token in a history
         that one copy a batch brings to a mapped ring slot (no host write, pass or copy between
         the steps of a batch)."""
+        yield from self._stream(todo, max_tokens, eos, depth, None)
+
+    def can_sample(self, spec: dict) -> bool:
+        """Whether sample_stream takes these sampler settings (sampler.py `gpu`): temperature > 0,
+        a penalty window of at most 64 tokens, an adapter that made sample.wgsl's step."""
+        return (self._sample_embed is not None and spec.get("temperature", 0.0) > 0.0
+                and (spec.get("repeat_penalty", 1.0) == 1.0 or spec.get("repeat_last_n", 64) <= 64))
+
+    def sample_stream(self, todo, max_tokens: int, eos: int, spec: dict, depth: int | None = None):
+        """Sampled tokens (sampler.py's rules, drawn on the GPU by sample.wgsl) for the sequence
+        continued by `todo`, pipelined as greedy_stream. `spec`: temperature, top_k, top_p, min_p,
+        repeat_penalty, repeat_last_n, seed (None: a fresh one). The same seed gives the same
+        tokens on this path (the draws are a hash of the seed and the token's index, not numpy's)."""
+        if not self.can_sample(spec):
+            raise ValueError("these sampler settings cannot run on the GPU (see can_sample)")
+        seed = np.random.default_rng(spec.get("seed")).integers(0, 2**32, 2, dtype=np.uint64)
+        f = lambda v: np.float32(v).view(np.uint32)   # noqa: E731
+        self.gpu.write(self.samp_params, np.array(
+            [f(spec["temperature"]), int(spec.get("top_k", 0)), f(spec.get("top_p", 1.0)), f(spec.get("min_p", 0.0)),
+             f(spec.get("repeat_penalty", 1.0)), int(spec.get("repeat_last_n", 64)), *seed], np.uint32))
+        yield from self._stream(todo, max_tokens, eos, depth, (self._sample_embed.get(), self._sample_embed_adv.get()))
+
+    def _stream(self, todo, max_tokens: int, eos: int, depth: int | None, sample):
+        """greedy_stream's loop; `sample`: the (first step, batch step) sampling dispatches in place
+        of the argmax's (both write the next step's input), or None."""
         todo = [int(t) for t in todo]
         if self.pos + len(todo) + max_tokens > self.context_length + 1:
             raise ValueError(f"context overflow: {self.pos} + {len(todo)} + {max_tokens} > {self.context_length}")
@@ -1249,13 +1287,19 @@ class GPUModel:
         # with argmax_embed.wgsl every step's argmax also writes the next step's input, so the
         # steps of a batch start at layer 0
         fused = self._argmax_embed_adv is not None
+        pick, pick_adv = sample or ((self._argmax_embed, self._argmax_embed_adv) if fused
+                                    else (self._argmax_into_tok, self._argmax_advance))
+        if sample is not None:      # the penalty window: the sequence's last 64 tokens
+            win = np.zeros(64, np.uint32)
+            for i in range(max(0, len(base) - 64), len(base)):
+                win[i % 64] = base[i]
+            gpu.write(self.samp_win, win)
 
         def submit(step_tokens):
             # one step (the prompt's last chunk, or a lone step): its token copied to a slot
             nonlocal submitted, batches
             slot = ring[batches % depth]
-            index = self._run(step_tokens, 1, argmax=self._argmax_embed if fused else self._argmax_into_tok,
-                              copy=(self.tok, slot, 4))
+            index = self._run(step_tokens, 1, argmax=pick, copy=(self.tok, slot, 4))
             inflight.append((slot, index, 1))
             submitted += 1
             batches += 1
@@ -1276,7 +1320,7 @@ class GPUModel:
                 self._p_logits_n = 1
             enc = gpu.device.create_command_encoder()
             cp = enc.begin_compute_pass()
-            advance = [(*(self._argmax_embed_adv if fused else self._argmax_advance), (1, 1, 1))]
+            advance = [(*pick_adv, (1, 1, 1))]
             for k in range(n):
                 gpu.dispatch_all(cp, self._step_calls(1, 1, splits[k], embed=not fused))
                 gpu.dispatch_all(cp, advance)

@@ -2,7 +2,8 @@
 
 Temperature 0 means argmax. Otherwise, in llama.cpp's order: repetition penalty, top-k, top-p,
 min-p, temperature, then a draw from the seeded generator the sampler owns (same seed, same
-logits -> same tokens).
+logits -> same tokens). `sampler.gpu` carries the settings for an engine that applies the same
+rules on the GPU (shaders/sample.wgsl); generation then takes that path.
 """
 from __future__ import annotations
 
@@ -51,4 +52,8 @@ def make_sampler(temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, m
         return int(idx[rng.choice(len(idx), p=p)])
 
     sample.greedy = temperature == 0.0 and repeat_penalty == 1.0
+    # the same rules for an engine that draws on the GPU (model.sample_stream; its draws come from
+    # a hash of the seed and the token's position, so the tokens differ from this function's)
+    sample.gpu = (dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, repeat_penalty=repeat_penalty,
+                       repeat_last_n=repeat_last_n, seed=seed) if temperature > 0.0 else None)
     return sample

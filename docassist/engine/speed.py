@@ -228,6 +228,10 @@ def kv_bytes_per_elem(m) -> float:
     return float(getattr(m, "kv_bytes_per_elem", 4))
 
 
+# the sampled stream's settings (llama.cpp's defaults)
+SAMPLED = dict(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, repeat_last_n=64, seed=1)
+
+
 def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs: float | None,
                  warmup: int = 2, seed: int = 2) -> dict:
     """n_steps greedy steps of one token from position `context` (the cache content does not
@@ -261,6 +265,18 @@ def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs
             pipelined_runs.append(n / (time.perf_counter() - t0))
         pipelined = max(pipelined_runs)
         m.reset()
+    sampled, sampled_runs = None, []
+    if hasattr(m, "sample_stream") and m.can_sample(SAMPLED):
+        # the same with a token drawn with llama.cpp's default sampler settings (sample.wgsl)
+        for _ in range(3):
+            m.reset()
+            m.pos = context
+            m.tokens = [0] * context
+            t0 = time.perf_counter()
+            n = len(list(m.sample_stream([tok], n_steps, eos=-1, spec=SAMPLED)))
+            sampled_runs.append(n / (time.perf_counter() - t0))
+        sampled = max(sampled_runs)
+        m.reset()
     # attention at position p reads p + 1 cached keys and values: mean over the steps
     mean_len = context + (n_steps + 1) / 2
     kv = 2 * cfg.n_layers * mean_len * cfg.kv_dim * kv_bytes_per_elem(m)
@@ -268,6 +284,7 @@ def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs
     gbs = per_tok * tok_s / 1e9
     out = {"context": context, "steps": n_steps, "seconds": total, "tok_s": tok_s,
            "pipelined_tok_s": pipelined, "pipelined_runs_tok_s": pipelined_runs,
+           "sampled_tok_s": sampled, "sampled_runs_tok_s": sampled_runs, "sampled_with": SAMPLED if sampled else None,
            "pipelined_effective_gb_s": (per_tok * pipelined / 1e9) if pipelined else None,
            "ms_per_token_median": float(np.median(steps)) * 1e3, "kv_bytes_per_token": int(kv),
            "bytes_per_token": int(per_tok), "effective_gb_s": gbs}
