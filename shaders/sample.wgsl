@@ -6,8 +6,8 @@
 // runs like the greedy one, token N+1 encoded while token N runs, nothing read back a step.
 // One workgroup of WG invocations; invocation i holds logits 4 (i + WG j) .. + 3 in registers
 // (j < MAXR: V <= 4 * MAXR * WG). Cut-offs without sorting: the k-th largest logit and the top-p
-// threshold are found bit by bit over an order-preserving u32 key of the logits (32 rounds each,
-// a count or a sum over the workgroup a round). Ties at a cut-off are all kept (the CPU keeps the
+// threshold are found two bits at a time over an order-preserving u32 key of the logits (16 rounds
+// each, three counts or sums over the workgroup a round). Ties at a cut-off are all kept (the CPU keeps the
 // lower indices of equal logits up to the count). The draw: u from a hash of (seed, index of the
 // token in the sequence) (the same seed gives the same tokens on the same GPU path; not numpy's
 // draws), the token where the kept weights' running sum (in invocation order) passes u * sum.
@@ -22,9 +22,9 @@ const MAXR: u32 = 8u;
 
 var<workgroup> seen: array<atomic<u32>, 1024>;   // penalized ids (bits), V <= 32768
 var<workgroup> red_f: array<f32, WG>;
-var<workgroup> red_u: array<u32, WG>;
+var<workgroup> red4: array<vec4<f32>, WG>;
 var<workgroup> part_f: array<f32, 32>;
-var<workgroup> part_u: array<u32, 32>;
+var<workgroup> part4: array<vec4<f32>, 32>;
 var<workgroup> pick: atomic<u32>;
 var<workgroup> picked: u32;                      // pick, read back uniformly
 
@@ -51,17 +51,18 @@ fn wsum_f(i: u32, v: f32) -> f32 {
     return t;
 }
 
-fn wsum_u(i: u32, v: u32) -> u32 {
-    red_u[i] = v;
+// the same for 4 sums at once (counts as f32: exact below 2^24)
+fn wsum4(i: u32, v: vec4<f32>) -> vec4<f32> {
+    red4[i] = v;
     workgroupBarrier();
     if (i < WG / 32u) {
-        var s = 0u;
-        for (var k = 0u; k < 32u; k++) { s += red_u[32u * i + k]; }
-        part_u[i] = s;
+        var s = vec4<f32>(0.0);
+        for (var k = 0u; k < 32u; k++) { s += red4[32u * i + k]; }
+        part4[i] = s;
     }
     workgroupBarrier();
-    var t = 0u;
-    for (var k = 0u; k < WG / 32u; k++) { t += part_u[k]; }
+    var t = vec4<f32>(0.0);
+    for (var k = 0u; k < WG / 32u; k++) { t += part4[k]; }
     workgroupBarrier();
     return t;
 }
@@ -152,19 +153,25 @@ fn sample_token(i: u32) -> u32 {
         m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
     }
     m = wmax_f(i, m);
-    // top-k: the largest key with at least top_k keys at or above it (bit by bit)
+    // top-k: the largest key with at least top_k keys at or above it, two bits a round (the
+    // largest digit whose count still reaches top_k; digit 0 always does)
     var tk = 0u;
     if (top_k > 0u && top_k < V) {
-        for (var b = 31i; b >= 0i; b--) {
-            let cand = tk | (1u << u32(b));
-            var n = 0u;
+        let kf = f32(top_k);
+        for (var b = 30i; b >= 0i; b -= 2i) {
+            let c = vec3<u32>(tk | (1u << u32(b)), tk | (2u << u32(b)), tk | (3u << u32(b)));
+            var n = vec4<f32>(0.0);
             for (var j = 0u; j < MAXR; j++) {
                 if (i + WG * j < V / 4u) {
-                    let v = z[j];
-                    n += u32(okey(v.x) >= cand) + u32(okey(v.y) >= cand) + u32(okey(v.z) >= cand) + u32(okey(v.w) >= cand);
+                    for (var q4 = 0u; q4 < 4u; q4++) {
+                        let kk = okey(z[j][q4]);
+                        n += vec4<f32>(select(0.0, 1.0, kk >= c.x), select(0.0, 1.0, kk >= c.y),
+                                       select(0.0, 1.0, kk >= c.z), 0.0);
+                    }
                 }
             }
-            if (wsum_u(i, n) >= top_k) { tk = cand; }
+            let t = wsum4(i, n);
+            if (t.z >= kf) { tk = c.z; } else if (t.y >= kf) { tk = c.y; } else if (t.x >= kf) { tk = c.x; }
         }
     }
     // weights of the temperature-1 distribution (relative to the top logit) within top-k
@@ -180,21 +187,25 @@ fn sample_token(i: u32) -> u32 {
         e[j] = w;
         sk += (w.x + w.y) + (w.z + w.w);
     }
-    // top-p: the largest key (>= tk) whose keys at or above it hold at least top_p of the mass
+    // top-p: the largest key (>= tk) whose keys at or above it hold at least top_p of the mass,
+    // two bits a round as top-k
     var tp = tk;
     if (top_p < 1.0) {
         let need = top_p * wsum_f(i, sk);
         var t = 0u;
-        for (var b = 31i; b >= 0i; b--) {
-            let cand = max(t | (1u << u32(b)), tk);
-            var s = 0.0;
+        for (var b = 30i; b >= 0i; b -= 2i) {
+            let c = max(vec3<u32>(t | (1u << u32(b)), t | (2u << u32(b)), t | (3u << u32(b))), vec3<u32>(tk));
+            var s = vec4<f32>(0.0);
             for (var j = 0u; j < MAXR; j++) {
-                let v = z[j];
-                let w = e[j];
-                s += (select(0.0, w.x, okey(v.x) >= cand) + select(0.0, w.y, okey(v.y) >= cand))
-                   + (select(0.0, w.z, okey(v.z) >= cand) + select(0.0, w.w, okey(v.w) >= cand));
+                for (var q4 = 0u; q4 < 4u; q4++) {
+                    let kk = okey(z[j][q4]);
+                    let w = e[j][q4];
+                    s += vec4<f32>(select(0.0, w, kk >= c.x), select(0.0, w, kk >= c.y), select(0.0, w, kk >= c.z), 0.0);
+                }
             }
-            if (wsum_f(i, s) >= need) { t = t | (1u << u32(b)); }
+            let r = wsum4(i, s);
+            if (r.z >= need) { t |= 3u << u32(b); } else if (r.y >= need) { t |= 2u << u32(b); }
+            else if (r.x >= need) { t |= 1u << u32(b); }
         }
         tp = max(t, tk);
     }
