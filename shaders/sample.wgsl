@@ -6,9 +6,10 @@
 // runs like the greedy one, token N+1 encoded while token N runs, nothing read back a step.
 // One workgroup of WG invocations; invocation i holds logits 4 (i + WG j) .. + 3 in registers
 // (j < MAXR: V <= 4 * MAXR * WG). Cut-offs without sorting: the k-th largest logit and the top-p
-// threshold are found two bits at a time over an order-preserving u32 key of the logits (16 rounds
-// each, three counts or sums over the workgroup a round). Ties at a cut-off are all kept (the CPU keeps the
-// lower indices of equal logits up to the count). The draw: u from a hash of (seed, index of the
+// threshold are found two bits at a time over an order-preserving u32 key of the logits (16
+// rounds each, three counts or sums over the workgroup a round). Ties at a cut-off are all kept
+// (the CPU keeps the lower indices of equal logits up to the count). Shared memory ~25 KiB at
+// WG = 1024 (the host checks the adapter's limit). The draw: u from a hash of (seed, index of the
 // token in the sequence) (the same seed gives the same tokens on the same GPU path; not numpy's
 // draws), the token where the kept weights' running sum (in invocation order) passes u * sum.
 // Dispatch: (1, 1, 1).

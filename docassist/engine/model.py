@@ -586,7 +586,8 @@ class GPUModel:
             # the same step drawing a token with a sampler's rules (sample.wgsl, made on first
             # use): the logits in registers, 4 * 8 an invocation, and a bitmap of penalized ids
             if (vec and cfg.vocab_size <= min(32768, 32 * am_wg)
-                    and len(self.embed.parts[0][2]) + 11 <= int(gpu.limits["max-storage-buffers-per-shader-stage"])):
+                    and len(self.embed.parts[0][2]) + 11 <= int(gpu.limits["max-storage-buffers-per-shader-stage"])
+                    and 4096 + 20 * am_wg + 1280 <= int(gpu.limits["max-compute-workgroup-storage-size"])):
                 sbinds = {**binds, 16: self.samp_params, 17: self.samp_win}
                 self._sample_embed, self._sample_embed_adv = (
                     _Lazy(gpu, "sample", self.embed.wtype, "sample_embed", sbinds, V=cfg.vocab_size, R=0, WG=am_wg,
