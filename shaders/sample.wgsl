@@ -8,7 +8,7 @@
 // (j < MAXR: V <= 4 * MAXR * WG). Cut-offs without sorting: the k-th largest logit and the top-p
 // threshold are found two bits at a time over an order-preserving u32 key of the logits (16
 // rounds each, three counts or sums over the workgroup a round). Ties at a cut-off are all kept
-// (the CPU keeps the lower indices of equal logits up to the count). Shared memory ~25 KiB at
+// (the CPU keeps the lower indices of equal logits up to the count). Shared memory ~21 KiB at
 // WG = 1024 (the host checks the adapter's limit). The draw: u from a hash of (seed, index of the
 // token in the sequence) (the same seed gives the same tokens on the same GPU path; not numpy's
 // draws), the token where the kept weights' running sum (in invocation order) passes u * sum.
@@ -22,9 +22,7 @@
 const MAXR: u32 = 8u;
 
 var<workgroup> seen: array<atomic<u32>, 1024>;   // penalized ids (bits), V <= 32768
-var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red4: array<vec4<f32>, WG>;
-var<workgroup> part_f: array<f32, 32>;
 var<workgroup> part4: array<vec4<f32>, 32>;
 var<workgroup> pick: atomic<u32>;
 var<workgroup> picked: u32;                      // pick, read back uniformly
@@ -35,24 +33,9 @@ fn okey(f: f32) -> u32 {
     return select(b | 0x80000000u, ~b, (b >> 31u) == 1u);
 }
 
-// workgroup sums in a fixed order: groups of 32 invocations summed in a row, then the groups
-// (the same bits on every run; every invocation gets the total). Called by every invocation.
-fn wsum_f(i: u32, v: f32) -> f32 {
-    red_f[i] = v;
-    workgroupBarrier();
-    if (i < WG / 32u) {
-        var s = 0.0;
-        for (var k = 0u; k < 32u; k++) { s += red_f[32u * i + k]; }
-        part_f[i] = s;
-    }
-    workgroupBarrier();
-    var t = 0.0;
-    for (var k = 0u; k < WG / 32u; k++) { t += part_f[k]; }
-    workgroupBarrier();      // red_f and part_f free for the next call
-    return t;
-}
-
-// the same for 4 sums at once (counts as f32: exact below 2^24)
+// workgroup sums of 4 values in a fixed order: groups of 32 invocations summed in a row, then the
+// groups (the same bits on every run; every invocation gets the totals; counts as f32 are exact
+// below 2^24). Called by every invocation.
 fn wsum4(i: u32, v: vec4<f32>) -> vec4<f32> {
     red4[i] = v;
     workgroupBarrier();
@@ -68,38 +51,39 @@ fn wsum4(i: u32, v: vec4<f32>) -> vec4<f32> {
     return t;
 }
 
+// the same for a maximum, and (wscan_f) an exclusive prefix sum, of one value (wsum4's arrays)
 fn wmax_f(i: u32, v: f32) -> f32 {
-    red_f[i] = v;
+    red4[i] = vec4<f32>(v, 0.0, 0.0, 0.0);
     workgroupBarrier();
     if (i < WG / 32u) {
         var s = -3.4e38;
-        for (var k = 0u; k < 32u; k++) { s = max(s, red_f[32u * i + k]); }
-        part_f[i] = s;
+        for (var k = 0u; k < 32u; k++) { s = max(s, red4[32u * i + k].x); }
+        part4[i] = vec4<f32>(s, 0.0, 0.0, 0.0);
     }
     workgroupBarrier();
     var t = -3.4e38;
-    for (var k = 0u; k < WG / 32u; k++) { t = max(t, part_f[k]); }
+    for (var k = 0u; k < WG / 32u; k++) { t = max(t, part4[k].x); }
     workgroupBarrier();
     return t;
 }
 
 // exclusive prefix of v over invocations 0..i-1 (and the total in .y)
 fn wscan_f(i: u32, v: f32) -> vec2<f32> {
-    red_f[i] = v;
+    red4[i] = vec4<f32>(v, 0.0, 0.0, 0.0);
     workgroupBarrier();
     if (i < WG / 32u) {
         var s = 0.0;
-        for (var k = 0u; k < 32u; k++) { s += red_f[32u * i + k]; }
-        part_f[i] = s;
+        for (var k = 0u; k < 32u; k++) { s += red4[32u * i + k].x; }
+        part4[i] = vec4<f32>(s, 0.0, 0.0, 0.0);
     }
     workgroupBarrier();
     var before = 0.0;
     var total = 0.0;
     for (var k = 0u; k < WG / 32u; k++) {
-        if (k < i / 32u) { before += part_f[k]; }
-        total += part_f[k];
+        if (k < i / 32u) { before += part4[k].x; }
+        total += part4[k].x;
     }
-    for (var k = 32u * (i / 32u); k < i; k++) { before += red_f[k]; }
+    for (var k = 32u * (i / 32u); k < i; k++) { before += red4[k].x; }
     workgroupBarrier();
     return vec2<f32>(before, total);
 }
@@ -192,7 +176,7 @@ fn sample_token(i: u32) -> u32 {
     // two bits a round as top-k
     var tp = tk;
     if (top_p < 1.0) {
-        let need = top_p * wsum_f(i, sk);
+        let need = top_p * wsum4(i, vec4<f32>(sk, 0.0, 0.0, 0.0)).x;
         var t = 0u;
         for (var b = 30i; b >= 0i; b -= 2i) {
             let c = max(vec3<u32>(t | (1u << u32(b)), t | (2u << u32(b)), t | (3u << u32(b))), vec3<u32>(tk));

@@ -587,7 +587,7 @@ class GPUModel:
             # use): the logits in registers, 4 * 8 an invocation, and a bitmap of penalized ids
             if (vec and cfg.vocab_size <= min(32768, 32 * am_wg)
                     and len(self.embed.parts[0][2]) + 11 <= int(gpu.limits["max-storage-buffers-per-shader-stage"])
-                    and 4096 + 20 * am_wg + 1280 <= int(gpu.limits["max-compute-workgroup-storage-size"])):
+                    and 4096 + 16 * am_wg + 1024 <= int(gpu.limits["max-compute-workgroup-storage-size"])):
                 sbinds = {**binds, 16: self.samp_params, 17: self.samp_win}
                 self._sample_embed, self._sample_embed_adv = (
                     _Lazy(gpu, "sample", self.embed.wtype, "sample_embed", sbinds, V=cfg.vocab_size, R=0, WG=am_wg,
