@@ -32,7 +32,7 @@ def candidates(logits, history, s, loose=0.0):
     widens the top-p mass and min-p ratio a little (float32 sums on the GPU against float64)."""
     z = np.asarray(logits, np.float32).copy()
     pen, n = s.get("repeat_penalty", 1.0), s.get("repeat_last_n", 64)
-    if pen != 1.0 and history:
+    if pen != 1.0 and history and n > 0:
         ids = np.unique(np.asarray(history[-n:]))
         v = z[ids]
         z[ids] = np.where(v > 0, v / pen, v * pen)
@@ -55,6 +55,7 @@ def candidates(logits, history, s, loose=0.0):
     dict(temperature=0.7, top_p=0.5),
     dict(temperature=2.0, min_p=0.2, repeat_penalty=0.7, repeat_last_n=64),
     dict(temperature=1.3, top_k=3),
+    dict(temperature=1.0, top_k=4, repeat_penalty=0.2, repeat_last_n=0),   # (0: no penalty window)
 ])
 def test_every_drawn_token_is_a_candidate_of_the_cpu_sampler(model, spec):
     # 40 tokens drawn on the GPU; each step's logits recomputed one token at a time (the same

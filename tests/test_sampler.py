@@ -46,6 +46,10 @@ def test_repetition_penalty_lowers_seen_tokens():
     assert s(LOGITS, [3]) == 1
     f = draws(make_sampler(1.0, repeat_penalty=1.5, seed=6), history=[1])
     assert f[1] < 0.45
+    # the window: only the last repeat_last_n tokens count, and 0 means none (llama.cpp's rule)
+    assert make_sampler(0.0, repeat_penalty=10.0, repeat_last_n=1)(LOGITS, [1, 3]) == 1
+    assert make_sampler(0.0, repeat_penalty=10.0, repeat_last_n=2)(LOGITS, [1, 3]) == 2
+    assert make_sampler(0.0, repeat_penalty=10.0, repeat_last_n=0)(LOGITS, [1, 3]) == 1
 
 
 def test_seed_makes_runs_reproducible():
@@ -58,7 +62,7 @@ def test_seed_makes_runs_reproducible():
 
 
 @pytest.mark.parametrize("kw", [dict(temperature=-1), dict(top_p=0), dict(top_p=1.5), dict(min_p=1.0),
-                                dict(top_k=-1), dict(repeat_penalty=0)])
+                                dict(top_k=-1), dict(repeat_penalty=0), dict(repeat_last_n=-1)])
 def test_bad_settings_are_refused(kw):
     with pytest.raises(ValueError):
         make_sampler(**kw)

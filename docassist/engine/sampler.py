@@ -16,13 +16,14 @@ Sampler = Callable[[np.ndarray, Sequence[int]], int]
 
 def make_sampler(temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
                  repeat_penalty: float = 1.0, repeat_last_n: int = 64, seed: int | None = None) -> Sampler:
-    if temperature < 0 or not 0 < top_p <= 1 or not 0 <= min_p < 1 or top_k < 0 or repeat_penalty <= 0:
+    if (temperature < 0 or not 0 < top_p <= 1 or not 0 <= min_p < 1 or top_k < 0 or repeat_penalty <= 0
+            or repeat_last_n < 0):
         raise ValueError("sampler: temperature >= 0, 0 < top_p <= 1, 0 <= min_p < 1, top_k >= 0, "
-                         "repeat_penalty > 0")
+                         "repeat_penalty > 0, repeat_last_n >= 0")
     rng = np.random.default_rng(seed)
 
     def penalize(logits: np.ndarray, history: Sequence[int]) -> np.ndarray:
-        if repeat_penalty == 1.0 or not history:
+        if repeat_penalty == 1.0 or not history or repeat_last_n == 0:   # (0: no window, as llama.cpp)
             return logits
         logits = logits.copy()
         ids = np.unique(np.asarray(history[-repeat_last_n:], dtype=np.int64))
