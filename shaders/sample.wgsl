@@ -119,8 +119,10 @@ fn sample_token(i: u32) -> u32 {
         if (t < V) { atomicOr(&seen[t / 32u], 1u << (t % 32u)); }
     }
     workgroupBarrier();
-    // the logits (penalized), their keys; invalid lanes (past V) hold -3.4e38 and key 0
+    // the logits (penalized) and their keys, made once (the cut-offs' rounds compare keys only);
+    // invalid lanes (past V) hold -3.4e38 and key 0, below every candidate key of a round
     var z: array<vec4<f32>, MAXR>;
+    var kz: array<vec4<u32>, MAXR>;
     var m = -3.4e38;
     for (var j = 0u; j < MAXR; j++) {
         let k = i + WG * j;
@@ -135,6 +137,7 @@ fn sample_token(i: u32) -> u32 {
             }
         }
         z[j] = v;
+        kz[j] = select(vec4<u32>(0u), vec4<u32>(okey(v.x), okey(v.y), okey(v.z), okey(v.w)), k < V / 4u);
         m = max(m, max(max(v.x, v.y), max(v.z, v.w)));
     }
     m = wmax_f(i, m);
@@ -147,13 +150,10 @@ fn sample_token(i: u32) -> u32 {
             let c = vec3<u32>(tk | (1u << u32(b)), tk | (2u << u32(b)), tk | (3u << u32(b)));
             var n = vec4<f32>(0.0);
             for (var j = 0u; j < MAXR; j++) {
-                if (i + WG * j < V / 4u) {
-                    for (var q4 = 0u; q4 < 4u; q4++) {
-                        let kk = okey(z[j][q4]);
-                        n += vec4<f32>(select(0.0, 1.0, kk >= c.x), select(0.0, 1.0, kk >= c.y),
-                                       select(0.0, 1.0, kk >= c.z), 0.0);
-                    }
-                }
+                let kk = kz[j];
+                n += vec4<f32>(dot(vec4<f32>(kk >= vec4<u32>(c.x)), vec4<f32>(1.0)),
+                               dot(vec4<f32>(kk >= vec4<u32>(c.y)), vec4<f32>(1.0)),
+                               dot(vec4<f32>(kk >= vec4<u32>(c.z)), vec4<f32>(1.0)), 0.0);
             }
             let t = wsum4(i, n);
             if (t.z >= kf) { tk = c.z; } else if (t.y >= kf) { tk = c.y; } else if (t.x >= kf) { tk = c.x; }
@@ -166,8 +166,7 @@ fn sample_token(i: u32) -> u32 {
         var w = vec4<f32>(0.0);
         if (i + WG * j < V / 4u) {
             let v = z[j];
-            w = select(vec4<f32>(0.0), exp(v - m),
-                       vec4<bool>(okey(v.x) >= tk, okey(v.y) >= tk, okey(v.z) >= tk, okey(v.w) >= tk));
+            w = select(vec4<f32>(0.0), exp(v - m), kz[j] >= vec4<u32>(tk));
         }
         e[j] = w;
         sk += (w.x + w.y) + (w.z + w.w);
@@ -182,11 +181,11 @@ fn sample_token(i: u32) -> u32 {
             let c = max(vec3<u32>(t | (1u << u32(b)), t | (2u << u32(b)), t | (3u << u32(b))), vec3<u32>(tk));
             var s = vec4<f32>(0.0);
             for (var j = 0u; j < MAXR; j++) {
-                for (var q4 = 0u; q4 < 4u; q4++) {
-                    let kk = okey(z[j][q4]);
-                    let w = e[j][q4];
-                    s += vec4<f32>(select(0.0, w, kk >= c.x), select(0.0, w, kk >= c.y), select(0.0, w, kk >= c.z), 0.0);
-                }
+                let kk = kz[j];
+                let w = e[j];
+                s += vec4<f32>(dot(select(vec4<f32>(0.0), w, kk >= vec4<u32>(c.x)), vec4<f32>(1.0)),
+                               dot(select(vec4<f32>(0.0), w, kk >= vec4<u32>(c.y)), vec4<f32>(1.0)),
+                               dot(select(vec4<f32>(0.0), w, kk >= vec4<u32>(c.z)), vec4<f32>(1.0)), 0.0);
             }
             let r = wsum4(i, s);
             if (r.z >= need) { t |= 3u << u32(b); } else if (r.y >= need) { t |= 2u << u32(b); }
@@ -200,8 +199,7 @@ fn sample_token(i: u32) -> u32 {
     for (var j = 0u; j < MAXR; j++) {
         let v = z[j];
         let w = e[j];
-        let keep = vec4<bool>(okey(v.x) >= tp, okey(v.y) >= tp, okey(v.z) >= tp, okey(v.w) >= tp)
-                 & (w >= vec4<f32>(min_p)) & (w > vec4<f32>(0.0));
+        let keep = (kz[j] >= vec4<u32>(tp)) & (w >= vec4<f32>(min_p)) & (w > vec4<f32>(0.0));
         let p = select(vec4<f32>(0.0), exp((v - m) / temp), keep);
         pw[j] = p;
         own += (p.x + p.y) + (p.z + p.w);
