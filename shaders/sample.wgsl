@@ -218,14 +218,13 @@ fn sample_token(i: u32) -> u32 {
                 }
             }
         }
-        if (!found) { atomicMin(&pick, 0xFFFFFFFEu); }   // (rounding: the top token below)
     }
     workgroupBarrier();
     if (i == 0u) { picked = atomicLoad(&pick); }
     var tok = workgroupUniformLoad(&picked);
     if (tok >= V) {
         // no invocation took the draw (the sums' rounding): the top logit, lowest index on ties
-        workgroupBarrier();
+        // (workgroupUniformLoad's barrier: every invocation has read pick)
         if (i == 0u) { atomicStore(&pick, 0xFFFFFFFFu); }
         workgroupBarrier();
         for (var j = 0u; j < MAXR; j++) {

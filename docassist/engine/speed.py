@@ -232,6 +232,21 @@ def kv_bytes_per_elem(m) -> float:
 SAMPLED = dict(temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, repeat_last_n=64, seed=1)
 
 
+def _stream_runs(m, context: int, stream, runs: int = 3) -> list[float]:
+    """tokens/s of `runs` runs of a pipelined stream (a fresh generator from stream()) started at
+    position `context`; the model is reset after."""
+    out = []
+    for _ in range(runs):
+        m.reset()
+        m.pos = context
+        m.tokens = [0] * context
+        t0 = time.perf_counter()
+        n = len(list(stream()))
+        out.append(n / (time.perf_counter() - t0))
+    m.reset()
+    return out
+
+
 def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs: float | None,
                  warmup: int = 2, seed: int = 2) -> dict:
     """n_steps greedy steps of one token from position `context` (the cache content does not
@@ -256,27 +271,13 @@ def bench_decode(m, context: int, n_steps: int, weights_per_token: int, copy_gbs
         # the path generation takes: argmax fed back on the GPU, tokens read RING_DEPTH steps
         # behind. Best of 3 runs (all kept): one run of 64 7B steps lasts ~0.12 s on a GPU, and
         # a single host hiccup (a page fault, the collector) moved it by up to 20%
-        for _ in range(3):
-            m.reset()
-            m.pos = context
-            m.tokens = [0] * context
-            t0 = time.perf_counter()
-            n = len(list(m.greedy_stream([tok], n_steps, eos=-1)))
-            pipelined_runs.append(n / (time.perf_counter() - t0))
+        pipelined_runs = _stream_runs(m, context, lambda: m.greedy_stream([tok], n_steps, eos=-1))
         pipelined = max(pipelined_runs)
-        m.reset()
     sampled, sampled_runs = None, []
     if hasattr(m, "sample_stream") and m.can_sample(SAMPLED):
         # the same with a token drawn with llama.cpp's default sampler settings (sample.wgsl)
-        for _ in range(3):
-            m.reset()
-            m.pos = context
-            m.tokens = [0] * context
-            t0 = time.perf_counter()
-            n = len(list(m.sample_stream([tok], n_steps, eos=-1, spec=SAMPLED)))
-            sampled_runs.append(n / (time.perf_counter() - t0))
+        sampled_runs = _stream_runs(m, context, lambda: m.sample_stream([tok], n_steps, eos=-1, spec=SAMPLED))
         sampled = max(sampled_runs)
-        m.reset()
     # attention at position p reads p + 1 cached keys and values: mean over the steps
     mean_len = context + (n_steps + 1) / 2
     kv = 2 * cfg.n_layers * mean_len * cfg.kv_dim * kv_bytes_per_elem(m)
